@@ -1,0 +1,158 @@
+"""``create_app(settings)``: the FastAPI application, its lifespan and its one error handler."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tts_service import __version__
+from tts_service.backends import Backend, load_backend
+from tts_service.config import Settings
+from tts_service.errors import NotReadyError, ServiceError
+from tts_service.routes import discovery, health, speech
+from tts_service.schemas import ErrorDetail, ErrorResponse
+from tts_service.synthesis import Synthesizer
+from tts_service.text.phonemes import Phonemizer
+from tts_service.voices import VoiceStore
+
+logger = logging.getLogger(__name__)
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+@dataclass
+class Service:
+    """What the lifespan loads; routes reach it through ``request.app.state.service``."""
+
+    settings: Settings
+    synthesizer: Synthesizer | None = None
+    voices: VoiceStore | None = None
+    load_error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.synthesizer is not None
+
+    def require(self) -> tuple[Synthesizer, VoiceStore]:
+        if self.synthesizer is None or self.voices is None:
+            raise NotReadyError(self.load_error or "The model is still loading; try again shortly.")
+        return self.synthesizer, self.voices
+
+
+def _load(service: Service, backend: Backend | None, voices: VoiceStore | None) -> None:
+    """Blocking: load the model and voices, then warm up with one short synthesis."""
+    from tts_service.assets import ensure_assets  # only the real model needs the files
+
+    settings = service.settings
+    started = time.perf_counter()
+    if backend is None or voices is None:
+        files = ensure_assets(settings, fetch=False)
+        backend = backend or load_backend(settings, files)
+        voices = voices or VoiceStore.load(files.voices)
+    synthesizer = Synthesizer(backend, Phonemizer(), settings)
+    if settings.warmup:
+        warm = synthesizer.warm_up(voices.resolve(settings.default_voice))
+        logger.info("Warm-up synthesis took %.2fs", warm)
+    service.voices = voices
+    service.synthesizer = synthesizer
+    logger.info(
+        "Ready: backend %s, %d voices, loaded in %.1fs",
+        backend.name, len(voices.ids), time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def create_app(
+    settings: Settings,
+    *,
+    backend: Backend | None = None,
+    voices: VoiceStore | None = None,
+    on_fatal: Callable[[], None] | None = None,
+) -> FastAPI:
+    """Build the app. ``backend``/``voices`` replace the real model (tests use a stand-in);
+    ``on_fatal`` is called if loading fails (the CLI uses it to stop the server)."""
+    service = Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def load() -> None:
+            try:
+                await asyncio.to_thread(_load, service, backend, voices)
+            except Exception as exc:  # noqa: BLE001 - any load failure must stop the service
+                service.load_error = f"Loading the model failed: {exc}"
+                logger.exception("Loading the model failed")
+                if on_fatal is not None:
+                    on_fatal()
+
+        task = asyncio.create_task(load())
+        yield
+        task.cancel()
+        if service.synthesizer is not None:
+            service.synthesizer.shutdown()
+
+    app = FastAPI(
+        title="tts-service",
+        version=__version__,
+        summary="OpenAI-compatible text-to-speech, streamed sentence by sentence from Kokoro-82M.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.include_router(speech.router)
+    app.include_router(discovery.router)
+    app.include_router(health.router)
+    _install_error_handlers(app)
+    if WEB_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    return app
+
+
+def error_response(
+    status: int, message: str, error_type: str, param: str | None = None, code: str | None = None
+) -> JSONResponse:
+    body = ErrorResponse(
+        error=ErrorDetail(message=message, type=error_type, param=param, code=code)
+    )
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    first = exc.errors()[0] if exc.errors() else {}
+    location = [str(part) for part in first.get("loc", ()) if part != "body"]
+    param = ".".join(location) or None
+    if first.get("type") == "json_invalid":
+        return "The request body is not valid JSON.", None
+    message = str(first.get("msg", "Invalid request."))
+    return (f"{param}: {message}" if param else message), param
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """One place renders every error in OpenAI's shape."""
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        return error_response(exc.status_code, exc.message, exc.error_type, exc.param, exc.code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        message, param = _validation_message(exc)
+        return error_response(400, message, "invalid_request_error", param, "invalid_value")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
+        return error_response(exc.status_code, str(exc.detail), error_type)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("Unhandled error", exc_info=exc)
+        return error_response(500, "Internal server error.", "server_error")

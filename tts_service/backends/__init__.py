@@ -1,0 +1,51 @@
+"""Inference backends behind one small Protocol, imported lazily by name.
+
+The model is language-blind: phoneme tokens, a style vector and a speed go in, float32 PCM comes
+out. Text, voices and chunking live outside it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from tts_service.assets import ModelFiles
+    from tts_service.config import Settings
+
+SAMPLE_RATE = 24_000
+
+
+class Backend(Protocol):
+    name: str
+    sample_rate: int
+
+    def synthesize(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
+        """Speak ``tokens`` (at most 510) with ``style`` (1×256) at ``speed``; float32 mono PCM."""
+        ...
+
+
+# name → "module:factory"; each factory takes (settings, files). Imported only when chosen, so
+# the CPU install never imports an optional framework.
+BACKENDS: dict[str, str] = {
+    "onnx": "tts_service.backends.onnx:OnnxBackend.from_settings",
+}
+
+
+def _import(target: str):  # noqa: ANN202 - returns a factory
+    module_name, _, attribute = target.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def resolve_backend_name(requested: str) -> str:
+    return "onnx" if requested == "auto" else requested
+
+
+def load_backend(settings: Settings, files: ModelFiles) -> Backend:
+    factory = _import(BACKENDS[resolve_backend_name(settings.backend)])
+    return factory(settings, files)  # type: ignore[no-any-return]

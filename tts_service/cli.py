@@ -1,0 +1,82 @@
+"""Command line: ``tts-service serve`` and ``tts-service fetch``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from tts_service.assets import AssetError, ensure_assets
+from tts_service.config import Settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+
+
+def _settings(**overrides: object) -> Settings:
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+
+
+def _ensure(settings: Settings, fetch: bool) -> None:
+    try:
+        ensure_assets(settings, fetch=fetch)
+    except AssetError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """OpenAI-compatible text-to-speech server streaming Kokoro-82M sentence by sentence.
+
+    Every option can also be set with a TTS_* environment variable (see README)."""
+
+
+@main.command()
+@click.option("--host", help="Bind address [TTS_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, help="Port [TTS_PORT, default 8880].")
+@click.option("--models-dir", type=click.Path(), help="Model cache [TTS_MODELS_DIR].")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--fetch/--no-fetch", default=True, help="Fetch missing model files before starting.")
+def serve(
+    host: str | None, port: int | None, models_dir: str | None, log_level: str | None, fetch: bool
+) -> None:
+    """Fetch the model if needed, then serve the API on HOST:PORT."""
+    import uvicorn
+
+    from tts_service.app import create_app
+
+    settings = _settings(host=host, port=port, models_dir=models_dir, log_level=log_level)
+    _configure_logging(settings.log_level)
+    _ensure(settings, fetch)
+
+    server: uvicorn.Server | None = None
+
+    def stop() -> None:
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(settings, on_fatal=stop)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level,
+        log_config=None, timeout_graceful_shutdown=10,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    server.run()
+    if app.state.service.load_error:
+        click.echo(f"error: {app.state.service.load_error}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--models-dir", type=click.Path(), help="Model cache [TTS_MODELS_DIR].")
+def fetch(models_dir: str | None) -> None:
+    """Fetch, assemble and verify the model and voice files (reuses a valid cache)."""
+    settings = _settings(models_dir=models_dir)
+    _configure_logging("info")
+    _ensure(settings, True)
+    click.echo(f"Model files are ready in {settings.models_dir}")

@@ -1,0 +1,72 @@
+"""The one Settings object. Every field can be set from the environment with the prefix ``TTS_``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_models_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "tts-service" / "models"
+
+
+class Settings(BaseSettings):
+    """Service configuration; ``TTS_<FIELD>`` environment variables override the defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="TTS_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    """Address the HTTP server binds to (the container sets 0.0.0.0)."""
+
+    port: int = Field(8880, ge=1, le=65535)
+    """TCP port of the HTTP server."""
+
+    models_dir: Path = Field(default_factory=_default_models_dir)
+    """Cache folder for the assembled model and voice files (fetched once, then reused)."""
+
+    model_path: Path | None = None
+    """Use this ONNX model file instead of the cached int8 model (e.g. the fp32 kokoro-v1.0.onnx)."""
+
+    voices_path: Path | None = None
+    """Use this voices file (kokoro-onnx's ``voices-v1.0.bin`` npz layout) instead of the cache."""
+
+    backend: Literal["auto", "onnx"] = "auto"
+    """Inference backend: ``onnx`` (onnxruntime) or ``auto`` (the best one installed)."""
+
+    onnx_threads: int = Field(0, ge=0)
+    """onnxruntime intra-op threads per inference; 0 lets onnxruntime use every core."""
+
+    inference_workers: int = Field(1, ge=1, le=64)
+    """Worker threads running inference; chunks of concurrent requests share them in turn."""
+
+    lookahead_chunks: int = Field(1, ge=1, le=16)
+    """How many chunks a stream synthesizes ahead of what it has sent (bounds work for slow clients)."""
+
+    group_phonemes: int = Field(300, ge=50, le=510)
+    """After the first chunk, consecutive sentences are grouped into chunks of up to this many phonemes."""
+
+    max_input_chars: int = Field(4096, ge=1)
+    """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""
+
+    default_voice: str = "af_heart"
+    """Voice used when a request names OpenAI's ``voice`` that maps nowhere else."""
+
+    sentence_pause: float = Field(0.2, ge=0.0, le=2.0)
+    """Seconds of silence inserted after a chunk that ends a sentence."""
+
+    clause_pause: float = Field(0.1, ge=0.0, le=2.0)
+    """Seconds of silence after a chunk that ends at a clause (comma, semicolon, colon, dash)."""
+
+    paragraph_pause: float = Field(0.45, ge=0.0, le=5.0)
+    """Seconds of silence after a chunk that ends a paragraph (a blank line follows)."""
+
+    warmup: bool = True
+    """Run one short synthesis at start-up so the first real request is not slow."""
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Log level of the service and uvicorn."""

@@ -1,0 +1,1 @@
+"""HTTP routes: speech synthesis, discovery (models, voices), health."""

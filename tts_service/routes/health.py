@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    """200 once the model is loaded and warmed up; 503 while loading or after a failed load."""
+    service = request.app.state.service
+    if service.ready:
+        return JSONResponse({"status": "ok", "backend": service.synthesizer.backend.name})
+    status = "error" if service.load_error else "loading"
+    return JSONResponse({"status": status, "detail": service.load_error}, status_code=503)

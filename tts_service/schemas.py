@@ -1,0 +1,96 @@
+"""Request and response models of the OpenAI-compatible API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tts_service.audio.encoders import ResponseFormat
+
+MODEL_IDS = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+
+
+class VoiceRef(BaseModel):
+    """OpenAI also accepts a voice as an object: ``{"id": "..."}``."""
+
+    id: str = Field(min_length=1, max_length=200)
+
+
+class SpeechRequest(BaseModel):
+    """``POST /v1/audio/speech``; unknown fields are ignored, like OpenAI does."""
+
+    model_config = ConfigDict(extra="ignore", ser_json_inf_nan="null")
+
+    model: str = Field("kokoro", max_length=200, description=f"One of {', '.join(MODEL_IDS)}.")
+    input: str = Field(
+        min_length=1, description="Text to speak; at most TTS_MAX_INPUT_CHARS characters."
+    )
+    voice: str | VoiceRef | None = Field(
+        None,
+        description="A Kokoro voice (af_heart), an OpenAI name (nova), or a blend "
+        "(af_heart(2)+bm_fable(1)); defaults to TTS_DEFAULT_VOICE.",
+    )
+    response_format: ResponseFormat = "mp3"
+    speed: float = Field(1.0, ge=0.25, le=4.0, allow_inf_nan=False)
+    stream: bool = Field(True, description="false returns the whole file with Content-Length.")
+    stream_format: Literal["audio"] = "audio"
+    instructions: str | None = Field(None, description="Accepted for compatibility; ignored.")
+    lang_code: str | None = Field(
+        None,
+        max_length=16,
+        description="Override the language implied by the voice (a, b, en-gb…).",
+    )
+    split_sentences: bool = Field(
+        True,
+        description="Extension: false synthesizes the input as one piece (the baseline that "
+        "sentence streaming is measured against).",
+    )
+
+    @property
+    def voice_spec(self) -> str | None:
+        return self.voice.id if isinstance(self.voice, VoiceRef) else self.voice
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "tts-service"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class AudioModel(BaseModel):
+    id: str
+    name: str
+
+
+class AudioModelList(BaseModel):
+    models: list[AudioModel]
+
+
+class VoiceCard(BaseModel):
+    id: str
+    name: str
+    language: str
+    lang_code: str
+    gender: str
+
+
+class VoiceList(BaseModel):
+    voices: list[VoiceCard]

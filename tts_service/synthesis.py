@@ -1,0 +1,184 @@
+"""The streaming pipeline: sentences → chunks → worker thread → trimmed PCM with pauses.
+
+Inference (and phonemization) never runs on the event loop: each chunk is handed to a shared
+worker pool. A stream keeps at most ``lookahead_chunks`` chunks in flight ahead of the one being
+sent, so the next chunk is synthesized while the current one is encoded and sent, yet a slow
+client never makes the server synthesize a whole book ahead. Closing the stream (the client
+went away) cancels everything not yet started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from kokoro_onnx.trim import trim
+
+from tts_service.backends import Backend
+from tts_service.chunking import Chunk, Pauses, plan_chunks
+from tts_service.config import Settings
+from tts_service.errors import NoSpeechError
+from tts_service.text import Boundary, Sentence, split_sentences
+from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
+from tts_service.voices import Voice
+
+logger = logging.getLogger(__name__)
+
+# Keep a little of the model's edge silence so soft onsets and endings are not clipped.
+_EDGE_MARGIN_S = 0.03
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    index: int
+    samples: np.ndarray
+    tokens: int
+    synth_seconds: float
+    done_at: float
+    """Wall-clock time (``time.time()``) when synthesis of this chunk finished."""
+
+
+def trim_edges(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Cut the model's leading and trailing silence, keeping a short margin."""
+    if audio.size == 0:
+        return audio
+    _, (start, end) = trim(audio, top_db=50)
+    margin = int(_EDGE_MARGIN_S * sample_rate)
+    return audio[max(0, int(start) - margin) : min(audio.size, int(end) + margin)]
+
+
+@dataclass
+class SpeechStream:
+    """One request's chunks, synthesized ahead by at most ``lookahead`` chunks."""
+
+    plan: Iterator[Chunk]
+    backend: Backend
+    phonemizer: Phonemizer
+    voice: Voice
+    speed: float
+    executor: ThreadPoolExecutor
+    lookahead: int
+    chunks_done: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pending: deque[asyncio.Future[AudioChunk | None]] = field(default_factory=deque)
+    _closed: bool = False
+    _exhausted: bool = False
+
+    def _work(self) -> AudioChunk | None:
+        """Runs in a worker thread: plan (phonemize) the next chunk and synthesize it."""
+        with self._lock:
+            if self._closed:
+                return None
+            chunk = next(self.plan, None)
+        if chunk is None:
+            return None
+        started = time.perf_counter()
+        tokens = self.phonemizer.tokenize(chunk.phonemes)
+        audio = self.backend.synthesize(tokens, self.voice.style_for(len(tokens)), self.speed)
+        audio = trim_edges(audio, self.backend.sample_rate)
+        if chunk.pause:
+            silence = np.zeros(int(chunk.pause * self.backend.sample_rate), dtype=np.float32)
+            audio = np.concatenate([audio, silence])
+        elapsed = time.perf_counter() - started
+        logger.debug(
+            "chunk %d: %d tokens, %.2fs audio, synthesized in %.3fs, done_at=%.6f, text=%r",
+            chunk.index, len(tokens), audio.size / self.backend.sample_rate, elapsed,
+            time.time(), chunk.text[:60],
+        )  # fmt: skip
+        return AudioChunk(chunk.index, audio, len(tokens), elapsed, time.time())
+
+    def _fill(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._exhausted and len(self._pending) < self.lookahead:
+            self._pending.append(loop.run_in_executor(self.executor, self._work))
+
+    async def next_chunk(self) -> AudioChunk | None:
+        """The next chunk in order, or None at the end; keeps the look-ahead full."""
+        self._fill()
+        if not self._pending:
+            return None
+        result = await self._pending.popleft()
+        if result is None:
+            self._exhausted = True
+        else:
+            self.chunks_done += 1
+            self._fill()
+        return result
+
+    async def first(self) -> AudioChunk:
+        """Synthesize the first chunk; raises NoSpeechError when the text has nothing to speak."""
+        chunk = await self.next_chunk()
+        if chunk is None:
+            raise NoSpeechError(
+                "The input contains nothing speakable (only punctuation, symbols or emoji?).",
+                param="input",
+            )
+        return chunk
+
+    async def __aiter__(self) -> AsyncIterator[AudioChunk]:
+        while (chunk := await self.next_chunk()) is not None:
+            yield chunk
+
+    def close(self) -> None:
+        """Stop: no further chunk is planned or synthesized (one already running finishes)."""
+        self._closed = True
+        self._exhausted = True
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+
+
+class Synthesizer:
+    """Owns the backend, the phonemizer and the inference worker pool."""
+
+    def __init__(self, backend: Backend, phonemizer: Phonemizer, settings: Settings) -> None:
+        self.backend = backend
+        self.phonemizer = phonemizer
+        self.settings = settings
+        self.pauses = Pauses(
+            settings.sentence_pause, settings.clause_pause, settings.paragraph_pause
+        )
+        self.executor = ThreadPoolExecutor(
+            max_workers=settings.inference_workers, thread_name_prefix="inference"
+        )
+
+    @property
+    def sample_rate(self) -> int:
+        return self.backend.sample_rate
+
+    def stream(
+        self, text: str, voice: Voice, *, speed: float, lang: str | None = None, split: bool = True
+    ) -> SpeechStream:
+        """A stream of ``text``; ``split=False`` speaks it as few model-sized pieces as possible."""
+        if split:
+            sentences = split_sentences(text)
+        else:  # the baseline that streaming is measured against: one piece, as the model allows
+            sentences = [Sentence(" ".join(text.split()), Boundary.NONE)]
+        plan = plan_chunks(
+            sentences,
+            self.phonemizer,
+            lang or voice.lang,
+            group_phonemes=self.settings.group_phonemes if split else MAX_TOKENS,
+            pauses=self.pauses,
+        )
+        return SpeechStream(
+            plan, self.backend, self.phonemizer, voice, speed, self.executor,
+            self.settings.lookahead_chunks,
+        )  # fmt: skip
+
+    def warm_up(self, voice: Voice) -> float:
+        """One short synthesis so the first real request is not slow; returns its seconds."""
+        started = time.perf_counter()
+        tokens = self.phonemizer.tokenize(self.phonemizer.phonemize("Ready.", voice.lang))
+        self.backend.synthesize(tokens, voice.style_for(len(tokens)), 1.0)
+        return time.perf_counter() - started
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

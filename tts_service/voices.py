@@ -1,0 +1,158 @@
+"""The voice catalogue: names, languages, OpenAI aliases and weighted blends.
+
+Voice specs are parsed here and looked up in memory; they never touch the filesystem.
+A spec is one voice (``af_heart``), an OpenAI name (``nova``), or a blend of voices with optional
+weights (``af_heart+bm_fable``, ``af_heart(2)+bm_fable(1)``); weights are normalised to sum to 1.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tts_service.errors import InvalidRequestError, UnknownVoiceError
+
+# Voice-name prefix letter → (language name, espeak-ng language code).
+LANGUAGES: dict[str, tuple[str, str]] = {
+    "a": ("American English", "en-us"),
+    "b": ("British English", "en-gb"),
+    "e": ("Spanish", "es"),
+    "f": ("French", "fr-fr"),
+    "h": ("Hindi", "hi"),
+    "i": ("Italian", "it"),
+    "j": ("Japanese", "ja"),
+    "p": ("Brazilian Portuguese", "pt-br"),
+    "z": ("Mandarin Chinese", "cmn"),
+}
+# Language codes a request may give as ``lang_code``, besides the prefix letters above.
+LANG_CODE_ALIASES: dict[str, str] = {
+    **{espeak: espeak for _, espeak in LANGUAGES.values()},
+    "en": "en-us", "en-us": "en-us", "en-gb": "en-gb", "fr": "fr-fr", "pt": "pt-br",
+    "pt-pt": "pt-br", "zh": "cmn", "zh-cn": "cmn", "ja-jp": "ja", "es-es": "es", "it-it": "it",
+}  # fmt: skip
+
+# OpenAI's voice names → Kokoro voices of a similar character.
+OPENAI_VOICES: dict[str, str] = {
+    "alloy": "af_alloy",
+    "ash": "am_adam",
+    "ballad": "bm_fable",
+    "coral": "af_kore",
+    "echo": "am_echo",
+    "fable": "bm_fable",
+    "nova": "af_nova",
+    "onyx": "am_onyx",
+    "sage": "af_sarah",
+    "shimmer": "af_bella",
+    "verse": "am_puck",
+    "marin": "af_heart",
+    "cedar": "am_michael",
+}
+
+_COMPONENT = re.compile(r"^\s*([a-z]{2}_[a-z]+|[a-z]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
+MAX_BLEND_COMPONENTS = 8
+
+
+@dataclass(frozen=True)
+class VoiceInfo:
+    id: str
+    name: str
+    language: str
+    lang_code: str
+    gender: str
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A resolved voice: its style table (510×1×256) and the espeak language of its first part."""
+
+    spec: str
+    styles: np.ndarray
+    lang: str
+
+    def style_for(self, n_tokens: int) -> np.ndarray:
+        """Kokoro's style for an input of ``n_tokens`` phonemes is row ``n_tokens - 1``."""
+        return self.styles[max(1, min(n_tokens, len(self.styles))) - 1]
+
+
+def describe(voice_id: str) -> VoiceInfo:
+    prefix, _, name = voice_id.partition("_")
+    language, lang = LANGUAGES.get(prefix[:1], ("Unknown", "en-us"))
+    gender = {"f": "female", "m": "male"}.get(prefix[1:2], "unknown")
+    return VoiceInfo(voice_id, name.replace("_", " ").title(), language, lang, gender)
+
+
+def resolve_lang_code(code: str) -> str:
+    key = code.strip().lower().replace("_", "-")
+    if key in LANGUAGES:
+        return LANGUAGES[key][1]
+    if key in LANG_CODE_ALIASES:
+        return LANG_CODE_ALIASES[key]
+    known = ", ".join(sorted({*LANGUAGES, *LANG_CODE_ALIASES}))
+    raise InvalidRequestError(
+        f"Unknown lang_code {code!r}; use one of: {known}.", param="lang_code"
+    )
+
+
+def parse_blend(spec: str) -> list[tuple[str, float]]:
+    """``"af_heart(2)+bm_fable"`` → ``[("af_heart", 2.0), ("bm_fable", 1.0)]`` (names not checked)."""
+    parts = spec.split("+")
+    if len(parts) > MAX_BLEND_COMPONENTS:
+        raise InvalidRequestError(
+            f"A voice blend may have at most {MAX_BLEND_COMPONENTS} parts.", param="voice"
+        )
+    result = []
+    for part in parts:
+        match = _COMPONENT.match(part.lower())
+        if not match:
+            raise UnknownVoiceError(
+                f"Voice {spec!r} is not a voice name or a blend like 'af_heart(2)+bm_fable(1)'.",
+                param="voice",
+            )
+        name, raw_weight = match.group(1), match.group(2)
+        try:
+            weight = 1.0 if raw_weight is None else float(raw_weight)
+        except ValueError:
+            weight = math.nan
+        if not (math.isfinite(weight) and 0 < weight <= 1000):
+            raise InvalidRequestError(
+                f"Weight {raw_weight!r} of voice {name!r} must be a number above 0 and at most 1000.",
+                param="voice",
+            )
+        result.append((name, weight))
+    return result
+
+
+class VoiceStore:
+    """All voice style tables in memory, loaded once from kokoro-onnx's ``voices-v1.0.bin``."""
+
+    def __init__(self, styles: Mapping[str, np.ndarray]) -> None:
+        self._styles = {name: np.asarray(table, dtype=np.float32) for name, table in styles.items()}
+
+    @classmethod
+    def load(cls, path: Path) -> VoiceStore:
+        with np.load(path) as npz:
+            return cls({name: npz[name] for name in npz.files})
+
+    @property
+    def ids(self) -> list[str]:
+        return sorted(self._styles)
+
+    def resolve(self, spec: str) -> Voice:
+        components = parse_blend(spec)
+        names = [OPENAI_VOICES.get(name, name) for name, _ in components]
+        missing = [name for name in names if name not in self._styles]
+        if missing:
+            raise UnknownVoiceError(
+                f"Unknown voice {missing[0]!r}. GET /v1/audio/voices lists the {len(self._styles)} "
+                f"voices; OpenAI names ({', '.join(OPENAI_VOICES)}) work too.",
+                param="voice",
+            )
+        weights = np.array([w for _, w in components], dtype=np.float32)
+        weights /= weights.sum()
+        styles = sum(w * self._styles[n] for w, n in zip(weights, names, strict=True))
+        return Voice(spec, np.asarray(styles, dtype=np.float32), describe(names[0]).lang_code)
