@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""
 
     default_voice: str = "af_heart"
-    """Voice used when a request names OpenAI's ``voice`` that maps nowhere else."""
+    """Voice used when a request gives no ``voice``; also the voice of the start-up warm-up."""
 
     sentence_pause: float = Field(0.2, ge=0.0, le=2.0)
     """Seconds of silence inserted after a chunk that ends a sentence."""

@@ -65,6 +65,7 @@ class SpeechStream:
     speed: float
     executor: ThreadPoolExecutor
     lookahead: int
+    request_id: str = "-"
     chunks_done: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pending: deque[asyncio.Future[AudioChunk | None]] = field(default_factory=deque)
@@ -88,8 +89,8 @@ class SpeechStream:
             audio = np.concatenate([audio, silence])
         elapsed = time.perf_counter() - started
         logger.debug(
-            "chunk %d: %d tokens, %.2fs audio, synthesized in %.3fs, done_at=%.6f, text=%r",
-            chunk.index, len(tokens), audio.size / self.backend.sample_rate, elapsed,
+            "[%s] chunk %d: %d tokens, %.2fs audio, synthesized in %.3fs, done_at=%.6f, text=%r",
+            self.request_id, chunk.index, len(tokens), audio.size / self.backend.sample_rate, elapsed,
             time.time(), chunk.text[:60],
         )  # fmt: skip
         return AudioChunk(chunk.index, audio, len(tokens), elapsed, time.time())
@@ -154,7 +155,14 @@ class Synthesizer:
         return self.backend.sample_rate
 
     def stream(
-        self, text: str, voice: Voice, *, speed: float, lang: str | None = None, split: bool = True
+        self,
+        text: str,
+        voice: Voice,
+        *,
+        speed: float,
+        lang: str | None = None,
+        split: bool = True,
+        request_id: str = "-",
     ) -> SpeechStream:
         """A stream of ``text``; ``split=False`` speaks it as few model-sized pieces as possible."""
         if split:
@@ -170,7 +178,7 @@ class Synthesizer:
         )
         return SpeechStream(
             plan, self.backend, self.phonemizer, voice, speed, self.executor,
-            self.settings.lookahead_chunks,
+            self.settings.lookahead_chunks, request_id,
         )  # fmt: skip
 
     def warm_up(self, voice: Voice) -> float:

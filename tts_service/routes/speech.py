@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 @dataclass
 class _Stats:
+    request_id: str
     chars: int
     voice: str
     fmt: str
@@ -39,9 +41,9 @@ class _Stats:
         total = time.perf_counter() - self.started
         ttfa = (self.first_audio - self.started) if self.first_audio else float("nan")
         logger.info(
-            "speech %s: %d chars, %d chunks, voice %s, %s, TTFA %.3fs, total %.3fs, "
+            "[%s] speech %s: %d chars, %d chunks, voice %s, %s, TTFA %.3fs, total %.3fs, "
             "audio %.2fs, RTF %.3f (%.1fx real time)",
-            outcome, self.chars, self.chunks, self.voice, self.fmt, ttfa, total,
+            self.request_id, outcome, self.chars, self.chunks, self.voice, self.fmt, ttfa, total,
             self.audio_seconds, total / self.audio_seconds if self.audio_seconds else float("nan"),
             self.audio_seconds / total if total else 0.0,
         )  # fmt: skip
@@ -112,10 +114,10 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     text = _validate(body, service.settings.max_input_chars)
     voice = voices.resolve(body.voice_spec or service.settings.default_voice)
     lang = resolve_lang_code(body.lang_code) if body.lang_code else None
-    stats = _Stats(len(text), voice.spec, body.response_format, time.perf_counter())
-
+    request_id = uuid.uuid4().hex[:12]
+    stats = _Stats(request_id, len(text), voice.spec, body.response_format, time.perf_counter())
     stream = synthesizer.stream(
-        text, voice, speed=body.speed, lang=lang, split=body.split_sentences
+        text, voice, speed=body.speed, lang=lang, split=body.split_sentences, request_id=request_id
     )
     try:
         first = await stream.first()
@@ -125,6 +127,8 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     encoder = create_encoder(body.response_format, synthesizer.sample_rate)
     audio = _encoded(stream, first, encoder, synthesizer.sample_rate, stats)
     media_type = MEDIA_TYPES[body.response_format]
+    headers = {"X-Request-Id": request_id}
     if body.stream:
-        return StreamingResponse(audio, media_type=media_type, headers=STREAM_HEADERS)
-    return Response(b"".join([part async for part in audio]), media_type=media_type)
+        return StreamingResponse(audio, media_type=media_type, headers=STREAM_HEADERS | headers)
+    data = b"".join([part async for part in audio])
+    return Response(data, media_type=media_type, headers=headers)

@@ -30,10 +30,12 @@ class Sentence:
 
 # Words that a period follows without ending the sentence (compared lower-case, without the dot).
 ABBREVIATIONS = frozenset(
-    ["mr", "mrs", "ms", "mx", "dr", "prof", "st", "sr", "jr", "rev", "gen", "col", "capt", "lt", "sgt", "hon", "gov", "sen", "rep", "pres", "e.g", "i.e", "vs", "cf", "approx", "ca", "no", "nos", "fig", "figs", "vol", "vols", "pp", "ed", "eds", "est", "dept", "univ", "mt", "ft", "a.m", "p.m", "u.s", "u.k", "u.n", "e.u", "ph.d", "b.sc", "m.sc", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"]
+    """mr mrs ms mx dr prof st sr jr rev gen col capt lt sgt hon gov sen rep pres
+    e.g i.e vs cf approx ca no nos fig figs vol vols pp ed eds est dept univ mt ft
+    a.m p.m u.s u.k u.n e.u ph.d b.sc m.sc jan feb mar apr jun jul aug sep sept oct nov dec""".split()  # noqa: SIM905
 )
 # These may also end a sentence; they only do so when a capitalised word follows.
-SOMETIMES_FINAL = frozenset(["etc", "inc", "ltd", "co", "corp", "bros", "al"])
+SOMETIMES_FINAL = frozenset({"etc", "inc", "ltd", "co", "corp", "bros", "al"})
 
 _CLOSERS = re.escape("\"'”’»)]}」』")
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")

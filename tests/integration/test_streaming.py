@@ -1,0 +1,188 @@
+"""The real model behind a real uvicorn server: streaming, formats, disconnects, the openai client."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from tests.decode import decode
+from tests.integration.conftest import RunningServer
+
+TWO_SENTENCES = (
+    "Hi Mediclinic.  Your EHR project sounds interesting and has the potential for a lot of impact."
+)
+LONG_TEXT = " ".join(
+    f"This is sentence number {n} of a long text that keeps the server busy for a while."
+    for n in range(1, 21)
+)
+
+
+def speech(server: RunningServer, **body: object) -> httpx.Response:
+    payload = {"model": "kokoro", "voice": "af_heart", **body}
+    return httpx.post(f"{server.url}/v1/audio/speech", json=payload, timeout=120)
+
+
+def test_first_audio_arrives_before_second_sentence_is_synthesized(server: RunningServer) -> None:
+    first_bytes_at = None
+    received = bytearray()
+    payload = {
+        "model": "kokoro",
+        "input": TWO_SENTENCES,
+        "voice": "af_heart",
+        "response_format": "mp3",
+    }
+    with httpx.stream(
+        "POST", f"{server.url}/v1/audio/speech", json=payload, timeout=120
+    ) as response:
+        assert response.status_code == 200
+        request_id = response.headers["x-request-id"]
+        for piece in response.iter_raw():
+            if piece and first_bytes_at is None:
+                first_bytes_at = time.time()
+            received += piece
+    done_at = server.chunk_done_at(request_id)
+    assert sorted(done_at) == [0, 1], server.chunk_lines(request_id)
+    assert first_bytes_at is not None
+    # The client held audio of sentence one while the server was still synthesizing sentence two.
+    assert first_bytes_at < done_at[1], (first_bytes_at, done_at)
+    assert decode(bytes(received)).duration > 3.0
+
+
+@pytest.mark.parametrize(
+    ("fmt", "media_type", "codec"),
+    [
+        ("mp3", "audio/mpeg", "mp3"),
+        ("opus", "audio/ogg", "opus"),
+        ("aac", "audio/aac", "aac"),
+        ("flac", "audio/flac", "flac"),
+        ("wav", "audio/wav", "pcm_s16le"),
+        ("pcm", "audio/pcm", "pcm_s16le"),
+    ],
+)
+def test_every_format_streams_decodable_speech(
+    server: RunningServer, fmt: str, media_type: str, codec: str
+) -> None:
+    response = speech(server, input="Hello there. How are you today?", response_format=fmt)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == media_type
+    assert "content-length" not in response.headers  # streamed (chunked), not buffered
+    audio = decode(response.content, fmt)
+    assert audio.codec.startswith(codec)
+    assert audio.sample_rate in (24_000, 48_000)
+    assert 1.0 < audio.duration < 6.0
+    assert audio.rms > 0.01
+
+
+def test_stream_false_returns_the_whole_file_with_content_length(server: RunningServer) -> None:
+    response = speech(server, input="One piece, all at once.", response_format="wav", stream=False)
+    assert response.status_code == 200
+    assert int(response.headers["content-length"]) == len(response.content)
+    audio = decode(response.content)
+    assert audio.sample_rate == 24_000 and audio.duration > 1.0 and audio.rms > 0.01
+
+
+def test_pcm_is_headerless_and_matches_wav(server: RunningServer) -> None:
+    text = "Raw samples, please."
+    pcm = speech(server, input=text, response_format="pcm").content
+    wav = speech(server, input=text, response_format="wav").content
+    assert not pcm.startswith(b"RIFF")
+    assert wav[:4] == b"RIFF" and wav[44:] == pcm  # deterministic model, same samples
+
+
+def test_disconnecting_mid_stream_stops_synthesis(server: RunningServer) -> None:
+    payload = {"model": "kokoro", "input": LONG_TEXT, "voice": "af_heart", "response_format": "pcm"}
+    with httpx.stream(
+        "POST", f"{server.url}/v1/audio/speech", json=payload, timeout=120
+    ) as response:
+        request_id = response.headers["x-request-id"]
+        next(response.iter_raw())
+    deadline = time.monotonic() + 60
+    while f"[{request_id}] speech cancelled" not in server.log():
+        assert time.monotonic() < deadline, "the server never noticed the disconnect"
+        time.sleep(0.2)
+    # The worker pool runs chunks in turn, so a short request finishing means any chunk of the
+    # cancelled stream that was already running has finished too; a runaway stream would get
+    # another chunk in between two such probes.
+    speech(server, input="Probe.", response_format="pcm")
+    after_first_probe = len(server.chunk_lines(request_id))
+    speech(server, input="Probe.", response_format="pcm")
+    assert len(server.chunk_lines(request_id)) == after_first_probe, "synthesis went on"
+    assert after_first_probe <= 3, server.chunk_lines(request_id)  # sent, look-ahead, in flight
+
+
+def test_speed_changes_duration(server: RunningServer) -> None:
+    text = "The quick brown fox jumps over the lazy dog."
+    normal = decode(speech(server, input=text, response_format="pcm").content, "pcm").duration
+    fast = decode(
+        speech(server, input=text, response_format="pcm", speed=2.0).content, "pcm"
+    ).duration
+    assert fast < 0.7 * normal
+
+
+def test_official_openai_client_streams_speech(server: RunningServer, tmp_path) -> None:  # noqa: ANN001
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{server.url}/v1", api_key="not-needed")
+    target = tmp_path / "speech.mp3"
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="nova", input="The official client works. Nothing else is needed."
+    ) as response:
+        response.stream_to_file(target)
+    audio = decode(target.read_bytes())
+    assert audio.codec.startswith("mp3") and audio.duration > 2.0 and audio.rms > 0.01
+
+
+def test_discovery_lists_models_and_all_54_voices(server: RunningServer) -> None:
+    models = httpx.get(f"{server.url}/v1/models").json()
+    assert {m["id"] for m in models["data"]} >= {"kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"}
+    voices = httpx.get(f"{server.url}/v1/audio/voices").json()["voices"]
+    assert len(voices) == 54
+    heart = next(v for v in voices if v["id"] == "af_heart")
+    assert heart["language"] == "American English" and heart["gender"] == "female"
+    assert httpx.get(f"{server.url}/v1/audio/models").json()["models"][0]["id"] == "kokoro"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        ({"input": ""}, 400, "input"),
+        ({"input": "   \n  "}, 400, "input"),
+        ({"input": "x" * 4097}, 400, "input"),
+        ({"input": "🙂🙂🙂", "voice": "af_heart", "lang_code": "ja"}, 400, "input"),
+        ({"input": "?!... ...!"}, 400, "input"),
+        ({"input": "Hi.", "voice": "no_such_voice"}, 400, "voice"),
+        ({"input": "Hi.", "voice": "../../etc/passwd"}, 400, "voice"),
+        ({"input": "Hi.", "voice": "af_heart(999999)+"}, 400, "voice"),
+        ({"input": "Hi.", "response_format": "ogg"}, 400, "response_format"),
+        ({"input": "Hi.", "speed": 0.1}, 400, "speed"),
+        ({"input": "Hi.", "speed": 4.5}, 400, "speed"),
+        ({"input": "Hi.", "speed": "fast"}, 400, "speed"),
+        ({"input": "Hi.", "model": "whisper-1"}, 400, "model"),
+        ({"input": 42}, 400, "input"),
+        ({"voice": "af_heart"}, 400, "input"),
+    ],
+)
+def test_bad_input_gets_openai_shaped_400_and_server_keeps_serving(
+    server: RunningServer, body: dict[str, object], status: int, param: str
+) -> None:
+    payload = {"model": "kokoro", "voice": "af_heart", **body}
+    response = httpx.post(f"{server.url}/v1/audio/speech", json=payload, timeout=60)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == "invalid_request_error" and error["message"]
+    assert error["param"] == param
+    assert speech(server, input="Still here.", response_format="pcm").status_code == 200
+
+
+def test_malformed_json_gets_openai_shaped_400(server: RunningServer) -> None:
+    response = httpx.post(
+        f"{server.url}/v1/audio/speech",
+        content=b'{"input": "unterminated',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert json.loads(response.text)["error"]["type"] == "invalid_request_error"

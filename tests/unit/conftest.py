@@ -1,0 +1,83 @@
+"""Fixtures: the real app around the stand-in backend, driven by Starlette's TestClient."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tts_service.app import create_app
+from tts_service.config import Settings
+
+from .standin import StandInBackend, make_voice_store
+
+HEALTH_TIMEOUT_S = 10.0
+
+ClientFactory = Callable[..., TestClient]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No TTS_* variable of the developer's shell may leak into Settings()."""
+    for name in list(os.environ):
+        if name.upper().startswith("TTS_"):
+            monkeypatch.delenv(name)
+
+
+def wait_until_ready(client: TestClient, timeout: float = HEALTH_TIMEOUT_S) -> None:
+    """Loading runs in a background thread after start-up; poll /health until it says 200."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get("/health")
+        if response.status_code == 200:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"/health never became 200: {response.status_code} {response.text}")
+        time.sleep(0.01)
+
+
+def build_app(backend: StandInBackend, **settings: object) -> FastAPI:
+    return create_app(
+        Settings(**{"warmup": False, **settings}), backend=backend, voices=make_voice_store()
+    )
+
+
+@pytest.fixture
+def standin() -> StandInBackend:
+    """The default stand-in backend of the ``client`` fixture (inspect ``standin.calls``)."""
+    return StandInBackend()
+
+
+@pytest.fixture
+def make_client() -> Iterator[ClientFactory]:
+    """``make_client(backend=..., raise_server_exceptions=..., **Settings fields)`` → a started,
+    ready TestClient; all of them are shut down at the end of the test."""
+    with ExitStack() as stack:
+
+        def factory(
+            backend: StandInBackend | None = None,
+            *,
+            raise_server_exceptions: bool = True,
+            wait: bool = True,
+            **settings: object,
+        ) -> TestClient:
+            app = build_app(backend if backend is not None else StandInBackend(), **settings)
+            client = stack.enter_context(
+                TestClient(app, raise_server_exceptions=raise_server_exceptions)
+            )
+            if wait:
+                wait_until_ready(client)
+            return client
+
+        yield factory
+
+
+@pytest.fixture
+def client(make_client: ClientFactory, standin: StandInBackend) -> TestClient:
+    """A ready app on the ``standin`` backend with default settings (warm-up off)."""
+    return make_client(standin)

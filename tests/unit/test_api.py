@@ -1,0 +1,460 @@
+"""The HTTP API against the stand-in backend: speech, errors, discovery, health, streaming."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from typing import Any
+
+import anyio
+import av
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from tts_service.audio import MEDIA_TYPES
+from tts_service.schemas import MODEL_IDS
+
+from .conftest import ClientFactory, wait_until_ready
+from .standin import SAMPLE_RATE, VOICE_IDS, StandInBackend, voice_value
+
+SPEECH = "/v1/audio/speech"
+TWO_SENTENCES = "Hello there. This is a test of the system."
+SENTENCE_PAUSE = 0.2  # Settings().sentence_pause
+UNTRIMMED_EDGES_S = 0.4  # the stand-in's 0.2 s of silence before and after its tone
+
+
+def decoded_seconds(data: bytes, fmt: str) -> float:
+    if fmt == "pcm":
+        return len(data) / 2 / SAMPLE_RATE
+    with av.open(io.BytesIO(data)) as container:
+        frames = list(container.decode(audio=0))
+    return sum(frame.samples for frame in frames) / frames[0].sample_rate
+
+
+def assert_openai_error(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["type"], str) and error["type"]
+    assert error["param"] is None or isinstance(error["param"], str)
+    assert error["code"] is None or isinstance(error["code"], str)
+    return error
+
+
+# --- speech ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "aac", "flac", "wav", "pcm"])
+def test_each_format_returns_its_media_type_and_audio_as_long_as_the_speech(
+    client: TestClient, standin: StandInBackend, fmt: str
+) -> None:
+    response = client.post(SPEECH, json={"input": TWO_SENTENCES, "response_format": fmt})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == MEDIA_TYPES[fmt]
+    assert len(standin.calls) == 2  # first sentence alone, then the rest
+    seconds = decoded_seconds(response.content, fmt)
+    spoken = standin.total_tone_seconds + SENTENCE_PAUSE
+    assert seconds >= spoken - 0.01
+    # The stand-in's edge silence was trimmed: much less than 0.4 s per chunk is left.
+    assert seconds < spoken + len(standin.calls) * UNTRIMMED_EDGES_S / 2 + 0.06
+
+
+def test_the_default_format_is_mp3(client: TestClient) -> None:
+    response = client.post(SPEECH, json={"input": "Hello.", "voice": "af_heart"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "audio/mpeg"
+    with av.open(io.BytesIO(response.content)) as container:
+        assert container.format.name == "mp3"
+
+
+def test_a_streamed_response_is_chunked_without_content_length(client: TestClient) -> None:
+    response = client.post(SPEECH, json={"input": TWO_SENTENCES, "response_format": "wav"})
+    assert response.status_code == 200
+    assert "content-length" not in response.headers
+    assert response.headers["cache-control"] == "no-cache"
+
+
+def test_stream_false_returns_the_whole_file_with_content_length(client: TestClient) -> None:
+    body = {"input": TWO_SENTENCES, "response_format": "wav", "stream": False}
+    response = client.post(SPEECH, json=body)
+    assert response.status_code == 200
+    assert int(response.headers["content-length"]) == len(response.content)
+    streamed = client.post(SPEECH, json={**body, "stream": True})
+    assert streamed.content == response.content
+
+
+@pytest.mark.parametrize("voice", ["bm_fable", {"id": "bm_fable"}, "fable", "BM_FABLE"])
+def test_the_voice_may_be_a_name_an_object_or_an_openai_alias(
+    client: TestClient, standin: StandInBackend, voice: Any
+) -> None:
+    response = client.post(SPEECH, json={"input": "Hello.", "voice": voice, "response_format": "pcm"})
+    assert response.status_code == 200
+    assert np.all(standin.calls[0].style == voice_value("bm_fable"))
+
+
+def test_a_blended_voice_reaches_the_model_as_the_weighted_mean(
+    client: TestClient, standin: StandInBackend
+) -> None:
+    body = {"input": "Hello.", "voice": "af_heart(3)+am_onyx(1)", "response_format": "pcm"}
+    assert client.post(SPEECH, json=body).status_code == 200
+    expected = (3 * voice_value("af_heart") + voice_value("am_onyx")) / 4
+    np.testing.assert_allclose(standin.calls[0].style, expected, rtol=1e-6)
+
+
+def test_without_a_voice_the_default_voice_speaks(
+    client: TestClient, standin: StandInBackend
+) -> None:
+    assert client.post(SPEECH, json={"input": "Hello.", "response_format": "pcm"}).status_code == 200
+    assert np.all(standin.calls[0].style == voice_value("af_heart"))
+
+
+def test_the_style_row_matches_the_token_count(client: TestClient, standin: StandInBackend) -> None:
+    assert client.post(SPEECH, json={"input": "Hello.", "response_format": "pcm"}).status_code == 200
+    assert standin.calls[0].style.shape == (1, 256)
+
+
+@pytest.mark.parametrize("speed", [0.25, 0.5, 2.0, 4.0])
+def test_speed_is_passed_to_the_model_and_scales_the_audio(
+    client: TestClient, standin: StandInBackend, speed: float
+) -> None:
+    body = {"input": "Hello there, friend.", "speed": speed, "response_format": "pcm"}
+    response = client.post(SPEECH, json=body)
+    assert response.status_code == 200
+    assert [call.speed for call in standin.calls] == [speed]
+    seconds = decoded_seconds(response.content, "pcm")
+    assert seconds == pytest.approx(standin.total_tone_seconds, abs=UNTRIMMED_EDGES_S / 2)
+
+
+def test_split_sentences_false_speaks_the_input_as_one_piece(
+    client: TestClient, standin: StandInBackend
+) -> None:
+    text = "One short sentence. Another short sentence. And a third one."
+    body = {"input": text, "response_format": "pcm", "split_sentences": False}
+    assert client.post(SPEECH, json=body).status_code == 200
+    assert len(standin.calls) == 1
+    standin.calls.clear()
+    assert client.post(SPEECH, json={**body, "split_sentences": True}).status_code == 200
+    assert len(standin.calls) == 2
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"instructions": "Speak like a pirate."},
+        {"unknown_field": 1, "user": "someone"},
+        {"lang_code": "b"},
+        {"lang_code": "en-gb"},
+        {"stream_format": "audio"},
+    ],
+)
+def test_extra_and_compatibility_fields_are_accepted(client: TestClient, extra: dict) -> None:
+    body = {"input": "Hello.", "response_format": "pcm", **extra}
+    response = client.post(SPEECH, json=body)
+    assert response.status_code == 200
+    assert len(response.content) > 0
+
+
+@pytest.mark.parametrize("model", MODEL_IDS)
+def test_every_listed_model_id_is_accepted(client: TestClient, model: str) -> None:
+    assert set(MODEL_IDS) >= {"tts-1", "tts-1-hd", "gpt-4o-mini-tts"}
+    body = {"model": model, "input": "Hello.", "response_format": "pcm"}
+    assert client.post(SPEECH, json=body).status_code == 200
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+GOOD = {"input": "Hello there.", "voice": "af_heart", "response_format": "pcm"}
+
+
+def without(key: str) -> dict:
+    return {k: v for k, v in GOOD.items() if k != key}
+
+
+# (id, request body (dict → JSON, bytes → raw), status, param, code)
+BAD_REQUESTS = [
+    ("missing-input", without("input"), 400, "input", None),
+    ("empty-input", {**GOOD, "input": ""}, 400, "input", None),
+    ("whitespace-input", {**GOOD, "input": "  \n\t "}, 400, "input", "empty_input"),
+    ("control-chars-only", {**GOOD, "input": "\x00\x07\x1b"}, 400, "input", "empty_input"),
+    ("input-too-long", {**GOOD, "input": "a" * 51}, 400, "input", "input_too_long"),
+    ("input-number", {**GOOD, "input": 123}, 400, "input", None),
+    ("input-list", {**GOOD, "input": ["Hello."]}, 400, "input", None),
+    ("input-object", {**GOOD, "input": {"text": "Hello."}}, 400, "input", None),
+    ("input-null", {**GOOD, "input": None}, 400, "input", None),
+    ("only-punctuation", {**GOOD, "input": "?!..."}, 400, "input", "no_speakable_text"),
+    ("unknown-voice", {**GOOD, "voice": "nosuchvoice"}, 400, "voice", "voice_not_found"),
+    ("path-voice", {**GOOD, "voice": "../../etc/passwd"}, 400, "voice", "voice_not_found"),
+    ("bad-blend", {**GOOD, "voice": "af_heart(-1)+bm_fable"}, 400, "voice", None),
+    ("bad-blend-syntax", {**GOOD, "voice": "af_heart(2)+"}, 400, "voice", "voice_not_found"),
+    ("voice-object-empty-id", {**GOOD, "voice": {"id": ""}}, 400, None, None),
+    ("bad-format", {**GOOD, "response_format": "ogg"}, 400, "response_format", None),
+    ("speed-too-slow", {**GOOD, "speed": 0.1}, 400, "speed", None),
+    ("speed-too-fast", {**GOOD, "speed": 5}, 400, "speed", None),
+    ("speed-word", {**GOOD, "speed": "fast"}, 400, "speed", None),
+    ("speed-null", {**GOOD, "speed": None}, 400, "speed", None),
+    ("unknown-model", {**GOOD, "model": "whisper-1"}, 400, "model", "model_not_found"),
+    ("bad-lang-code", {**GOOD, "lang_code": "xx"}, 400, "lang_code", None),
+    ("stream-format-sse", {**GOOD, "stream_format": "sse"}, 400, "stream_format", None),
+    ("malformed-json", b'{"input": "Hello', 400, None, None),
+    ("body-not-an-object", b'["Hello."]', 400, None, None),
+]
+
+
+def post(client: TestClient, body: dict | bytes):
+    if isinstance(body, bytes):
+        return client.post(SPEECH, content=body, headers={"content-type": "application/json"})
+    return client.post(SPEECH, json=body)
+
+
+@pytest.fixture
+def small_client(make_client: ClientFactory) -> TestClient:
+    return make_client(max_input_chars=50)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param", "code"),
+    [case[1:] for case in BAD_REQUESTS],
+    ids=[case[0] for case in BAD_REQUESTS],
+)
+def test_bad_requests_get_an_openai_shaped_error(
+    small_client: TestClient, body: dict | bytes, status: int, param: str | None, code: str | None
+) -> None:
+    error = assert_openai_error(post(small_client, body), status)
+    assert error["type"] == "invalid_request_error"
+    if param is not None:
+        assert error["param"] == param
+    if code is not None:
+        assert error["code"] == code
+
+
+def test_malformed_json_says_so(small_client: TestClient) -> None:
+    error = assert_openai_error(post(small_client, b"{not json"), 400)
+    assert "JSON" in error["message"]
+
+
+def test_a_good_request_still_works_after_every_bad_one(
+    small_client: TestClient, standin: StandInBackend
+) -> None:
+    for _, body, status, _, _ in BAD_REQUESTS:
+        assert post(small_client, body).status_code == status
+    response = small_client.post(SPEECH, json=GOOD)
+    assert response.status_code == 200
+    assert len(response.content) > 0
+
+
+def test_an_input_of_exactly_max_input_chars_is_accepted(small_client: TestClient) -> None:
+    text = ("Hello there. " * 10)[:50]
+    assert len(text) == 50
+    assert small_client.post(SPEECH, json={**GOOD, "input": text}).status_code == 200
+
+
+def test_an_unknown_path_is_an_openai_shaped_404(client: TestClient) -> None:
+    error = assert_openai_error(client.get("/v1/no/such/thing"), 404)
+    assert error["type"] == "invalid_request_error"
+
+
+def test_the_wrong_method_is_an_openai_shaped_error(client: TestClient) -> None:
+    # 405 from the router, or 404 when the web UI's static files are mounted at "/" and
+    # answer every GET the API does not.
+    response = client.get(SPEECH)
+    assert response.status_code in (404, 405)
+    assert_openai_error(response, response.status_code)
+
+
+# --- discovery and health ----------------------------------------------------------------------
+
+
+def test_models_are_listed_openai_style(client: TestClient) -> None:
+    response = client.get("/v1/models")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["object"] == "list"
+    assert [model["id"] for model in body["data"]] == list(MODEL_IDS)
+    assert all(model["object"] == "model" for model in body["data"])
+
+
+def test_audio_models_are_listed(client: TestClient) -> None:
+    response = client.get("/v1/audio/models")
+    assert response.status_code == 200
+    models = response.json()["models"]
+    assert [model["id"] for model in models] == list(MODEL_IDS)
+
+
+def test_voices_are_listed_with_language_and_gender(client: TestClient) -> None:
+    response = client.get("/v1/audio/voices")
+    assert response.status_code == 200
+    voices = response.json()["voices"]
+    assert [voice["id"] for voice in voices] == sorted(VOICE_IDS)
+    for voice in voices:
+        assert set(voice) == {"id", "name", "language", "lang_code", "gender"}
+    by_id = {voice["id"]: voice for voice in voices}
+    assert by_id["af_heart"] == {
+        "id": "af_heart",
+        "name": "Heart",
+        "language": "American English",
+        "lang_code": "en-us",
+        "gender": "female",
+    }
+    assert by_id["ef_dora"]["lang_code"] == "es"
+    assert by_id["am_onyx"]["gender"] == "male"
+
+
+def test_health_is_ok_once_the_stand_in_is_loaded(client: TestClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "backend": "standin"}
+
+
+def test_requests_during_loading_get_503_model_not_ready(make_client: ClientFactory) -> None:
+    # Warm-up runs one synthesis; a slow stand-in keeps the service loading for a while.
+    slow = StandInBackend(delay=1.0)
+    client = make_client(slow, warmup=True, wait=False)
+    health = client.get("/health")
+    assert health.status_code == 503
+    assert health.json()["status"] == "loading"
+    error = assert_openai_error(client.post(SPEECH, json=GOOD), 503)
+    assert error["code"] == "model_not_ready"
+    assert_openai_error(client.get("/v1/audio/voices"), 503)
+    wait_until_ready(client)
+    assert client.post(SPEECH, json=GOOD).status_code == 200
+    assert len(slow.calls) == 2  # the warm-up, then the request
+
+
+def test_a_failed_load_reports_an_error_and_503s(make_client: ClientFactory) -> None:
+    # The warm-up resolves the default voice; one that does not exist makes loading fail.
+    client = make_client(StandInBackend(), warmup=True, default_voice="nosuchvoice", wait=False)
+    deadline = time.monotonic() + 5
+    while (health := client.get("/health")).json()["status"] == "loading":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert health.status_code == 503
+    assert health.json()["status"] == "error"
+    assert "nosuchvoice" in health.json()["detail"]
+    error = assert_openai_error(client.post(SPEECH, json=GOOD), 503)
+    assert "Loading the model failed" in error["message"]
+
+
+# --- failures and laziness ---------------------------------------------------------------------
+
+THREE_SENTENCES = "One sentence here. Two sentences here. Three sentences here."
+
+
+async def asgi_post(app: Any, path: str, body: dict) -> tuple[list[dict], BaseException | None]:
+    """POST straight to the ASGI app; every message it sends, and what it raised (if anything).
+
+    Unlike a buffered client this shows whether the app *finished* the response: a server
+    completes a response only when the app sends a body message with ``more_body`` false.
+    """
+    payload = json.dumps(body).encode()
+    messages: list[dict] = []
+    request_sent = False
+
+    async def receive() -> dict:
+        nonlocal request_sent
+        if not request_sent:
+            request_sent = True
+            return {"type": "http.request", "body": payload, "more_body": False}
+        await anyio.sleep_forever()  # the client stays connected
+        raise AssertionError("unreachable")
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+        ],
+        "client": ("testclient", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    try:
+        await app(scope, receive, send)
+    except Exception as exc:  # noqa: BLE001 - what the app raised is the result
+        return messages, exc
+    return messages, None
+
+
+def test_a_mid_stream_failure_never_completes_the_response(make_client: ClientFactory) -> None:
+    failing = StandInBackend(fail_on_call=1)
+    client = make_client(failing)
+    body = {"input": THREE_SENTENCES, "response_format": "pcm"}
+    messages, raised = client.portal.call(asgi_post, client.app, SPEECH, body)
+
+    assert isinstance(raised, RuntimeError)
+    start, *bodies = messages
+    assert start["type"] == "http.response.start"
+    assert start["status"] == 200  # the first chunk was already on its way
+    assert bodies, "the first chunk's audio was sent"
+    assert all(m["type"] == "http.response.body" for m in bodies)
+    # No final body message: a server aborts the connection instead of ending it cleanly.
+    assert all(m.get("more_body", False) for m in bodies)
+    sent = b"".join(m.get("body", b"") for m in bodies)
+    first_chunk_bytes = 2 * int(
+        np.ceil(failing.calls[0].tone_seconds * SAMPLE_RATE)
+    )
+    assert len(sent) >= first_chunk_bytes
+
+
+def test_a_mid_stream_failure_surfaces_as_an_exception_in_the_test_client(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(StandInBackend(fail_on_call=1))
+    with pytest.raises(RuntimeError, match="stand-in inference failure"):
+        client.post(SPEECH, json={"input": THREE_SENTENCES, "response_format": "pcm"})
+
+
+def test_a_failure_without_streaming_is_an_openai_shaped_500(make_client: ClientFactory) -> None:
+    client = make_client(StandInBackend(fail_on_call=1), raise_server_exceptions=False)
+    body = {"input": THREE_SENTENCES, "response_format": "mp3", "stream": False}
+    error = assert_openai_error(client.post(SPEECH, json=body), 500)
+    assert error["type"] == "server_error"
+
+
+def test_a_failure_on_the_first_chunk_is_an_openai_shaped_500_even_when_streaming(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(StandInBackend(fail_on_call=0), raise_server_exceptions=False)
+    error = assert_openai_error(client.post(SPEECH, json={"input": THREE_SENTENCES}), 500)
+    assert error["type"] == "server_error"
+
+
+def test_closing_the_stream_early_leaves_most_chunks_unsynthesized(
+    make_client: ClientFactory,
+) -> None:
+    slow = StandInBackend(delay=0.05)
+    client = make_client(slow, lookahead_chunks=1)
+    text = " ".join(f"This is sentence number {n} of the text." for n in range(10))
+    with client.stream("POST", SPEECH, json={"input": text, "response_format": "pcm"}) as response:
+        assert response.status_code == 200
+        first = next(response.iter_bytes())
+        assert first
+    time.sleep(0.3)  # anything still in flight finishes meanwhile
+    # The first chunk, the one synthesized ahead, and at most one more in flight.
+    assert 1 <= slow.call_count <= 3
+
+
+def test_reading_the_whole_stream_synthesizes_every_chunk(make_client: ClientFactory) -> None:
+    backend = StandInBackend()
+    client = make_client(backend, lookahead_chunks=1, group_phonemes=50)
+    text = " ".join(f"This is sentence number {n} of the text." for n in range(10))
+    response = client.post(SPEECH, json={"input": text, "response_format": "pcm"})
+    assert response.status_code == 200
+    assert backend.call_count == 10  # each ~40-phoneme sentence alone: 50 fits only one

@@ -1,0 +1,212 @@
+"""``tts_service.chunking.plan_chunks`` with the real espeak-ng phonemizer (fast, no model)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from tts_service.chunking import Chunk, Pauses, plan_chunks
+from tts_service.text import Boundary, Sentence, split_sentences
+from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
+
+PAUSES = Pauses(sentence=0.2, clause=0.1, paragraph=0.45)
+GROUP = 300
+LANG = "en-us"
+
+SHORT_SENTENCES = [
+    "The cat sat down.",
+    "It was warm.",
+    "Birds sang outside.",
+    "A dog barked twice.",
+    "The sun went down.",
+    "Night came slowly.",
+    "Stars appeared above.",
+    "The moon rose high.",
+    "Everyone went to bed.",
+    "The house was quiet.",
+    "A clock ticked softly.",
+    "Morning came at last.",
+]
+
+
+class CountingPhonemizer(Phonemizer):
+    """The real phonemizer, counting how many times it was asked to phonemize."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def phonemize(self, text: str, lang: str) -> str:
+        self.calls.append(text)
+        return super().phonemize(text, lang)
+
+
+@pytest.fixture(scope="module")
+def phonemizer() -> Phonemizer:
+    return Phonemizer()
+
+
+def plan(text: str, phonemizer: Phonemizer, group: int = GROUP) -> list[Chunk]:
+    return list(
+        plan_chunks(split_sentences(text), phonemizer, LANG, group_phonemes=group, pauses=PAUSES)
+    )
+
+
+def test_first_chunk_is_never_merged_with_the_next_sentence(phonemizer: Phonemizer) -> None:
+    chunks = plan("Hi. Yes. Go on. Fine.", phonemizer)
+    assert chunks[0].text == "Hi."
+    assert chunks[0].phonemes == phonemizer.phonemize("Hi.", LANG)
+    # The rest, all short, is one group.
+    assert [chunk.text for chunk in chunks[1:]] == ["Yes. Go on. Fine."]
+
+
+def test_the_first_chunk_is_the_first_speakable_sentence(phonemizer: Phonemizer) -> None:
+    chunks = plan("... !!! Hello there. How are you?", phonemizer)
+    assert chunks[0].text == "Hello there."
+
+
+def test_later_short_sentences_are_grouped_greedily_up_to_group_phonemes(
+    phonemizer: Phonemizer,
+) -> None:
+    group = 80
+    sentence_phonemes = {s: phonemizer.phonemize(s, LANG) for s in SHORT_SENTENCES}
+    chunks = plan(" ".join(SHORT_SENTENCES), phonemizer, group=group)
+
+    assert chunks[0].text == SHORT_SENTENCES[0]
+    # Rebuild which sentences went into each later chunk, in order.
+    remaining = iter(SHORT_SENTENCES[1:])
+    members: list[list[str]] = []
+    for chunk in chunks[1:]:
+        taken: list[str] = []
+        while " ".join(taken) != chunk.text:
+            taken.append(next(remaining))
+        members.append(taken)
+    assert next(remaining, None) is None, "every sentence is in exactly one chunk, in order"
+
+    assert any(len(m) > 1 for m in members), "short sentences are grouped"
+    for chunk, taken in zip(chunks[1:], members, strict=True):
+        assert chunk.phonemes == " ".join(sentence_phonemes[s] for s in taken)
+        assert len(chunk.phonemes) <= group
+    # Greedy: the next chunk's first sentence would not have fitted into this one.
+    for (chunk, _), (_, next_members) in itertools.pairwise(zip(chunks[1:], members, strict=True)):
+        assert len(chunk.phonemes) + 1 + len(sentence_phonemes[next_members[0]]) > group
+
+
+def test_chunk_indexes_count_up_from_zero(phonemizer: Phonemizer) -> None:
+    chunks = plan(" ".join(SHORT_SENTENCES), phonemizer, group=60)
+    assert [chunk.index for chunk in chunks] == list(range(len(chunks)))
+
+
+LONG_WITH_COMMAS = ", ".join(["the quick brown fox jumps over the lazy dog"] * 70) + "."
+LONG_WITHOUT_PUNCTUATION = " ".join(["the quick brown fox jumps over the lazy dog"] * 70)
+LONG_WORD = "abcdefghij" * 200
+LONG_WORD_OF_ONE_LETTER = "a" * 2000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [LONG_WITH_COMMAS, LONG_WITHOUT_PUNCTUATION, LONG_WORD, LONG_WORD_OF_ONE_LETTER],
+    ids=["3000-chars-with-commas", "3000-chars-no-punctuation", "2000-char-word", "aaaa"],
+)
+def test_no_chunk_exceeds_the_model_limit_even_for_one_huge_sentence(
+    text: str, phonemizer: Phonemizer
+) -> None:
+    assert len(text) >= 2000
+    chunks = plan(text, phonemizer)
+    assert chunks
+    for chunk in chunks:
+        assert 0 < len(phonemizer.tokenize(chunk.phonemes)) <= MAX_TOKENS
+        assert len(chunk.phonemes) <= MAX_TOKENS
+
+
+def test_an_over_long_sentence_loses_no_phonemes_when_split(phonemizer: Phonemizer) -> None:
+    whole = phonemizer.phonemize(LONG_WITH_COMMAS, LANG)
+    chunks = plan(LONG_WITH_COMMAS, phonemizer)
+    assert len(chunks) > 1
+    assert "".join(c.phonemes for c in chunks).replace(" ", "") == whole.replace(" ", "")
+
+
+def test_an_over_long_sentence_is_split_at_commas_with_clause_pauses(
+    phonemizer: Phonemizer,
+) -> None:
+    chunks = plan(LONG_WITH_COMMAS + " The end.", phonemizer)
+    inner = chunks[:-2]
+    assert inner
+    for chunk in inner:
+        assert chunk.phonemes.endswith(",")
+        assert chunk.pause == PAUSES.clause
+    # The last part of the long sentence carries the sentence's own boundary.
+    assert chunks[-2].phonemes.endswith(".")
+    assert chunks[-2].pause == PAUSES.sentence
+
+
+def test_sentences_are_never_grouped_across_a_paragraph_break(phonemizer: Phonemizer) -> None:
+    chunks = plan("Intro.\n\nOne. Two.\n\nThree. Four.", phonemizer)
+    assert [chunk.text for chunk in chunks] == ["Intro.", "One. Two.", "Three. Four."]
+
+
+@pytest.mark.parametrize(
+    ("text", "pauses"),
+    [
+        ("One. Two.", [PAUSES.sentence, 0.0]),
+        ("One!\n\nTwo.", [PAUSES.paragraph, 0.0]),
+        (
+            "I came home late in the evening; my family had already eaten without me.",
+            [PAUSES.clause, 0.0],
+        ),
+        ("Intro.\n\nOne. Two.\n\nThree.", [PAUSES.paragraph, PAUSES.paragraph, 0.0]),
+        ("Intro. One. Two.\n\nThree.", [PAUSES.sentence, PAUSES.paragraph, 0.0]),
+    ],
+)
+def test_the_pause_after_a_chunk_follows_its_last_boundary(
+    text: str, pauses: list[float], phonemizer: Phonemizer
+) -> None:
+    assert [chunk.pause for chunk in plan(text, phonemizer)] == pauses
+
+
+def test_pauses_map_every_boundary_to_its_setting() -> None:
+    assert PAUSES.after(Boundary.SENTENCE) == 0.2
+    assert PAUSES.after(Boundary.CLAUSE) == 0.1
+    assert PAUSES.after(Boundary.PARAGRAPH) == 0.45
+    assert PAUSES.after(Boundary.NONE) == 0.0
+
+
+@pytest.mark.parametrize("unspeakable", ["...!!!", "?!...", "—", '"..."'])
+def test_sentences_of_only_punctuation_are_skipped(
+    unspeakable: str, phonemizer: Phonemizer
+) -> None:
+    sentences = [
+        Sentence("Hello there.", Boundary.SENTENCE),
+        Sentence(unspeakable, Boundary.SENTENCE),
+        Sentence("Goodbye now.", Boundary.NONE),
+    ]
+    chunks = list(plan_chunks(sentences, phonemizer, LANG, group_phonemes=GROUP, pauses=PAUSES))
+    assert [chunk.text for chunk in chunks] == ["Hello there.", "Goodbye now."]
+
+
+@pytest.mark.parametrize("text", ["...!!!", "?!... —", "\"'()"])
+def test_a_text_with_nothing_speakable_plans_no_chunks(text: str, phonemizer: Phonemizer) -> None:
+    assert plan(text, phonemizer) == []
+
+
+def test_emoji_are_spoken_by_name_and_therefore_not_skipped(phonemizer: Phonemizer) -> None:
+    # espeak-ng reads emoji by their Unicode names ("grinning face"), so they are speakable.
+    chunks = plan("😀🎉", phonemizer)
+    assert len(chunks) == 1
+    assert chunks[0].phonemes
+
+
+def test_the_plan_is_lazy_and_phonemizes_only_what_is_taken() -> None:
+    phonemizer = CountingPhonemizer()
+    text = " ".join(f"This is sentence number {n}." for n in range(200))
+    chunks = plan_chunks(
+        split_sentences(text), phonemizer, LANG, group_phonemes=GROUP, pauses=PAUSES
+    )
+    assert phonemizer.calls == []  # a generator: nothing happens before the first next()
+    first = next(chunks)
+    assert first.text == "This is sentence number 0."
+    assert len(phonemizer.calls) <= 2
+    second = next(chunks)
+    assert second.text.startswith("This is sentence number 1.")
+    assert len(phonemizer.calls) < 20
