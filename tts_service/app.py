@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tts_service import __version__
+from tts_service.assets import ModelFiles, ensure_assets
 from tts_service.backends import Backend, load_backend
 from tts_service.config import Settings
 from tts_service.errors import NotReadyError, ServiceError
@@ -50,14 +51,17 @@ class Service:
         return self.synthesizer, self.voices
 
 
-def _load(service: Service, backend: Backend | None, voices: VoiceStore | None) -> None:
+def _load(
+    service: Service,
+    files: ModelFiles | None,
+    backend: Backend | None,
+    voices: VoiceStore | None,
+) -> None:
     """Blocking: load the model and voices, then warm up with one short synthesis."""
-    from tts_service.assets import ensure_assets  # only the real model needs the files
-
     settings = service.settings
     started = time.perf_counter()
     if backend is None or voices is None:
-        files = ensure_assets(settings, fetch=False)
+        files = files or ensure_assets(settings, fetch=False)
         backend = backend or load_backend(settings, files)
         voices = voices or VoiceStore.load(files.voices)
     synthesizer = Synthesizer(backend, Phonemizer(), settings)
@@ -75,19 +79,21 @@ def _load(service: Service, backend: Backend | None, voices: VoiceStore | None) 
 def create_app(
     settings: Settings,
     *,
+    files: ModelFiles | None = None,
     backend: Backend | None = None,
     voices: VoiceStore | None = None,
     on_fatal: Callable[[], None] | None = None,
 ) -> FastAPI:
-    """Build the app. ``backend``/``voices`` replace the real model (tests use a stand-in);
-    ``on_fatal`` is called if loading fails (the CLI uses it to stop the server)."""
+    """Build the app. ``files`` are model files already verified (else the lifespan verifies
+    them); ``backend``/``voices`` replace the real model (tests use a stand-in); ``on_fatal`` is
+    called if loading fails (the CLI uses it to stop the server)."""
     service = Service(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async def load() -> None:
             try:
-                await asyncio.to_thread(_load, service, backend, voices)
+                await asyncio.to_thread(_load, service, files, backend, voices)
             except Exception as exc:  # noqa: BLE001 - any load failure must stop the service
                 service.load_error = f"Loading the model failed: {exc}"
                 logger.exception("Loading the model failed")

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from tts_service.assets import AssetError, ensure_assets
+from tts_service.assets import AssetError, ModelFiles, ensure_assets
 from tts_service.config import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -21,9 +21,9 @@ def _settings(**overrides: object) -> Settings:
     return Settings(**{key: value for key, value in overrides.items() if value is not None})
 
 
-def _ensure(settings: Settings, fetch: bool) -> None:
+def _ensure(settings: Settings, fetch: bool) -> ModelFiles:
     try:
-        ensure_assets(settings, fetch=fetch)
+        return ensure_assets(settings, fetch=fetch)
     except AssetError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -52,7 +52,7 @@ def serve(
 
     settings = _settings(host=host, port=port, models_dir=models_dir, log_level=log_level)
     _configure_logging(settings.log_level)
-    _ensure(settings, fetch)
+    files = _ensure(settings, fetch)
 
     server: uvicorn.Server | None = None
 
@@ -60,7 +60,7 @@ def serve(
         if server is not None:
             server.should_exit = True
 
-    app = create_app(settings, on_fatal=stop)
+    app = create_app(settings, files=files, on_fatal=stop)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level,
         log_config=None, timeout_graceful_shutdown=10,

@@ -1,0 +1,82 @@
+"""Model files: assembled from the installed PyPI parts, verified, cached, and clear when broken."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tts_service import assets
+from tts_service.assets import AssetError, ensure_assets, verify_model, verify_voices
+from tts_service.config import Settings
+
+
+def test_missing_model_says_how_to_fix_it(tmp_path: Path) -> None:
+    with pytest.raises(AssetError, match="tts-service fetch"):
+        verify_model(tmp_path / assets.MODEL_NAME)
+
+
+def test_corrupt_model_of_the_right_size_is_detected_by_its_hash(tmp_path: Path) -> None:
+    path = tmp_path / assets.MODEL_NAME
+    with path.open("wb") as f:
+        f.truncate(assets.MODEL_SIZE)
+    with pytest.raises(AssetError, match="corrupt"):
+        verify_model(path)
+
+
+def test_corrupt_cached_model_is_rebuilt_from_the_installed_parts(tmp_path: Path) -> None:
+    voices = tmp_path / "voices.npz"
+    np.savez(voices, af_heart=np.zeros(assets.VOICE_SHAPE, np.float32))
+    (tmp_path / assets.MODEL_NAME).write_bytes(b"not a model")
+    settings = Settings(models_dir=tmp_path, voices_path=voices)
+
+    files = ensure_assets(settings)
+
+    assert files.model == tmp_path / assets.MODEL_NAME
+    assert assets.sha256_of(files.model) == assets.MODEL_SHA256
+    assert files.voices == voices  # user-supplied: verified, never replaced
+
+
+def test_user_supplied_model_is_never_replaced(tmp_path: Path) -> None:
+    settings = Settings(models_dir=tmp_path, model_path=tmp_path / "mine.onnx")
+    with pytest.raises(AssetError, match="TTS_MODEL_PATH"):
+        ensure_assets(settings)
+    assert not (tmp_path / "mine.onnx").exists()
+
+
+def _tarball(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_voices_are_read_from_the_kokoro_js_tarball_layout() -> None:
+    heart = np.arange(510 * 256, dtype="<f4")
+    data = _tarball(
+        {
+            "package/voices/af_heart.bin": heart.tobytes(),
+            "package/voices/bm_fable.bin": np.ones(510 * 256, "<f4").tobytes(),
+            "package/README.md": b"not a voice",
+        }
+    )
+    voices = assets.voices_from_tarball(data)
+    assert sorted(voices) == ["af_heart", "bm_fable"]
+    assert voices["af_heart"].shape == (510, 1, 256)
+    assert voices["af_heart"][1, 0, 0] == 256.0  # row-major: row n is values n*256 …
+
+
+def test_malformed_voices_file_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "voices.npz"
+    np.savez(path, af_heart=np.zeros((10, 256), np.float32))
+    with pytest.raises(AssetError, match="malformed"):
+        verify_voices(path)
+    path.write_bytes(b"garbage")
+    with pytest.raises(AssetError, match="unreadable"):
+        verify_voices(path)
