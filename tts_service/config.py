@@ -68,5 +68,21 @@ class Settings(BaseSettings):
     warmup: bool = True
     """Run one short synthesis at start-up so the first real request is not slow."""
 
+    api_key: str | None = None
+    """When set, ``/v1/audio/speech`` requires ``Authorization: Bearer <key>``; several keys may be
+    given separated by commas. Discovery and health stay open."""
+
+    cors_origins: str = ""
+    """Origins allowed to call the API from a browser, comma-separated (``*`` for any); empty
+    allows none but the service's own origin (the built-in web player)."""
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the service and uvicorn."""
+
+    @property
+    def api_keys(self) -> list[str]:
+        return [key.strip() for key in (self.api_key or "").split(",") if key.strip()]
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]

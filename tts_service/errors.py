@@ -33,6 +33,12 @@ class NoSpeechError(InvalidRequestError):
     code = "no_speakable_text"
 
 
+class AuthenticationError(ServiceError):
+    status_code = 401
+    error_type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
 class NotReadyError(ServiceError):
     status_code = 503
     error_type = "service_unavailable"

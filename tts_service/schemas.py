@@ -34,7 +34,9 @@ class SpeechRequest(BaseModel):
     response_format: ResponseFormat = "mp3"
     speed: float = Field(1.0, ge=0.25, le=4.0, allow_inf_nan=False)
     stream: bool = Field(True, description="false returns the whole file with Content-Length.")
-    stream_format: Literal["audio"] = "audio"
+    stream_format: Literal["audio", "sse"] = Field(
+        "audio", description="sse: text/event-stream of base64 speech.audio.delta events."
+    )
     instructions: str | None = Field(None, description="Accepted for compatibility; ignored.")
     lang_code: str | None = Field(
         None,
@@ -94,3 +96,29 @@ class VoiceCard(BaseModel):
 
 class VoiceList(BaseModel):
     voices: list[VoiceCard]
+
+
+class Usage(BaseModel):
+    input_tokens: int = Field(description="Phoneme tokens fed to the model.")
+    output_tokens: int = Field(description="Audio samples produced (24 kHz mono).")
+    total_tokens: int = 0
+
+    def model_post_init(self, _: object) -> None:
+        self.total_tokens = self.input_tokens + self.output_tokens
+
+
+class SpeechAudioDelta(BaseModel):
+    type: Literal["speech.audio.delta"] = "speech.audio.delta"
+    audio: str = Field(description="Base64 of the next bytes of audio in response_format.")
+
+
+class SpeechAudioDone(BaseModel):
+    type: Literal["speech.audio.done"] = "speech.audio.done"
+    usage: Usage
+
+
+class SpeechError(BaseModel):
+    """Sent as an SSE event when synthesis fails after the stream started; the stream then ends."""
+
+    type: Literal["error"] = "error"
+    error: ErrorDetail
