@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -19,9 +19,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tts_service import __version__
 from tts_service.assets import ModelFiles, ensure_assets
+from tts_service.auth import ApiKeyMiddleware
 from tts_service.backends import Backend, load_backend
 from tts_service.config import Settings
 from tts_service.errors import NotReadyError, ServiceError
+from tts_service.metrics import Metrics
 from tts_service.routes import discovery, health, speech
 from tts_service.schemas import ErrorDetail, ErrorResponse
 from tts_service.synthesis import Synthesizer
@@ -38,6 +40,7 @@ class Service:
     """What the lifespan loads; routes reach it through ``request.app.state.service``."""
 
     settings: Settings
+    metrics: Metrics = field(default_factory=Metrics)
     synthesizer: Synthesizer | None = None
     voices: VoiceStore | None = None
     load_error: str | None = None
@@ -65,7 +68,7 @@ def _load(
         files = files or ensure_assets(settings, fetch=False)
         backend = backend or load_backend(settings, files)
         voices = voices or VoiceStore.load(files.voices)
-    synthesizer = Synthesizer(backend, Phonemizer(), settings)
+    synthesizer = Synthesizer(backend, Phonemizer(), settings, service.metrics)
     if settings.warmup:
         warm = synthesizer.warm_up(voices.resolve(settings.default_voice))
         logger.info("Warm-up synthesis took %.2fs", warm)
@@ -118,7 +121,9 @@ def create_app(
     app.include_router(discovery.router)
     app.include_router(health.router)
     _install_error_handlers(app)
-    if settings.cors_origin_list:
+    if settings.api_keys:
+        app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys)
+    if settings.cors_origin_list:  # added last: outermost, so preflights need no key
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,

@@ -1,29 +1,52 @@
-"""Optional API keys (``TTS_API_KEY``): a FastAPI dependency for the routes that need one."""
+"""Optional API keys (``TTS_API_KEY``), checked by an ASGI middleware before anything else, so an
+unauthenticated caller learns nothing about the request it sent (not even that its JSON is bad)."""
 
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from collections.abc import Sequence
 
-from fastapi import Depends, Request
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tts_service.errors import AuthenticationError
+from tts_service.schemas import ErrorDetail, ErrorResponse
+
+# Discovery, health, metrics, docs and the web player stay open.
+PROTECTED_PATHS = ("/v1/audio/speech",)
 
 
-def require_api_key(request: Request) -> None:
-    """Accept the request when no key is configured or its Bearer token matches one (compared
-    in constant time); raise a 401 in OpenAI's error shape otherwise."""
-    keys = request.app.state.service.settings.api_keys
-    if not keys:
-        return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip().encode()
-    if scheme.lower() != "bearer" or not token:
+def check_api_key(authorization: str, keys: Sequence[str]) -> None:
+    """Raise AuthenticationError unless ``authorization`` is ``Bearer <one of keys>``. Every key
+    is compared in constant time, with no early exit."""
+    scheme, _, token = authorization.partition(" ")
+    encoded = token.strip().encode()
+    if scheme.lower() != "bearer" or not encoded:
         raise AuthenticationError("Missing API key: send 'Authorization: Bearer <key>'.")
-    # Compare with every key (no early exit) so timing does not tell which one nearly matched.
-    matches = [hmac.compare_digest(token, key.encode()) for key in keys]
+    matches = [hmac.compare_digest(encoded, key.encode()) for key in keys]
     if not any(matches):
         raise AuthenticationError("Incorrect API key provided.")
 
 
-ApiKey = Annotated[None, Depends(require_api_key)]
+class ApiKeyMiddleware:
+    def __init__(self, app: ASGIApp, keys: Sequence[str]) -> None:
+        self.app = app
+        self.keys = list(keys)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].rstrip("/") in PROTECTED_PATHS:
+            try:
+                check_api_key(Headers(scope=scope).get("authorization", ""), self.keys)
+            except AuthenticationError as exc:
+                detail = ErrorDetail(
+                    message=exc.message, type=exc.error_type, param=None, code=exc.code
+                )
+                response = JSONResponse(
+                    ErrorResponse(error=detail).model_dump(),
+                    status_code=exc.status_code,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

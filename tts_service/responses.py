@@ -18,6 +18,7 @@ from fastapi.responses import Response, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from tts_service.audio import MEDIA_TYPES, Encoder
+from tts_service.metrics import Metrics
 from tts_service.schemas import ErrorDetail, SpeechAudioDelta, SpeechAudioDone, SpeechError, Usage
 from tts_service.synthesis import AudioChunk, SpeechStream
 
@@ -36,15 +37,28 @@ class StreamStats:
     voice: str
     fmt: str
     started: float
+    metrics: Metrics
     first_audio: float | None = None
     audio_seconds: float = 0.0
     samples: int = 0
     tokens: int = 0
     chunks: int = 0
 
-    def log(self, outcome: str) -> None:
+    def audio_sent(self) -> None:
+        if self.first_audio is None:
+            self.first_audio = time.perf_counter()
+            self.metrics.ttfa.observe(self.first_audio - self.started)
+
+    def finish(self, outcome: str) -> None:
+        """Log the request's one line and record its metrics."""
         total = time.perf_counter() - self.started
         ttfa = (self.first_audio - self.started) if self.first_audio else float("nan")
+        self.metrics.requests.labels(outcome).inc()
+        self.metrics.audio_seconds.inc(self.audio_seconds)
+        if outcome == "done":
+            self.metrics.request_duration.observe(total)
+            if self.audio_seconds:
+                self.metrics.real_time_factor.observe(total / self.audio_seconds)
         logger.info(
             "[%s] speech %s: %d chars, %d chunks, voice %s, %s, TTFA %.3fs, total %.3fs, "
             "audio %.2fs, RTF %.3f (%.1fx real time)",
@@ -61,6 +75,7 @@ async def encoded_audio(
     the next one synthesizing meanwhile). An exception propagates: the transfer is aborted, never
     finished as if complete. Leaving early (client gone) closes the stream: synthesis stops."""
     outcome = "failed"
+    stats.metrics.active_streams.inc()
     try:
         chunk: AudioChunk | None = first
         while chunk is not None:
@@ -70,8 +85,7 @@ async def encoded_audio(
             stats.samples += chunk.samples.size
             stats.audio_seconds += chunk.samples.size / sample_rate
             if data:
-                if stats.first_audio is None:
-                    stats.first_audio = time.perf_counter()
+                stats.audio_sent()
                 yield data
                 await asyncio.sleep(0)  # let the server flush this chunk now
             chunk = await stream.next_chunk()
@@ -86,7 +100,8 @@ async def encoded_audio(
         close = getattr(encoder, "close", None)
         if close is not None:
             close()
-        stats.log(outcome)
+        stats.metrics.active_streams.dec()
+        stats.finish(outcome)
 
 
 def audio_response(audio: AsyncIterator[bytes], fmt: str, headers: dict[str, str]) -> Response:

@@ -25,6 +25,7 @@ from tts_service.backends import Backend
 from tts_service.chunking import Chunk, Pauses, plan_chunks
 from tts_service.config import Settings
 from tts_service.errors import NoSpeechError
+from tts_service.metrics import Metrics
 from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
 from tts_service.voices import Voice
@@ -65,19 +66,35 @@ class SpeechStream:
     speed: float
     executor: ThreadPoolExecutor
     lookahead: int
+    metrics: Metrics
     request_id: str = "-"
     chunks_done: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pending: deque[asyncio.Future[AudioChunk | None]] = field(default_factory=deque)
     _closed: bool = False
     _exhausted: bool = False
+    _submitted: int = 0
+    _planned: dict[int, Chunk] = field(default_factory=dict)
+    _plan_next: int = 0
+    _plan_done: bool = False
 
-    def _work(self) -> AudioChunk | None:
-        """Runs in a worker thread: plan (phonemize) the next chunk and synthesize it."""
+    def _take(self, n: int) -> Chunk | None:
+        """The ``n``-th chunk of the plan, whichever worker thread gets here first."""
         with self._lock:
             if self._closed:
                 return None
-            chunk = next(self.plan, None)
+            while self._plan_next <= n and not self._plan_done:
+                chunk = next(self.plan, None)
+                if chunk is None:
+                    self._plan_done = True
+                else:
+                    self._planned[self._plan_next] = chunk
+                    self._plan_next += 1
+            return self._planned.pop(n, None)
+
+    def _work(self, n: int) -> AudioChunk | None:
+        """Runs in a worker thread: plan (phonemize) chunk ``n`` and synthesize it."""
+        chunk = self._take(n)
         if chunk is None:
             return None
         started = time.perf_counter()
@@ -88,6 +105,7 @@ class SpeechStream:
             silence = np.zeros(int(chunk.pause * self.backend.sample_rate), dtype=np.float32)
             audio = np.concatenate([audio, silence])
         elapsed = time.perf_counter() - started
+        self.metrics.chunk_synthesis.observe(elapsed)
         logger.debug(
             "[%s] chunk %d: %d tokens, %.2fs audio, synthesized in %.3fs, done_at=%.6f, text=%r",
             self.request_id, chunk.index, len(tokens), audio.size / self.backend.sample_rate, elapsed,
@@ -98,14 +116,20 @@ class SpeechStream:
     def _fill(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._exhausted and len(self._pending) < self.lookahead:
-            self._pending.append(loop.run_in_executor(self.executor, self._work))
+            self._pending.append(loop.run_in_executor(self.executor, self._work, self._submitted))
+            self._submitted += 1
+            self.metrics.queued_chunks.inc()
 
     async def next_chunk(self) -> AudioChunk | None:
         """The next chunk in order, or None at the end; keeps the look-ahead full."""
         self._fill()
         if not self._pending:
             return None
-        result = await self._pending.popleft()
+        future = self._pending.popleft()
+        try:
+            result = await future
+        finally:
+            self.metrics.queued_chunks.dec()
         if result is None:
             self._exhausted = True
         else:
@@ -133,14 +157,22 @@ class SpeechStream:
         self._exhausted = True
         for future in self._pending:
             future.cancel()
+        self.metrics.queued_chunks.dec(len(self._pending))
         self._pending.clear()
 
 
 class Synthesizer:
     """Owns the backend, the phonemizer and the inference worker pool."""
 
-    def __init__(self, backend: Backend, phonemizer: Phonemizer, settings: Settings) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        phonemizer: Phonemizer,
+        settings: Settings,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.backend = backend
+        self.metrics = metrics or Metrics()
         self.phonemizer = phonemizer
         self.settings = settings
         self.pauses = Pauses(
@@ -178,7 +210,7 @@ class Synthesizer:
         )
         return SpeechStream(
             plan, self.backend, self.phonemizer, voice, speed, self.executor,
-            self.settings.lookahead_chunks, request_id,
+            self.settings.lookahead_chunks, self.metrics, request_id,
         )  # fmt: skip
 
     def warm_up(self, voice: Voice) -> float:

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 router = APIRouter(tags=["health"])
 
@@ -14,3 +15,10 @@ async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "backend": service.synthesizer.backend.name})
     status = "error" if service.load_error else "loading"
     return JSONResponse({"status": status, "detail": service.load_error}, status_code=503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics: TTFA, chunk synthesis and request histograms, real-time factor,
+    active streams, queued chunks, requests by outcome."""
+    return Response(request.app.state.service.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tts_service.audio import MEDIA_TYPES, create_encoder
-from tts_service.auth import ApiKey
 from tts_service.errors import InvalidRequestError
 from tts_service.responses import (
     StreamStats,
@@ -54,7 +53,7 @@ def _validate(body: SpeechRequest, max_chars: int) -> str:
         503: {"model": ErrorResponse},
     },
 )
-async def create_speech(body: SpeechRequest, request: Request, _: ApiKey) -> Response:
+async def create_speech(body: SpeechRequest, request: Request) -> Response:
     service = request.app.state.service
     synthesizer, voices = service.require()
     text = _validate(body, service.settings.max_input_chars)
@@ -62,8 +61,9 @@ async def create_speech(body: SpeechRequest, request: Request, _: ApiKey) -> Res
     lang = resolve_lang_code(body.lang_code) if body.lang_code else None
     request_id = uuid.uuid4().hex[:12]
     stats = StreamStats(
-        request_id, len(text), voice.spec, body.response_format, time.perf_counter()
-    )
+        request_id, len(text), voice.spec, body.response_format, time.perf_counter(),
+        synthesizer.metrics,
+    )  # fmt: skip
     stream = synthesizer.stream(
         text, voice, speed=body.speed, lang=lang, split=body.split_sentences, request_id=request_id
     )

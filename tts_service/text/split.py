@@ -28,14 +28,17 @@ class Sentence:
     boundary: Boundary
 
 
-# Words that a period follows without ending the sentence (compared lower-case, without the dot).
+# Titles and Latin abbreviations: a period after them never ends a sentence (lower-case, no dot).
 ABBREVIATIONS = frozenset(
-    """mr mrs ms mx dr prof st sr jr rev gen col capt lt sgt hon gov sen rep pres
-    e.g i.e vs cf approx ca no nos fig figs vol vols pp ed eds est dept univ mt ft
-    a.m p.m u.s u.k u.n e.u ph.d b.sc m.sc jan feb mar apr jun jul aug sep sept oct nov dec""".split()  # noqa: SIM905
+    """mr mrs ms mx dr prof st sr jr rev capt lt sgt gov pres gen col hon sen rep
+    e.g i.e vs cf viz""".split()  # noqa: SIM905
 )
-# These may also end a sentence; they only do so when a capitalised word follows.
-SOMETIMES_FINAL = frozenset({"etc", "inc", "ltd", "co", "corp", "bros", "al"})
+# Abbreviations that are also ordinary words or often end a sentence ("The answer is no.",
+# "in the U.S."): they end one only when a capitalised word follows ("No. 5", "Fig. 3" do not).
+SOMETIMES_FINAL = frozenset(
+    """etc inc ltd co corp bros al no nos fig figs vol vols pp ed eds est dept univ mt ft approx
+    ca a.m p.m u.s u.k u.n e.u ph.d b.sc m.sc jan feb mar apr jun jul aug sep sept oct nov dec""".split()  # noqa: SIM905
+)
 
 _CLOSERS = re.escape("\"'”’»)]}」』")
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
@@ -78,8 +81,8 @@ def _split_paragraph(paragraph: str) -> list[Sentence]:
             right_words = len(re.split(r"[.!?;…]", rest, maxsplit=1)[0].split())
             if min(left_words, right_words) < _SEMICOLON_MIN_WORDS:
                 continue
-        elif mark in ("...", "…") and rest.lstrip()[:1].islower():
-            continue  # a trailing-off pause inside the sentence
+        elif mark and rest.lstrip()[:1].islower():
+            continue  # '"Stop!" he said.', 'Wait... what?': the sentence goes on
         if piece:
             boundary = Boundary.CLAUSE if mark == ";" else Boundary.SENTENCE
             sentences.append(Sentence(piece, boundary))

@@ -1,0 +1,43 @@
+"""Prometheus metrics, one registry per app (nothing registered at import)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.ttfa = Histogram(
+            "tts_time_to_first_audio_seconds", "Request start to first audio bytes sent.",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.chunk_synthesis = Histogram(
+            "tts_chunk_synthesis_seconds", "Phonemize + synthesize time of one chunk.",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.request_duration = Histogram(
+            "tts_request_duration_seconds", "Whole speech request, first byte to last.",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.real_time_factor = Histogram(
+            "tts_real_time_factor", "Wall seconds per audio second of a finished request.",
+            buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0), registry=r,
+        )  # fmt: skip
+        self.requests = Counter(
+            "tts_speech_requests", "Speech streams by outcome.", ["outcome"], registry=r
+        )
+        self.audio_seconds = Counter(
+            "tts_audio_seconds", "Seconds of audio synthesized.", registry=r
+        )
+        self.active_streams = Gauge("tts_active_streams", "Streams being sent now.", registry=r)
+        self.queued_chunks = Gauge(
+            "tts_queued_chunks", "Chunks submitted to the inference workers and not yet sent.",
+            registry=r,
+        )  # fmt: skip
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
