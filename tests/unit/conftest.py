@@ -37,7 +37,9 @@ def wait_until_ready(client: TestClient, timeout: float = HEALTH_TIMEOUT_S) -> N
         if response.status_code == 200:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"/health never became 200: {response.status_code} {response.text}")
+            raise AssertionError(
+                f"/health never became 200: {response.status_code} {response.text}"
+            )
         time.sleep(0.01)
 
 

@@ -101,5 +101,8 @@ def voice_value(voice_id: str) -> float:
 def make_voice_store(ids: tuple[str, ...] = VOICE_IDS) -> VoiceStore:
     """A VoiceStore of fake voices, each a (510, 1, 256) float32 table of one distinct value."""
     return VoiceStore(
-        {voice_id: np.full((510, 1, 256), voice_value(voice_id), dtype=np.float32) for voice_id in ids}
+        {
+            voice_id: np.full((510, 1, 256), voice_value(voice_id), dtype=np.float32)
+            for voice_id in ids
+        }
     )

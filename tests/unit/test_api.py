@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from tts_service.audio import MEDIA_TYPES
 from tts_service.schemas import MODEL_IDS
+from tts_service.text.phonemes import Phonemizer
 
 from .conftest import ClientFactory, wait_until_ready
 from .standin import SAMPLE_RATE, VOICE_IDS, StandInBackend, voice_value
@@ -93,7 +95,9 @@ def test_stream_false_returns_the_whole_file_with_content_length(client: TestCli
 def test_the_voice_may_be_a_name_an_object_or_an_openai_alias(
     client: TestClient, standin: StandInBackend, voice: Any
 ) -> None:
-    response = client.post(SPEECH, json={"input": "Hello.", "voice": voice, "response_format": "pcm"})
+    response = client.post(
+        SPEECH, json={"input": "Hello.", "voice": voice, "response_format": "pcm"}
+    )
     assert response.status_code == 200
     assert np.all(standin.calls[0].style == voice_value("bm_fable"))
 
@@ -110,12 +114,18 @@ def test_a_blended_voice_reaches_the_model_as_the_weighted_mean(
 def test_without_a_voice_the_default_voice_speaks(
     client: TestClient, standin: StandInBackend
 ) -> None:
-    assert client.post(SPEECH, json={"input": "Hello.", "response_format": "pcm"}).status_code == 200
+    assert (
+        client.post(SPEECH, json={"input": "Hello.", "response_format": "pcm"}).status_code == 200
+    )
     assert np.all(standin.calls[0].style == voice_value("af_heart"))
 
 
-def test_the_style_row_matches_the_token_count(client: TestClient, standin: StandInBackend) -> None:
-    assert client.post(SPEECH, json={"input": "Hello.", "response_format": "pcm"}).status_code == 200
+def test_the_model_gets_one_1x256_style_row_per_chunk(
+    client: TestClient, standin: StandInBackend
+) -> None:
+    assert (
+        client.post(SPEECH, json={"input": "Hello.", "response_format": "pcm"}).status_code == 200
+    )
     assert standin.calls[0].style.shape == (1, 256)
 
 
@@ -167,6 +177,62 @@ def test_every_listed_model_id_is_accepted(client: TestClient, model: str) -> No
     assert client.post(SPEECH, json=body).status_code == 200
 
 
+def test_the_first_chunk_is_only_the_first_sentence(
+    client: TestClient, standin: StandInBackend
+) -> None:
+    text = "Hi. This second sentence is a good deal longer than the first one."
+    assert client.post(SPEECH, json={"input": text, "response_format": "pcm"}).status_code == 200
+    phonemizer = Phonemizer()
+    first_tokens = len(phonemizer.tokenize(phonemizer.phonemize("Hi.", "en-us")))
+    assert standin.calls[0].tokens == first_tokens
+    assert len(standin.calls) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"input": "Hola, ¿qué tal? Muy bien.", "voice": "ef_dora"},
+        {"input": "こんにちは。元気ですか？", "voice": "jf_alpha"},
+        {"input": "你好。我很好！", "lang_code": "z"},
+        {"input": "Bonjour. Ça va?", "lang_code": "fr"},
+        {"input": "Ciao. Come stai?", "lang_code": "i"},
+        {"input": "Olá. Tudo bem?", "lang_code": "pt-br"},
+        {"input": "नमस्ते।", "lang_code": "h"},
+        {"input": "Hello there, mate.", "voice": "bm_fable", "lang_code": "a"},
+    ],
+    ids=["es", "ja", "zh", "fr", "it", "pt", "hi", "lang-override"],
+)
+def test_every_language_is_spoken(client: TestClient, standin: StandInBackend, body: dict) -> None:
+    response = client.post(SPEECH, json={**body, "response_format": "pcm"})
+    assert response.status_code == 200, response.text
+    assert standin.calls and all(call.tokens > 0 for call in standin.calls)
+
+
+@pytest.mark.parametrize("text", ["Hel\x00lo there.", "Hello\x1b there.\r\nBye.", "😀"])
+def test_control_characters_are_dropped_and_emoji_are_spoken(client: TestClient, text: str) -> None:
+    response = client.post(SPEECH, json={"input": text, "response_format": "pcm"})
+    assert response.status_code == 200
+    assert len(response.content) > 0
+
+
+def test_concurrent_requests_each_get_exactly_their_own_audio(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(StandInBackend(delay=0.01), inference_workers=2, group_phonemes=50)
+    texts = [" ".join(f"Request {r} says sentence {n}." for n in range(r + 2)) for r in range(4)]
+
+    def speak(text: str) -> bytes:
+        response = client.post(SPEECH, json={"input": text, "response_format": "pcm"})
+        assert response.status_code == 200
+        return response.content
+
+    alone = [speak(text) for text in texts]
+    with ThreadPoolExecutor(max_workers=len(texts)) as pool:
+        together = list(pool.map(speak, texts))
+    assert [len(a) for a in together] == [len(a) for a in alone]
+    assert together == alone  # the stand-in is deterministic: the same bytes, in the same order
+
+
 # --- errors ------------------------------------------------------------------------------------
 
 GOOD = {"input": "Hello there.", "voice": "af_heart", "response_format": "pcm"}
@@ -200,7 +266,10 @@ BAD_REQUESTS = [
     ("speed-null", {**GOOD, "speed": None}, 400, "speed", None),
     ("unknown-model", {**GOOD, "model": "whisper-1"}, 400, "model", "model_not_found"),
     ("bad-lang-code", {**GOOD, "lang_code": "xx"}, 400, "lang_code", None),
-    ("stream-format-sse", {**GOOD, "stream_format": "sse"}, 400, "stream_format", None),
+    ("bad-stream-format", {**GOOD, "stream_format": "websocket"}, 400, "stream_format", None),
+    ("speed-nan", b'{"input": "Hello.", "speed": NaN}', 400, "speed", None),
+    ("speed-infinity", b'{"input": "Hello.", "speed": Infinity}', 400, "speed", None),
+    ("empty-body", b"", 400, None, None),
     ("malformed-json", b'{"input": "Hello', 400, None, None),
     ("body-not-an-object", b'["Hello."]', 400, None, None),
 ]
@@ -407,9 +476,7 @@ def test_a_mid_stream_failure_never_completes_the_response(make_client: ClientFa
     # No final body message: a server aborts the connection instead of ending it cleanly.
     assert all(m.get("more_body", False) for m in bodies)
     sent = b"".join(m.get("body", b"") for m in bodies)
-    first_chunk_bytes = 2 * int(
-        np.ceil(failing.calls[0].tone_seconds * SAMPLE_RATE)
-    )
+    first_chunk_bytes = 2 * int(np.ceil(failing.calls[0].tone_seconds * SAMPLE_RATE))
     assert len(sent) >= first_chunk_bytes
 
 
@@ -436,18 +503,20 @@ def test_a_failure_on_the_first_chunk_is_an_openai_shaped_500_even_when_streamin
     assert error["type"] == "server_error"
 
 
+@pytest.mark.parametrize("lookahead", [1, 4])
 def test_closing_the_stream_early_leaves_most_chunks_unsynthesized(
-    make_client: ClientFactory,
+    make_client: ClientFactory, lookahead: int
 ) -> None:
-    slow = StandInBackend(delay=0.05)
-    client = make_client(slow, lookahead_chunks=1)
+    slow = StandInBackend(delay=0.2)
+    client = make_client(slow, lookahead_chunks=lookahead)
     text = " ".join(f"This is sentence number {n} of the text." for n in range(10))
     with client.stream("POST", SPEECH, json={"input": text, "response_format": "pcm"}) as response:
         assert response.status_code == 200
         first = next(response.iter_bytes())
         assert first
-    time.sleep(0.3)  # anything still in flight finishes meanwhile
-    # The first chunk, the one synthesized ahead, and at most one more in flight.
+    time.sleep(0.6)  # what is still queued would run meanwhile, were it not cancelled
+    # The first chunk, the one synthesized ahead, and at most one more in flight; with a
+    # deeper look-ahead, the chunks queued ahead are cancelled when the client goes away.
     assert 1 <= slow.call_count <= 3
 
 

@@ -37,7 +37,9 @@ def decode(data: bytes) -> tuple[str, str, int, np.ndarray]:
         codec = stream.codec_context.name
         frames = [frame for frame in container.decode(stream)]
         rate = frames[0].sample_rate
-        samples = np.concatenate([frame.to_ndarray().astype(np.float64) for frame in frames], axis=1)
+        samples = np.concatenate(
+            [frame.to_ndarray().astype(np.float64) for frame in frames], axis=1
+        )
         if np.issubdtype(frames[0].to_ndarray().dtype, np.integer):
             samples = samples / 32768.0
         return container.format.name, codec, rate, samples[0]
