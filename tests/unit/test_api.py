@@ -157,6 +157,8 @@ def test_split_sentences_false_speaks_the_input_as_one_piece(
     "extra",
     [
         {"instructions": "Speak like a pirate."},
+        {"instructions": "None"},  # Home Assistant sends the literal string
+        {"instructions": None, "speed": 1.0},
         {"unknown_field": 1, "user": "someone"},
         {"lang_code": "b"},
         {"lang_code": "en-gb"},
