@@ -1,0 +1,1 @@
+"""Benchmarks for any OpenAI-compatible ``/v1/audio/speech`` server (``python -m benchmarks.ttfa``)."""

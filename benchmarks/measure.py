@@ -1,0 +1,118 @@
+"""One timed speech request: when each piece of the response arrived, and what audio it held."""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import av
+import httpx
+
+PCM_BYTES_PER_SECOND = 24_000 * 2
+
+
+@dataclass
+class Measurement:
+    case: str
+    mode: str  # "stream" (sentence streaming), "baseline" (one piece), "load-conv", "load-long"
+    fmt: str
+    voice: str
+    stream: bool
+    chars: int
+    status: int = 0
+    ttfa: float = float("nan")
+    last_chunk: float = float("nan")
+    total: float = float("nan")
+    bytes: int = 0
+    audio_seconds: float = float("nan")
+    arrivals: list[tuple[float, int]] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def gap(self) -> float:
+        """Seconds between the first and the last piece of audio."""
+        return self.last_chunk - self.ttfa
+
+    @property
+    def chars_per_second(self) -> float:
+        return self.chars / self.total if self.total else float("nan")
+
+    @property
+    def real_time_factor(self) -> float:
+        """Audio seconds delivered per wall-clock second (above 1: faster than real time)."""
+        return self.audio_seconds / self.total if self.total else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("arrivals")
+        data |= {"gap": self.gap, "chars_per_second": self.chars_per_second,
+                 "real_time_factor": self.real_time_factor}  # fmt: skip
+        return data
+
+
+def audio_duration(data: bytes, fmt: str) -> float:
+    if fmt == "pcm":
+        return len(data) / PCM_BYTES_PER_SECOND
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        samples = sum(frame.samples for frame in container.decode(stream))
+        return samples / stream.codec_context.sample_rate
+
+
+def measure(
+    client: httpx.Client,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    case: str,
+    mode: str,
+    read_size: int = 1024,
+    api_key: str | None = None,
+) -> Measurement:
+    """POST ``payload`` and read the body in ``read_size`` pieces, timing each one."""
+    result = Measurement(
+        case=case, mode=mode, fmt=payload["response_format"], voice=str(payload["voice"]),
+        stream=bool(payload.get("stream", True)), chars=len(payload["input"]),
+    )  # fmt: skip
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    body = bytearray()
+    started = time.perf_counter()
+    try:
+        with client.stream(
+            "POST", f"{url}/v1/audio/speech", json=payload, headers=headers
+        ) as response:
+            result.status = response.status_code
+            for piece in response.iter_raw(read_size):
+                now = time.perf_counter() - started
+                result.arrivals.append((now, len(piece)))
+                body += piece
+        result.total = time.perf_counter() - started
+        if result.status != 200:
+            result.error = body[:300].decode(errors="replace")
+            return result
+        result.bytes = len(body)
+        result.ttfa = result.arrivals[0][0]
+        result.last_chunk = result.arrivals[-1][0]
+        result.audio_seconds = audio_duration(bytes(body), result.fmt)
+    except (httpx.HTTPError, av.error.FFmpegError, IndexError) as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+def playback_stall(m: Measurement) -> float:
+    """Longest wait a listener would have had once playback started at the first byte: piece i
+    arrives after the audio of pieces before it has finished playing. Audio per byte is taken as
+    constant (exact for pcm/wav, close for the constant-bit-rate codecs)."""
+    if m.error or not m.arrivals or not m.bytes:
+        return float("nan")
+    seconds_per_byte = m.audio_seconds / m.bytes
+    start = m.arrivals[0][0]
+    received = 0
+    stall = 0.0
+    for at, size in m.arrivals:
+        playable_until = start + stall + received * seconds_per_byte
+        stall += max(0.0, at - playable_until)
+        received += size
+    return stall

@@ -1,0 +1,58 @@
+"""The TTFA benchmark runs against a real server and writes well-formed results."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.integration.conftest import RunningServer
+
+
+def run_benchmark(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.ttfa", *args],
+        capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+
+
+def test_single_mode_writes_json_markdown_and_timeline(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    result = run_benchmark(
+        "single", "--url", server.url, "--out", str(tmp_path), "--case", "short",
+        "--format", "pcm", "--format", "mp3", "--repeats", "1", "--warmup", "0",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "single.json").read_text())
+    modes = {(row["mode"], row["format"], row["stream"]) for row in data["summary"]}
+    assert modes == {(m, f, s) for f in ("pcm", "mp3") for m, s in
+                     (("stream", True), ("baseline", True), ("stream", False))}  # fmt: skip
+    for run in data["runs"]:
+        assert run["error"] is None and run["status"] == 200
+        assert 0 < run["ttfa"] <= run["last_chunk"] <= run["total"]
+        assert 5.0 < run["audio_seconds"] < 8.0  # the two-sentence phrase
+        assert run["bytes"] == sum(size for _, size in run["arrivals"])
+    streamed = [r for r in data["runs"] if r["stream"] and r["mode"] == "stream"]
+    baseline = [r for r in data["runs"] if r["mode"] == "baseline"]
+    # Sentence streaming sends the first sentence while the rest is synthesized.
+    assert max(r["ttfa"] for r in streamed) < min(r["ttfa"] for r in baseline)
+    assert "| short | stream | pcm |" in (tmp_path / "single.md").read_text()
+    assert (tmp_path / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "TTFA median" in result.stdout
+
+
+def test_load_mode_reports_each_client_class(server: RunningServer, tmp_path: Path) -> None:
+    text = tmp_path / "long.txt"
+    text.write_text("A shorter long-form text for the test. " * 6)
+    result = run_benchmark(
+        "load", "--url", server.url, "--out", str(tmp_path), "--conversational", "1",
+        "--long-form", "1", "--duration", "8", "--pause", "0.5", "--text-file", str(text),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "load.json").read_text())
+    assert {row["mode"] for row in data["summary"]} == {"conversational", "long-form"}
+    assert all(run["error"] is None for run in data["runs"])
+    assert "conversational: n=" in result.stdout and "long-form: n=" in result.stdout
+    assert (tmp_path / "load_ttfa.png").stat().st_size > 1000
