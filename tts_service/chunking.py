@@ -1,15 +1,20 @@
 """Turn sentences into model-sized chunks of phonemes, lazily, in reading order.
 
 Rules: the first chunk is the first speakable sentence on its own (never merged with the next),
-so first audio comes as early as the text allows. Later sentences are grouped up to
-``group_phonemes`` for throughput, never across a paragraph break, and never past the model's
-510-token limit; a single over-long sentence is split at clause punctuation, then at words.
+so first audio comes as early as the text allows; if that sentence is longer than
+``first_chunk_phonemes``, only its first clause (or first words) is. Later sentences are grouped
+into chunks that grow by ``growth`` per chunk up to ``group_phonemes`` (each chunk is then ready
+before the audio before it has played, while the model runs faster than ``growth`` × real time),
+never across a paragraph break, and never past the model's 510-token limit; a single over-long
+sentence is split at clause punctuation, then at words.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 from kokoro_onnx.chunker import split_phonemes
 
@@ -17,6 +22,9 @@ from tts_service.text import Boundary, Sentence
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer, is_speakable
 
 _CLAUSE_MARKS = frozenset(",;:—")
+_CLAUSE_END = re.compile(r"[,;:—]\s")
+MIN_HEAD_PHONEMES = 20
+"""A cut first chunk keeps at least this many phonemes (a couple of words)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,26 @@ def pieces(sentences: Iterable[Sentence], phonemizer: Phonemizer, lang: str) -> 
             yield Piece(sentence.text if last else "", part, sentence.boundary if last else inner)
 
 
+def cut_head(piece: Piece, limit: int) -> list[Piece]:
+    """Split a piece longer than ``limit`` phonemes after its first clause (within the limit),
+    else after its last whole word within the limit, so the first audio is not held back."""
+    phonemes = piece.phonemes
+    if len(phonemes) <= limit:
+        return [piece]
+    cut = next(
+        (m.end() for m in _CLAUSE_END.finditer(phonemes) if MIN_HEAD_PHONEMES <= m.end() <= limit),
+        None,
+    )
+    if cut is None:
+        space = phonemes.rfind(" ", MIN_HEAD_PHONEMES, limit)
+        if space < 0:
+            return [piece]
+        cut = space + 1
+    head, tail = phonemes[:cut].strip(), phonemes[cut:].strip()
+    boundary = Boundary.CLAUSE if head[-1] in _CLAUSE_MARKS else Boundary.NONE
+    return [Piece("", head, boundary), Piece(piece.text, tail, piece.boundary)]
+
+
 def plan_chunks(
     sentences: Iterable[Sentence],
     phonemizer: Phonemizer,
@@ -76,25 +104,33 @@ def plan_chunks(
     *,
     group_phonemes: int,
     pauses: Pauses,
+    first_chunk_phonemes: int = MAX_TOKENS,
+    growth: float = 1.5,
 ) -> Iterator[Chunk]:
     """Group pieces into chunks; a generator, so phonemization happens only as chunks are needed."""
-    limit = min(group_phonemes, MAX_TOKENS)
+    ceiling = min(group_phonemes, MAX_TOKENS)
+    limit = 0  # the first chunk is never grouped; then the limit only grows
     group: list[Piece] = []
     index = 0
 
     def emit() -> Chunk:
-        nonlocal index
+        nonlocal index, limit
         chunk = Chunk(
             index=index,
             text=" ".join(p.text for p in group if p.text),
             phonemes=" ".join(p.phonemes for p in group),
             pause=pauses.after(group[-1].boundary),
         )
+        limit = min(ceiling, max(limit, MIN_HEAD_PHONEMES, int(len(chunk.phonemes) * growth)))
         index += 1
         group.clear()
         return chunk
 
-    for piece in pieces(sentences, phonemizer, lang):
+    stream = pieces(sentences, phonemizer, lang)
+    first = next(stream, None)
+    if first is None:
+        return
+    for piece in chain(cut_head(first, first_chunk_phonemes), stream):
         if group:
             size = sum(len(p.phonemes) + 1 for p in group) + len(piece.phonemes)
             if index == 0 or size > limit or group[-1].boundary is Boundary.PARAGRAPH:

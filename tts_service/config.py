@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     group_phonemes: int = Field(300, ge=50, le=510)
     """After the first chunk, consecutive sentences are grouped into chunks of up to this many phonemes."""
 
+    first_chunk_phonemes: int = Field(100, ge=20, le=510)
+    """A first sentence longer than this many phonemes is cut after its first clause (or words)."""
+
+    chunk_growth: float = Field(1.5, ge=1.0, le=10.0)
+    """Each grouped chunk may be at most this many times longer than the one before it."""
+
     max_input_chars: int = Field(4096, ge=1)
     """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""
 

@@ -207,6 +207,8 @@ class Synthesizer:
             lang or voice.lang,
             group_phonemes=self.settings.group_phonemes if split else MAX_TOKENS,
             pauses=self.pauses,
+            first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
+            growth=self.settings.chunk_growth if split else 1000.0,
         )
         return SpeechStream(
             plan, self.backend, self.phonemizer, voice, speed, self.executor,

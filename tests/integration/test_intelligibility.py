@@ -18,6 +18,13 @@ from tests.integration.conftest import RunningServer
 from tests.integration.test_streaming import speech
 
 CASES = [
+    # A long first sentence: only its first clause is the first chunk; the join must not show.
+    (
+        "af_heart",
+        "mp3",
+        "When the storm finally reached the harbour after three long days at sea, the captain "
+        "ordered every sail down and sent the whole crew to their stations. Then we waited.",
+    ),
     ("af_heart", "mp3", "The weather is nice today. We should go for a walk in the park."),
     ("am_michael", "opus", "Please turn off the lights in the kitchen. Then lock the front door."),
     ("bf_emma", "wav", "Reading a good book is a fine way to spend a quiet evening at home."),

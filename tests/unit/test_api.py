@@ -150,7 +150,7 @@ def test_split_sentences_false_speaks_the_input_as_one_piece(
     assert len(standin.calls) == 1
     standin.calls.clear()
     assert client.post(SPEECH, json={**body, "split_sentences": True}).status_code == 200
-    assert len(standin.calls) == 2
+    assert len(standin.calls) >= 2  # the first sentence alone, then growing groups
 
 
 @pytest.mark.parametrize(

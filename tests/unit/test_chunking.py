@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from tts_service.chunking import Chunk, Pauses, plan_chunks
+from tts_service.chunking import MIN_HEAD_PHONEMES, Chunk, Pauses, plan_chunks
 from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
 
@@ -47,9 +47,24 @@ def phonemizer() -> Phonemizer:
     return Phonemizer()
 
 
-def plan(text: str, phonemizer: Phonemizer, group: int = GROUP) -> list[Chunk]:
+def plan(
+    text: str,
+    phonemizer: Phonemizer,
+    group: int = GROUP,
+    *,
+    growth: float = 1000.0,  # no growth limit: plain greedy grouping
+    first: int = MAX_TOKENS,
+) -> list[Chunk]:
     return list(
-        plan_chunks(split_sentences(text), phonemizer, LANG, group_phonemes=group, pauses=PAUSES)
+        plan_chunks(
+            split_sentences(text),
+            phonemizer,
+            LANG,
+            group_phonemes=group,
+            pauses=PAUSES,
+            first_chunk_phonemes=first,
+            growth=growth,
+        )  # fmt: skip
     )
 
 
@@ -210,3 +225,44 @@ def test_the_plan_is_lazy_and_phonemizes_only_what_is_taken() -> None:
     second = next(chunks)
     assert second.text.startswith("This is sentence number 1.")
     assert len(phonemizer.calls) < 20
+
+
+def test_grouped_chunks_grow_by_at_most_the_growth_factor(phonemizer: Phonemizer) -> None:
+    chunks = plan(" ".join(SHORT_SENTENCES * 3), phonemizer, group=300, growth=1.5)
+    sizes = [len(chunk.phonemes) for chunk in chunks]
+    assert len(chunks) >= 4 and sizes[-2] > 2 * sizes[1], sizes  # they do grow
+    for k in range(1, len(chunks)):
+        allowed = max(MIN_HEAD_PHONEMES, int(1.5 * max(sizes[:k])))
+        one_sentence = len(split_sentences(chunks[k].text)) == 1
+        assert sizes[k] <= allowed or one_sentence, (k, sizes)
+        assert sizes[k] <= 300
+
+
+LONG_FIRST = (
+    "When the storm finally reached the harbour after three long days at sea, the captain "
+    "ordered every sail down and the crew to their stations. Then we waited."
+)
+
+
+def test_a_long_first_sentence_is_cut_after_its_first_clause(phonemizer: Phonemizer) -> None:
+    chunks = plan(LONG_FIRST, phonemizer, first=100, growth=1.5)
+    whole = phonemizer.phonemize(LONG_FIRST.split(". ")[0] + ".", LANG)
+    assert chunks[0].phonemes.endswith(",") and len(chunks[0].phonemes) <= 100
+    assert chunks[0].pause == PAUSES.clause
+    assert whole.startswith(chunks[0].phonemes)
+    assert chunks[1].phonemes.startswith(whole[len(chunks[0].phonemes) :].strip())
+
+
+def test_a_long_first_sentence_without_clauses_is_cut_at_a_word(phonemizer: Phonemizer) -> None:
+    text = "the quick brown fox jumps over the lazy dog and runs far away " * 4 + "today."
+    chunks = plan(text, phonemizer, first=60)
+    whole = phonemizer.phonemize(text, LANG)
+    assert MIN_HEAD_PHONEMES <= len(chunks[0].phonemes) <= 60
+    assert whole[len(chunks[0].phonemes)] == " "  # cut between words
+    assert " ".join(chunk.phonemes for chunk in chunks) == whole
+
+
+def test_a_first_sentence_within_the_limit_is_not_cut(phonemizer: Phonemizer) -> None:
+    text = "Your project sounds interesting and has a lot of potential. Thanks."
+    chunks = plan(text, phonemizer, first=100)
+    assert chunks[0].text == "Your project sounds interesting and has a lot of potential."
