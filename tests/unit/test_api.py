@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.decode import decode
 from tts_service.audio import MEDIA_TYPES
 from tts_service.schemas import MODEL_IDS
 from tts_service.text.phonemes import Phonemizer
@@ -28,11 +29,7 @@ UNTRIMMED_EDGES_S = 0.4  # the stand-in's 0.2 s of silence before and after its 
 
 
 def decoded_seconds(data: bytes, fmt: str) -> float:
-    if fmt == "pcm":
-        return len(data) / 2 / SAMPLE_RATE
-    with av.open(io.BytesIO(data)) as container:
-        frames = list(container.decode(audio=0))
-    return sum(frame.samples for frame in frames) / frames[0].sample_rate
+    return decode(data, fmt).duration
 
 
 def assert_openai_error(response: Any, status: int) -> dict[str, Any]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import struct
 
-import av
 import numpy as np
 import pytest
 
+from tests.decode import decode as decode_audio
 from tts_service.audio import MEDIA_TYPES, create_encoder, float_to_pcm16
 
 SR = 24_000
@@ -32,17 +31,8 @@ def encode_chunks(fmt: str, chunks: list[np.ndarray]) -> list[bytes]:
 
 def decode(data: bytes) -> tuple[str, str, int, np.ndarray]:
     """(container, codec, sample rate, mono float samples) of an encoded file, decoded by FFmpeg."""
-    with av.open(io.BytesIO(data)) as container:
-        stream = container.streams.audio[0]
-        codec = stream.codec_context.name
-        frames = [frame for frame in container.decode(stream)]
-        rate = frames[0].sample_rate
-        samples = np.concatenate(
-            [frame.to_ndarray().astype(np.float64) for frame in frames], axis=1
-        )
-        if np.issubdtype(frames[0].to_ndarray().dtype, np.integer):
-            samples = samples / 32768.0
-        return container.format.name, codec, rate, samples[0]
+    audio = decode_audio(data)
+    return audio.container, audio.codec, audio.sample_rate, audio.samples.astype(np.float64)
 
 
 @pytest.fixture(scope="module")
