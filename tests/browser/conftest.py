@@ -8,10 +8,12 @@ Each browser is skipped with a clear reason when it (or its Python driver) is no
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -121,7 +123,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, poll: fl
 def _chromium_binary() -> str | None:
     explicit = os.environ.get("TTS_TEST_CHROMIUM")
     if explicit:
-        return explicit
+        return explicit if Path(explicit).exists() else None
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         if found := shutil.which(name):
             return found
@@ -237,7 +239,16 @@ def pulse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         wait_until(lambda: socket_path.exists() or process.poll() is not None, 15, "pulseaudio")
         if process.poll() is not None:
             pytest.skip(f"pulseaudio did not start (exit {process.returncode})")
-        yield f"unix:{socket_path}"
+        server = f"unix:{socket_path}"
+        # A fresh daemon takes about 2 s to open its first stream: pay that here, not in the
+        # first measured start of playback.
+        if pacat := shutil.which("pacat"):
+            subprocess.run(
+                [pacat, "--playback", "--raw", "--rate=24000", "--channels=1", "--format=s16le"],
+                input=bytes(4800), env={**env, "PULSE_SERVER": server}, timeout=15,
+                capture_output=True, check=False,
+            )  # fmt: skip
+        yield server
     finally:
         process.terminate()
         try:
@@ -268,8 +279,11 @@ def _geckodriver() -> str | None:
 
 @pytest.fixture(scope="session")
 def firefox(pulse_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    explicit = os.environ.get("TTS_TEST_FIREFOX")
     binary = (
-        os.environ.get("TTS_TEST_FIREFOX") or shutil.which("firefox-esr") or shutil.which("firefox")
+        (explicit if Path(explicit).exists() else None)
+        if explicit
+        else shutil.which("firefox-esr") or shutil.which("firefox")
     )
     if binary is None:
         pytest.skip(
@@ -294,7 +308,23 @@ def firefox(pulse_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         driver_binary, log_output=str(log), env={**os.environ, "PULSE_SERVER": pulse_server}
     )
     driver = webdriver.Firefox(options=options, service=service)
+    firefox_pid = driver.capabilities.get("moz:processID")
     try:
         yield driver
     finally:
         driver.quit()
+        if firefox_pid:
+            _reap(int(firefox_pid))
+
+
+def _reap(pid: int) -> None:
+    """Make sure the Firefox that geckodriver started is gone (it can outlive geckodriver)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
