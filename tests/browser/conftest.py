@@ -82,7 +82,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # ----------------------------------------------------------------------------- server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A real ``tts-service serve`` (debug log: one line per chunk, "speech cancelled" lines)."""
     ensure_assets(Settings())  # fetches on a fresh machine, reuses the cache afterwards
@@ -91,7 +91,7 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServ
     stop_server(running)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def timings() -> Iterator[dict[str, Any]]:
     """Start-of-playback delays per path, written to test-artifacts/browser-timings.json."""
     measured: dict[str, Any] = {}
@@ -130,7 +130,7 @@ def _chromium_binary() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
     binary = _chromium_binary()
     if binary is None:
@@ -211,7 +211,7 @@ def open_player(chromium: Any, web_server: RunningServer) -> Iterator[Callable[.
 # ----------------------------------------------------------------------------- Firefox
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pulse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private PulseAudio daemon with a null sink. Headless Firefox needs an audio device:
     without one its AudioContext never leaves "suspended" and media never plays."""
@@ -277,7 +277,7 @@ def _geckodriver() -> str | None:
     return shutil.which("geckodriver")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def firefox(pulse_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     explicit = os.environ.get("TTS_TEST_FIREFOX")
     binary = (
