@@ -92,7 +92,8 @@ def _pyplot():  # noqa: ANN202 - matplotlib is imported only when plotting, head
 
 
 def plot_timelines(path: Path, measurements: list[Measurement], title: str) -> None:
-    """Cumulative bytes received over time, one line per (case, mode, format): the first run."""
+    """Seconds of audio received over time, one line per (case, mode, format): the first run.
+    The dotted diagonal from the first audio is real-time playback: a line under it starves."""
     plt = _pyplot()
     first_runs: dict[tuple[str, str, str], Measurement] = {}
     for m in measurements:
@@ -106,14 +107,19 @@ def plot_timelines(path: Path, measurements: list[Measurement], title: str) -> N
         for (c, mode, fmt), m in sorted(first_runs.items()):
             if c != case:
                 continue
+            seconds_per_byte = m.audio_seconds / m.bytes
             times, sizes = [0.0], [0]
             for at, size in m.arrivals:
                 times.append(at)
                 sizes.append(sizes[-1] + size)
-            ax.step(times, [s / 1024 for s in sizes], where="post", label=f"{mode} {fmt}")
+            line = ax.step(times, [b * seconds_per_byte for b in sizes], where="post",
+                           label=f"{mode} {fmt}")  # fmt: skip
+            if mode == "stream":
+                ax.plot([m.ttfa, m.ttfa + m.audio_seconds], [0, m.audio_seconds], ":",
+                        color=line[0].get_color(), alpha=0.6)  # fmt: skip
         ax.set_title(f"{title}: {case}")
         ax.set_xlabel("seconds since request")
-        ax.set_ylabel("KiB received")
+        ax.set_ylabel("audio seconds received")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.tight_layout()
