@@ -97,9 +97,7 @@ async def encoded_audio(
         raise
     finally:
         stream.close()
-        close = getattr(encoder, "close", None)
-        if close is not None:
-            close()
+        encoder.close()
         stats.metrics.active_streams.dec()
         stats.finish(outcome)
 

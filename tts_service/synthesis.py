@@ -105,13 +105,14 @@ class SpeechStream:
             silence = np.zeros(int(chunk.pause * self.backend.sample_rate), dtype=np.float32)
             audio = np.concatenate([audio, silence])
         elapsed = time.perf_counter() - started
+        done_at = time.time()
         self.metrics.chunk_synthesis.observe(elapsed)
         logger.debug(
             "[%s] chunk %d: %d tokens, %.2fs audio, synthesized in %.3fs, done_at=%.6f, text=%r",
             self.request_id, chunk.index, len(tokens), audio.size / self.backend.sample_rate, elapsed,
-            time.time(), chunk.text[:60],
+            done_at, chunk.text[:60],
         )  # fmt: skip
-        return AudioChunk(chunk.index, audio, len(tokens), elapsed, time.time())
+        return AudioChunk(chunk.index, audio, len(tokens), elapsed, done_at)
 
     def _fill(self) -> None:
         loop = asyncio.get_running_loop()

@@ -41,6 +41,10 @@ class Encoder(Protocol):
         """Flush the codec and close the container; return the remaining bytes."""
         ...
 
+    def close(self) -> None:
+        """Release resources without flushing (the stream was abandoned); safe after finish()."""
+        ...
+
 
 class PcmEncoder:
     def encode(self, samples: np.ndarray) -> bytes:
@@ -48,6 +52,9 @@ class PcmEncoder:
 
     def finish(self) -> bytes:
         return b""
+
+    def close(self) -> None:
+        pass
 
 
 def wav_header(sample_rate: int, data_size: int = 0xFFFFFFFF) -> bytes:
@@ -72,6 +79,9 @@ class WavEncoder:
 
     def finish(self) -> bytes:
         return b"" if self._started else wav_header(self.sample_rate, 0)
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
