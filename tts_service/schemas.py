@@ -20,7 +20,7 @@ class VoiceRef(BaseModel):
 class SpeechRequest(BaseModel):
     """``POST /v1/audio/speech``; unknown fields are ignored, like OpenAI does."""
 
-    model_config = ConfigDict(extra="ignore", ser_json_inf_nan="null")
+    model_config = ConfigDict(extra="ignore")
 
     model: str = Field("kokoro", max_length=200, description=f"One of {', '.join(MODEL_IDS)}.")
     input: str = Field(

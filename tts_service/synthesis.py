@@ -41,7 +41,6 @@ class AudioChunk:
     index: int
     samples: np.ndarray
     tokens: int
-    synth_seconds: float
     done_at: float
     """Wall-clock time (``time.time()``) when synthesis of this chunk finished."""
 
@@ -68,7 +67,6 @@ class SpeechStream:
     lookahead: int
     metrics: Metrics
     request_id: str = "-"
-    chunks_done: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pending: deque[asyncio.Future[AudioChunk | None]] = field(default_factory=deque)
     _closed: bool = False
@@ -112,7 +110,7 @@ class SpeechStream:
             self.request_id, chunk.index, len(tokens), audio.size / self.backend.sample_rate, elapsed,
             done_at, chunk.text[:60],
         )  # fmt: skip
-        return AudioChunk(chunk.index, audio, len(tokens), elapsed, done_at)
+        return AudioChunk(chunk.index, audio, len(tokens), done_at)
 
     def _fill(self) -> None:
         loop = asyncio.get_running_loop()
@@ -134,7 +132,6 @@ class SpeechStream:
         if result is None:
             self._exhausted = True
         else:
-            self.chunks_done += 1
             self._fill()
         return result
 
