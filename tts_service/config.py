@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def _default_models_dir() -> Path:
+    """``$XDG_CACHE_HOME/tts-service/models``, by default ``~/.cache/tts-service/models``"""
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "tts-service" / "models"
 
@@ -18,7 +19,10 @@ def _default_models_dir() -> Path:
 class Settings(BaseSettings):
     """Service configuration; ``TTS_<FIELD>`` environment variables override the defaults."""
 
-    model_config = SettingsConfigDict(env_prefix="TTS_", extra="ignore")
+    # The docstring under each field is its description (and the README's configuration reference).
+    model_config = SettingsConfigDict(
+        env_prefix="TTS_", extra="ignore", use_attribute_docstrings=True
+    )
 
     host: str = "127.0.0.1"
     """Address the HTTP server binds to (the container sets 0.0.0.0)."""
