@@ -1,5 +1,5 @@
-"""A real nginx for tests: the shipped ``deploy/nginx/nginx.conf`` (or a given config) run from a
-temporary prefix on a loopback port, in the foreground, never as the system service."""
+"""A real nginx for tests: the shipped ``deploy/nginx/nginx.conf`` run from a temporary prefix on a
+loopback port, in the foreground, never as the system service."""
 
 from __future__ import annotations
 
@@ -47,13 +47,6 @@ def shipped_conf(upstreams: list[str], prefix: Path, port: int) -> str:
     assert match, "deploy/nginx/nginx.conf has no `server tts:8880 ...;` upstream line"
     servers = "\n        ".join(f"server {address}{match.group(1)};" for address in upstreams)
     return _local(shipped.replace(match.group(0), servers), prefix, port)
-
-
-def plain_proxy_conf(upstream: str, prefix: Path, port: int) -> str:
-    """The most basic reverse proxy: nginx's defaults, response buffering included."""
-    conf = "events {}\nhttp {\n    server {\n        listen 8880;\n"
-    conf += f"        location / {{ proxy_pass http://{upstream}; }}\n    }}\n}}\n"
-    return _local(conf, prefix, port)
 
 
 def check_conf(conf: str, prefix: Path) -> subprocess.CompletedProcess[str]:

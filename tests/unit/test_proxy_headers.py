@@ -1,8 +1,8 @@
 """Streamed responses tell reverse proxies not to buffer or cache them, whatever the format.
 
-nginx buffers upstream responses by default and would hold the first sentence's audio until the
-whole reply is synthesized; ``X-Accel-Buffering: no`` turns that off per response, and
-``Cache-Control: no-cache`` keeps caches from storing or merging streams.
+nginx buffers upstream responses by default (it reads them ahead of the client into buffers and
+temporary files); ``X-Accel-Buffering: no`` turns that off per response, whatever the proxy's
+configuration, and ``Cache-Control: no-cache`` keeps caches from storing or replaying streams.
 """
 
 from __future__ import annotations
