@@ -45,9 +45,10 @@ class Settings(BaseSettings):
     backend: Literal["auto", "onnx"] = "auto"
     """Inference backend: ``onnx`` (onnxruntime) or ``auto`` (the best one installed)."""
 
-    inference_workers: int = Field(0, ge=0, le=64)
-    """Background worker threads running inference (later chunks of every stream); 0 means one
-    per CPU core. Chunks of concurrent requests share them, most urgent first."""
+    inference_workers: int = Field(1, ge=1, le=64)
+    """Background worker threads running inference (every chunk but first ones while the urgent
+    workers are busy), most urgent first. Each inference already uses ``onnx_threads`` cores, so
+    one suits a CPU; raise it together with ``onnx_threads`` on machines with many cores."""
 
     urgent_workers: int = Field(1, ge=0, le=16)
     """Extra workers at normal OS priority that run only first chunks, so first audio never
@@ -59,7 +60,7 @@ class Settings(BaseSettings):
 
     onnx_threads: int = Field(0, ge=0)
     """onnxruntime intra-op threads per inference; 0 divides the CPU cores among the background
-    workers (1 each with the default one worker per core)."""
+    workers (all of them with the default single worker)."""
 
     lookahead_chunks: int = Field(0, ge=0, le=16)
     """How many chunks a stream synthesizes ahead of what it has sent (bounds work for slow
@@ -108,17 +109,12 @@ class Settings(BaseSettings):
     """Log level of the service and uvicorn."""
 
     @property
-    def workers(self) -> int:
-        """Background inference workers (``inference_workers``, or one per usable core)."""
-        return self.inference_workers or cpu_cores()
-
-    @property
     def threads_per_inference(self) -> int:
-        return self.onnx_threads or max(1, cpu_cores() // self.workers)
+        return self.onnx_threads or max(1, cpu_cores() // self.inference_workers)
 
     @property
     def lookahead(self) -> int:
-        return self.lookahead_chunks or self.workers
+        return self.lookahead_chunks or self.inference_workers
 
     @property
     def api_keys(self) -> list[str]:

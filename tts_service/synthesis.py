@@ -219,7 +219,7 @@ class Synthesizer:
             settings.sentence_pause, settings.clause_pause, settings.paragraph_pause
         )
         self.scheduler = Scheduler(
-            settings.workers, settings.urgent_workers, settings.background_nice
+            settings.inference_workers, settings.urgent_workers, settings.background_nice
         )
 
     @property

@@ -176,3 +176,16 @@ def test_observe_learns_seconds_per_phoneme() -> None:
         assert scheduler.seconds_per_phoneme == pytest.approx(0.03, rel=0.01)
     finally:
         scheduler.shutdown()
+
+
+def test_an_idle_urgent_worker_takes_first_chunks_even_when_background_workers_are_idle(
+    scheduler_factory,
+) -> None:
+    """The background worker runs at a lower OS priority, so a first chunk there would lose the
+    CPU to whatever else starts running; it is left to the urgent worker."""
+    scheduler = scheduler_factory(workers=1, urgent_workers=1)
+    deadline = time.monotonic() + 5
+    while scheduler._idle_urgent == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the urgent worker has not reached its idle wait yet
+    names = {scheduler.submit(lambda: threading.current_thread().name).result(5) for _ in range(5)}
+    assert names == {"inference-first-0"}
