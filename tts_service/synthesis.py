@@ -76,7 +76,7 @@ class SpeechStream:
     margin: float = 8.0
     """Seconds of slack below which this stream's chunks go ahead of late ones (see scheduler)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _pending: deque[asyncio.Future[AudioChunk | None]] = field(default_factory=deque)
+    _pending: deque[asyncio.Task[AudioChunk | None]] = field(default_factory=deque)
     _closed: bool = False
     _exhausted: bool = False
     _submitted: int = 0
@@ -124,11 +124,19 @@ class SpeechStream:
             return (AT_RISK, slack)
         return (SPARE, deadline)
 
-    def _work(self, n: int) -> AudioChunk | None:
-        """Runs in a worker thread: plan (phonemize) chunk ``n`` and synthesize it."""
-        chunk = self._take(n)
+    async def _produce(self, n: int) -> AudioChunk | None:
+        """Plan chunk ``n`` (phonemize, off the event loop), then have the scheduler synthesize
+        it. Planning never queues behind inference: the end of a stream is known at once."""
+        chunk = await asyncio.to_thread(self._take, n)
         if chunk is None:
             return None
+        urgency = None if n == 0 else partial(self._urgency, n)
+        task = self.scheduler.submit(partial(self._synthesize, chunk), urgency)
+        return await asyncio.wrap_future(task)
+
+    def _synthesize(self, chunk: Chunk) -> AudioChunk:
+        """Runs on an inference worker thread."""
+        n = chunk.index
         started = time.perf_counter()
         tokens = self.phonemizer.tokenize(chunk.phonemes)
         audio = self.backend.synthesize(tokens, self.voice.style_for(len(tokens)), self.speed)
@@ -150,10 +158,7 @@ class SpeechStream:
 
     def _fill(self) -> None:
         while not self._exhausted and len(self._pending) < self.lookahead:
-            n = self._submitted
-            urgency = None if n == 0 else partial(self._urgency, n)
-            task = self.scheduler.submit(partial(self._work, n), urgency)
-            self._pending.append(asyncio.wrap_future(task))
+            self._pending.append(asyncio.ensure_future(self._produce(self._submitted)))
             self._submitted += 1
             self.metrics.queued_chunks.inc()
 

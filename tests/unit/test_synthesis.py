@@ -168,3 +168,31 @@ def test_a_chunk_is_late_at_risk_or_spare_by_how_much_audio_plays_before_it(voic
     assert spare[0] == SPARE
     assert at_risk[0] == AT_RISK and 0.0 <= at_risk[1] < 1.0
     assert late[0] == LATE
+
+
+def test_the_end_of_a_stream_is_known_while_every_worker_is_busy(voice) -> None:
+    """Regression: finding that a stream has no further chunk used to be a task queued behind
+    inference, so a finished reply stayed open until a worker came free (seconds under load)."""
+    import threading
+
+    from tts_service.scheduler import SPARE
+
+    backend = StandInBackend()
+    synth = synthesizer(backend, inference_workers=1, urgent_workers=1)
+    release = threading.Event()
+
+    async def end_while_busy() -> float:
+        # The background worker is busy (a long-form chunk, say); the urgent one is free.
+        synth.scheduler.submit(lambda: release.wait(5), lambda now: (SPARE, 0.0))
+        stream = synth.stream("Just one sentence.", voice, speed=1.0)
+        await stream.first()
+        started = time.perf_counter()
+        assert await stream.next_chunk() is None
+        return time.perf_counter() - started
+
+    try:
+        waited = asyncio.run(end_while_busy())
+    finally:
+        release.set()
+        synth.shutdown()
+    assert waited < 2.0
