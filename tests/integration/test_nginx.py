@@ -71,7 +71,8 @@ def speak(url: str, text: str = "Hello there.", fmt: str = "pcm") -> httpx.Respo
 def first_audio_before_second_chunk(
     url: str, replicas: list[RunningServer], **extra: str
 ) -> tuple[float, float, bytes, str]:
-    """Stream HI_THEN_MORE through ``url``: (first bytes at, chunk 1 synthesized at, body, id)."""
+    """Stream HI_THEN_MORE through ``url``: (first bytes at, second chunk synthesized at, body,
+    request id)."""
     body = {"model": "kokoro", "input": HI_THEN_MORE, "voice": "af_heart", **extra}
     first_bytes_at, received = None, bytearray()
     with httpx.stream("POST", f"{url}/v1/audio/speech", json=body, timeout=120) as response:
@@ -84,7 +85,7 @@ def first_audio_before_second_chunk(
     assert first_bytes_at is not None
     replica = replicas[replica_of(replicas, request_id)]
     done_at = replica.chunk_done_at(request_id)
-    assert sorted(done_at) == [0, 1], replica.chunk_lines(request_id)
+    assert {0, 1} <= set(done_at), replica.chunk_lines(request_id)
     return first_bytes_at, done_at[1], bytes(received), request_id
 
 
