@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tts_service.audio import MEDIA_TYPES, create_encoder
-from tts_service.errors import InvalidRequestError, NoSpeechError
+from tts_service.errors import HTTPStatusError, InvalidRequestError, NoSpeechError
 from tts_service.middleware import request_id
 from tts_service.responses import (
     StreamStats,
@@ -33,6 +33,20 @@ def _error(description: str) -> dict[str, Any]:
     return {"model": ErrorResponse, "description": description}
 
 
+# One server-sent event (OpenAPI before 3.2 describes each event of a stream with ``schema``).
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"enum": ["speech.audio.delta", "speech.audio.done", "error"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "SpeechAudioDelta, SpeechAudioDone or SpeechError as JSON.",
+        },
+    },
+    "required": ["event", "data"],
+}
+
 # What the endpoint can answer, for an honest OpenAPI document (no 422: validation errors are 400).
 SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -41,7 +55,7 @@ SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
         "`speech.audio.done`.",
         "content": {
             **{media: {"schema": {"type": "string", "format": "binary"}} for media in MEDIA_TYPES.values()},
-            "text/event-stream": {"schema": {"type": "string"}},
+            "text/event-stream": {"schema": SSE_EVENT_SCHEMA},
         },
     },
     400: _error("Invalid request: malformed JSON, a wrong field, unknown voice or model, input "
@@ -107,3 +121,14 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     if body.stream:
         return audio_response(audio, body.response_format, headers)
     return await whole_file_response(audio, body.response_format, headers)
+
+
+@router.api_route(
+    "/v1/audio/speech",
+    methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    include_in_schema=False,
+)
+async def speech_wrong_method() -> Response:
+    """Without this, the web player's static files at ``/`` would answer other methods with a
+    405 that advertises ``Allow: GET, HEAD``."""
+    raise HTTPStatusError(405, "Use POST for /v1/audio/speech.", {"Allow": "POST"})
