@@ -173,24 +173,18 @@ BAD_REQUESTS = [
 
 # Odd but valid: spoken (200, audio), never an error. Kept short: the real model speaks each.
 ODD_BUT_VALID: list[tuple[str, dict[str, Any]]] = [
-    ("ssml", _with(input='<speak>Hello <break time="1s"/> <emphasis>world</emphasis>.</speak>')),
-    (
-        "html",
-        _with(input='<p>Read <a href="https://x.example">the manual</a>.</p><script>x()</script>'),
-    ),
-    (
-        "markdown",
-        _with(input="# News\n\n**Rain** is _expected_.\n\n```\ncode\n```\n[Details](http://x)"),
-    ),
-    ("mixed-scripts", _with(input="Hello, мир, 世界, مرحبا.")),
-    ("emoji-and-text", _with(input="Good morning 😀 everyone 🎉.")),
-    ("control-and-format-chars", _with(input="Hel\x00lo\u200b there\u202e.\r\nBye\x1b.")),
-    ("angle-brackets-in-prose", _with(input="Replace <name> with yours; 3 < 5.")),
-    ("numbers-and-url", _with(input="Call 555-0100 or see https://example.com/a?b=c.")),
+    ("ssml", _with(input='<speak>Hi <break time="1s"/> <emphasis>all</emphasis>.</speak>')),
+    ("html", _with(input='<p>Read <a href="https://x.example">this</a>.</p><script>x()</script>')),
+    ("markdown", _with(input="# News\n**Rain** _today_, [details](http://x).\n```\nok\n```")),
+    ("mixed-scripts", _with(input="Hi мир 世界.")),
+    ("emoji-and-text", _with(input="Hi 😀 all.")),
+    ("control-and-format-chars", _with(input="Hel\x00lo\u200b there\u202e.\r\nBye\x1b")),
+    ("angle-brackets-in-prose", _with(input="Use <name>; 3 < 5.")),
+    ("numbers-and-url", _with(input="Call 5550 at x.io/a?b.")),
     ("unknown-fields", _with(input="Hello.", temperature=0.7, user={"id": 1})),
     ("voice-object-alias", _with(input="Hello.", voice={"id": "nova"})),
     ("voice-weighted-blend", _with(input="Hello.", voice="af_heart(2)+af_bella(0.5)")),
-    ("no-spaces-word", _with(input="Supercalifragilisticexpialidocious" * 3)),
+    ("no-spaces-word", _with(input="Supercalifragilisticexpialidocious")),
 ]
 
 
