@@ -507,7 +507,7 @@ def test_closing_the_stream_early_leaves_most_chunks_unsynthesized(
     make_client: ClientFactory, lookahead: int
 ) -> None:
     slow = StandInBackend(delay=0.2)
-    client = make_client(slow, lookahead_chunks=lookahead)
+    client = make_client(slow, lookahead_chunks=lookahead, inference_workers=1, urgent_workers=0)
     text = " ".join(f"This is sentence number {n} of the text." for n in range(10))
     with client.stream("POST", SPEECH, json={"input": text, "response_format": "pcm"}) as response:
         assert response.status_code == 200
