@@ -79,7 +79,8 @@ def pieces(sentences: Iterable[Sentence], phonemizer: Phonemizer, lang: str) -> 
 
 def cut_head(piece: Piece, limit: int) -> list[Piece]:
     """Split a piece longer than ``limit`` phonemes after its first clause (within the limit),
-    else after its last whole word within the limit, so the first audio is not held back."""
+    else after its last whole word within the limit (else at the limit), so the first audio is
+    not held back."""
     phonemes = piece.phonemes
     if len(phonemes) <= limit:
         return [piece]
@@ -89,9 +90,9 @@ def cut_head(piece: Piece, limit: int) -> list[Piece]:
     )
     if cut is None:
         space = phonemes.rfind(" ", MIN_HEAD_PHONEMES, limit)
-        if space < 0:
-            return [piece]
-        cut = space + 1
+        # One endless "word" (a hash, "aaaa..."): cut it anyway, or its first audio would wait
+        # for a whole 510-token inference.
+        cut = space + 1 if space >= 0 else limit
     head, tail = phonemes[:cut].strip(), phonemes[cut:].strip()
     boundary = Boundary.CLAUSE if head[-1] in _CLAUSE_MARKS else Boundary.NONE
     return [Piece("", head, boundary), Piece(piece.text, tail, piece.boundary)]
