@@ -118,7 +118,11 @@ class SpeechStream:
         deadline = start + ahead
         compute = self._phonemes.get(n, _GUESS_PHONEMES) * self.scheduler.seconds_per_phoneme
         slack = deadline - compute - now
-        if slack < 0:
+        # A listener who has already heard ``margin`` seconds is kept fed first, even once
+        # behind: a gap in the middle of a reading is what long-form must never have, while a
+        # short reply that is late anyway waits for spare time (its first audio never does).
+        established = self._delivered_seconds >= self.margin
+        if slack < 0 and not established:
             return (LATE, deadline)
         if slack < self.margin:
             return (AT_RISK, slack)

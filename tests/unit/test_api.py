@@ -184,7 +184,12 @@ def test_the_first_chunk_is_only_the_first_sentence(
     phonemizer = Phonemizer()
     first_tokens = len(phonemizer.tokenize(phonemizer.phonemize("Hi.", "en-us")))
     assert standin.calls[0].tokens == first_tokens
-    assert len(standin.calls) == 2
+    # The rest follows in chunks that grow from there (a long sentence is cut between words).
+    assert len(standin.calls) >= 2
+    assert (
+        sum(c.tokens for c in standin.calls[1:])
+        >= len(phonemizer.tokenize(phonemizer.phonemize(text[4:], "en-us"))) - 2
+    )
 
 
 @pytest.mark.parametrize(
