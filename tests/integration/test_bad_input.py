@@ -28,7 +28,7 @@ from tests.decode import decode
 from .conftest import RunningServer
 
 REQUEST_TIMEOUT_S = 60.0
-FUZZ_EXAMPLES = 3
+FUZZ_EXAMPLES = 2
 FUZZ_INPUT_CHARS = 12
 """Generated inputs are cut to this many characters: the real model speaks each valid one."""
 
