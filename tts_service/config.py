@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(4096, ge=1)
     """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""
 
+    max_request_bytes: int = Field(1_048_576, ge=1024)
+    """Largest accepted request body in bytes; a larger one gets 413 before it is read (a
+    4096-character input is at most about 50 KB of JSON)."""
+
     default_voice: str = "af_heart"
     """Voice used when a request gives no ``voice``; also the voice of the start-up warm-up."""
 
