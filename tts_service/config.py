@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(4096, ge=1)
     """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""
 
+    max_streams: int = Field(16, ge=1)
+    """Most speech streams in progress at once; a request beyond it gets 429 with Retry-After
+    (accepted streams always finish)."""
+
+    max_queued_chunks: int = Field(32, ge=1)
+    """Most chunks waiting for an inference worker; while more wait, new requests get 429."""
+
     max_request_bytes: int = Field(1_048_576, ge=1024)
     """Largest accepted request body in bytes; a larger one gets 413 before it is read (a
     4096-character input is at most about 50 KB of JSON)."""

@@ -73,3 +73,15 @@ class NotReadyError(ServiceError):
     status_code = 503
     error_type = "service_unavailable"
     code = "model_not_ready"
+
+
+class OverloadedError(ServiceError):
+    """The server is at its configured capacity; the client should retry later."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "server_busy"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}

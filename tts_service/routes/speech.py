@@ -98,6 +98,7 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     service = request.app.state.service
     synthesizer, voices = service.require()
     text = _validate(body, service.settings.max_input_chars)
+    synthesizer.check_capacity()
     voice = voices.resolve(body.voice_spec or service.settings.default_voice)
     lang = resolve_lang_code(body.lang_code) if body.lang_code else None
     text = await anyio.to_thread.run_sync(_speakable_text, text)  # ~0.1 s for 4096 odd chars
