@@ -44,7 +44,8 @@ def test_first_audio_arrives_before_second_sentence_is_synthesized(server: Runni
                 first_bytes_at = time.time()
             received += piece
     done_at = server.chunk_done_at(request_id)
-    assert sorted(done_at) == [0, 1], server.chunk_lines(request_id)
+    # Sentence one alone, then sentence two (in growing pieces: it is longer than chunk one).
+    assert len(done_at) >= 2 and sorted(done_at) == list(range(len(done_at))), done_at
     assert first_bytes_at is not None
     # The client held audio of sentence one while the server was still synthesizing sentence two.
     assert first_bytes_at < done_at[1], (first_bytes_at, done_at)
