@@ -76,6 +76,7 @@ class TorchBackend:
         generator = self._model.decoder.generator
         generator.stft = _Float32Stft(generator.stft)
         self._local = threading.local()
+        self._streams: list[torch.cuda.Stream] = []  # one per worker thread that ran on CUDA
         logger.info("Kokoro on PyTorch %s, %s, %s", torch.__version__, device, dtype)
 
     @classmethod
@@ -92,6 +93,7 @@ class TorchBackend:
             return None
         if not hasattr(self._local, "stream"):
             self._local.stream = torch.cuda.Stream(self.device)
+            self._streams.append(self._local.stream)
         return self._local.stream  # type: ignore[no-any-return]
 
     def _inputs(self, tokens: list[int], style: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
