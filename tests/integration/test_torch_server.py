@@ -2,6 +2,10 @@
 
 The test functions are the very ones of ``test_streaming.py`` and ``test_clients.py``, collected
 again here against a server that runs the PyTorch backend (this module's ``server`` fixture).
+Left out to keep the suite short: tests that exercise no backend code beyond what these do (the
+400 table, the SDK's per-format calls, which ``test_every_format_streams_decodable_speech``
+covers). ``TTS_TEST_BACKEND=torch python -m pytest tests/integration`` runs every integration
+test against a torch server.
 """
 
 from __future__ import annotations
@@ -12,12 +16,10 @@ import pytest
 
 from tests.integration.conftest import RunningServer, start_server, stop_server
 from tests.integration.test_clients import (  # noqa: F401 - collected again, against torch
-    test_openai_sdk_create_returns_decodable_audio,
     test_sdk_raises_bad_request_with_our_message,
     test_sse_stream_sends_deltas_then_done_with_usage,
 )
 from tests.integration.test_streaming import (  # noqa: F401 - collected again, against torch
-    test_bad_input_gets_openai_shaped_400_and_server_keeps_serving,
     test_discovery_lists_models_and_all_54_voices,
     test_every_format_streams_decodable_speech,
     test_first_audio_arrives_before_second_sentence_is_synthesized,
