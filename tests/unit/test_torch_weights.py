@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tts_service.assets import AssetError
+from tts_service.assets import AssetError, sha256_of
 from tts_service.backends import BACKENDS, resolve_backend_name
 from tts_service.backends.torch_weights import (
+    WEIGHTS_NAME,
     _dequantize,
     _module_path,
     _named_key,
@@ -86,3 +87,14 @@ def test_missing_user_weights_fail_with_a_hint(tmp_path: Path) -> None:
 def test_missing_cached_weights_are_not_built_when_told_not_to(tmp_path: Path) -> None:
     with pytest.raises(AssetError, match="tts-service convert"):
         ensure_weights(Settings(models_dir=tmp_path), build=False)
+
+
+def test_cached_weights_are_reused_only_when_their_hash_is_known(tmp_path: Path) -> None:
+    """Another torch version may serialize the same weights to other bytes: the hash recorded
+    when they were built is accepted, any other file is treated as corrupt."""
+    target = tmp_path / WEIGHTS_NAME
+    target.write_bytes(b"weights written by another torch")
+    with pytest.raises(AssetError, match="missing or corrupt"):
+        ensure_weights(Settings(models_dir=tmp_path), build=False)
+    (tmp_path / f"{WEIGHTS_NAME}.sha256").write_text(sha256_of(target))
+    assert ensure_weights(Settings(models_dir=tmp_path), build=False)[0] == target
