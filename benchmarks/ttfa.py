@@ -168,6 +168,14 @@ def single(
 @click.option("--long-form", default=1, show_default=True, help="Clients streaming the article.")
 @click.option("--duration", default=120.0, show_default=True, help="Seconds to keep sending.")
 @click.option("--pause", default=2.0, show_default=True, help="Conversational think time, s.")
+@click.option(
+    "--lead", default=5.0, show_default=True,
+    help="Seconds the long-form stream plays before conversation starts.",
+)  # fmt: skip
+@click.option(
+    "--idle-runs", default=3, show_default=True,
+    help="Short phrases sent alone first: the idle TTFA the loaded one is compared with.",
+)  # fmt: skip
 @click.option("--voice", default="af_heart", show_default=True)
 @click.option("--format", "fmt", default="pcm", show_default=True)
 @click.option(
@@ -175,14 +183,20 @@ def single(
 )
 def load(
     url: str, api_key: str | None, model: str, out: Path, timeout: float, conversational: int,
-    long_form: int, duration: float, pause: float, voice: str, fmt: str, text_file: str | None,
+    long_form: int, duration: float, pause: float, lead: float, idle_runs: int, voice: str,
+    fmt: str, text_file: str | None,
 ) -> None:  # fmt: skip
     """Conversational clients and long-form readers at once: TTFA per class, playback stalls."""
     article = Path(text_file).read_text() if text_file else (TEXTS / "article.txt").read_text()
-    deadline = time.monotonic() + duration
     results: list[Measurement] = []
     lock = threading.Lock()
     progress = tqdm(desc="requests", unit="req")
+    with httpx.Client(timeout=timeout) as client:
+        for _ in range(idle_runs):
+            body = {"model": model, "input": SHORT, "voice": voice, "response_format": fmt}
+            results.append(measure(client, url, body, case="load", mode="idle", api_key=api_key))
+            progress.update()
+    deadline = time.monotonic() + duration
 
     def client_loop(mode: str, text: str, think: float) -> None:
         with httpx.Client(timeout=timeout) as client:
@@ -198,9 +212,10 @@ def load(
                for _ in range(long_form)]  # fmt: skip
     threads += [threading.Thread(target=client_loop, args=("conversational", SHORT, pause))
                 for _ in range(conversational)]  # fmt: skip
-    for t in threads:
+    for n, t in enumerate(threads):
         t.start()
-        time.sleep(0.5)  # the long-form stream is already running when conversation starts
+        if n == long_form - 1:
+            time.sleep(lead)  # the long-form stream is already playing when conversation starts
     for t in threads:
         t.join()
     progress.close()
@@ -208,12 +223,14 @@ def load(
     meta = _meta(url, command="load", conversational=conversational, long_form=long_form,
                  duration=duration, pause=pause)  # fmt: skip
     click.echo(_write(out, "load", results, meta, "Time to first audio under load"))
-    for mode in ("conversational", "long-form"):
+    idle = percentile([m.ttfa for m in results if m.mode == "idle" and not m.error], 50)
+    for mode in ("idle", "conversational", "long-form"):
         ttfas = [m.ttfa for m in results if m.mode == mode and not m.error]
         stalls = [playback_stall(m) for m in results if m.mode == mode and not m.error]
         click.echo(f"{mode}: n={len(ttfas)} TTFA p50={percentile(ttfas, 50):.3f}s "
                    f"p95={percentile(ttfas, 95):.3f}s max={max(ttfas, default=float('nan')):.3f}s "
-                   f"max stall={max(stalls, default=float('nan')):.2f}s")  # fmt: skip
+                   f"max stall={max(stalls, default=float('nan')):.2f}s "
+                   f"p95/idle={percentile(ttfas, 95) / idle:.2f}")  # fmt: skip
     plot_load(out / "load_ttfa.png", results, "TTFA under load")
     _report_errors(results)
     click.echo(f"Wrote {out}/load.md, load.json, load_ttfa.png")

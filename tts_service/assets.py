@@ -176,6 +176,24 @@ def verify_voices(path: Path) -> None:
         raise AssetError(f"Voices file {path} has malformed voices {bad[:5]}; {REFETCH_HINT}.")
 
 
+def _fingerprint(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_size} {stat.st_mtime_ns}"
+
+
+def _verify_once(path: Path, verify: Callable[[Path], None]) -> None:
+    """Verify ``path`` unless it is unchanged since it last passed (size and mtime): hashing
+    92 MB and reading 54 voices would otherwise cost every start-up a second or so."""
+    stamp = path.with_name(f".{path.name}.verified")
+    if path.is_file() and stamp.is_file() and stamp.read_text() == _fingerprint(path):
+        return
+    verify(path)
+    try:
+        stamp.write_text(_fingerprint(path))
+    except OSError as exc:  # a read-only cache: verify on every start instead
+        logger.debug("Cannot record that %s was verified: %s", path, exc)
+
+
 def _cached(settings: Settings) -> ModelFiles:
     return ModelFiles(
         model=settings.model_path or settings.models_dir / MODEL_NAME,
@@ -195,11 +213,14 @@ def ensure_assets(settings: Settings, *, fetch: bool = True) -> ModelFiles:
     )
     for path, ours, verify, build in steps:
         try:
-            verify(path)
+            if ours:
+                _verify_once(path, verify)
+            else:
+                verify(path)
         except AssetError:
             if not (ours and fetch):
                 raise
             build(path)
-            verify(path)
+            _verify_once(path, verify)
     logger.info("Model files ready: %s, %s", files.model, files.voices)
     return files

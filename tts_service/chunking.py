@@ -2,11 +2,12 @@
 
 Rules: the first chunk is the first speakable sentence on its own (never merged with the next),
 so first audio comes as early as the text allows; if that sentence is longer than
-``first_chunk_phonemes``, only its first clause (or first words) is. Later sentences are grouped
-into chunks that grow by ``growth`` per chunk up to ``group_phonemes`` (each chunk is then ready
-before the audio before it has played, while the model runs faster than ``growth`` × real time),
-never across a paragraph break, and never past the model's 510-token limit; a single over-long
-sentence is split at clause punctuation, then at words.
+``first_chunk_phonemes``, only its first clause (or first words) is. Each later chunk may be at
+most ``growth`` times longer than the one before it, up to ``group_phonemes``: sentences are
+grouped into it, and a sentence longer than that is cut after a clause (or between words).
+Synthesis then stays ahead of playback from the first chunk on, as long as the model runs faster
+than ``growth`` × real time: chunk k is synthesized while the chunks before it play. Chunks never
+span a paragraph break or pass the model's 510-token limit.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ _CLAUSE_MARKS = frozenset(",;:—")
 _CLAUSE_END = re.compile(r"[,;:—]\s")
 MIN_HEAD_PHONEMES = 20
 """A cut first chunk keeps at least this many phonemes (a couple of words)."""
+MIN_CHUNK_PHONEMES = 40
+"""Later chunks may always be this long (a few words), however short the one before."""
 
 
 @dataclass(frozen=True)
@@ -77,16 +80,16 @@ def pieces(sentences: Iterable[Sentence], phonemizer: Phonemizer, lang: str) -> 
             yield Piece(sentence.text if last else "", part, sentence.boundary if last else inner)
 
 
-def cut_head(piece: Piece, limit: int) -> list[Piece]:
-    """Split a piece longer than ``limit`` phonemes after its first clause (within the limit),
-    else after its last whole word within the limit, so the first audio is not held back."""
+def cut_head(piece: Piece, limit: int, *, longest: bool = False) -> list[Piece]:
+    """Split a piece longer than ``limit`` phonemes after its first clause within the limit (or,
+    ``longest``, its last one), else after its last whole word within the limit."""
     phonemes = piece.phonemes
     if len(phonemes) <= limit:
         return [piece]
-    cut = next(
-        (m.end() for m in _CLAUSE_END.finditer(phonemes) if MIN_HEAD_PHONEMES <= m.end() <= limit),
-        None,
-    )
+    ends = [
+        m.end() for m in _CLAUSE_END.finditer(phonemes) if MIN_HEAD_PHONEMES <= m.end() <= limit
+    ]
+    cut = (ends[-1] if longest else ends[0]) if ends else None
     if cut is None:
         space = phonemes.rfind(" ", MIN_HEAD_PHONEMES, limit)
         if space < 0:
@@ -121,7 +124,7 @@ def plan_chunks(
             phonemes=" ".join(p.phonemes for p in group),
             pause=pauses.after(group[-1].boundary),
         )
-        limit = min(ceiling, max(limit, MIN_HEAD_PHONEMES, int(len(chunk.phonemes) * growth)))
+        limit = min(ceiling, max(limit, MIN_CHUNK_PHONEMES, int(len(chunk.phonemes) * growth)))
         index += 1
         group.clear()
         return chunk
@@ -135,6 +138,15 @@ def plan_chunks(
             size = sum(len(p.phonemes) + 1 for p in group) + len(piece.phonemes)
             if index == 0 or size > limit or group[-1].boundary is Boundary.PARAGRAPH:
                 yield emit()
+        # A sentence longer than this chunk may grow to is cut at a clause (or between words),
+        # so synthesis keeps ahead of playback from the first chunk on.
+        while not group and index > 0 and len(piece.phonemes) > limit:
+            parts = cut_head(piece, limit, longest=True)
+            if len(parts) == 1:
+                break
+            head, piece = parts
+            group.append(head)
+            yield emit()
         group.append(piece)
     if group:
         yield emit()

@@ -10,6 +10,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def cpu_cores() -> int:
+    """CPU cores this process may run on (respects CPU affinity, e.g. a container's cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _default_models_dir() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "tts-service" / "models"
@@ -57,14 +64,30 @@ class Settings(BaseSettings):
     """The ``config.json`` that goes with ``TTS_TORCH_WEIGHTS_PATH`` (default: the Kokoro-82M v1.0
     config shipped inside kokoro-onnx)."""
 
-    onnx_threads: int = Field(0, ge=0)
-    """onnxruntime intra-op threads per inference; 0 lets onnxruntime use every core."""
-
     inference_workers: int = Field(1, ge=1, le=64)
-    """Worker threads running inference; chunks of concurrent requests share them in turn."""
+    """Background worker threads running inference (every chunk but first ones while the urgent
+    workers are busy), most urgent first. Each inference already uses ``onnx_threads`` cores, so
+    one suits a CPU; raise it together with ``onnx_threads`` on machines with many cores."""
 
-    lookahead_chunks: int = Field(1, ge=1, le=16)
-    """How many chunks a stream synthesizes ahead of what it has sent (bounds work for slow clients)."""
+    urgent_workers: int = Field(1, ge=0, le=16)
+    """Extra workers at normal OS priority that run only first chunks, so first audio never
+    waits behind other requests' later chunks (0 disables them)."""
+
+    background_nice: int = Field(10, ge=0, le=19)
+    """OS niceness of the background workers: how strongly a first chunk, running at the same
+    time, is preferred by the operating system (0 treats them alike)."""
+
+    onnx_threads: int = Field(0, ge=0)
+    """onnxruntime intra-op threads per inference; 0 divides the CPU cores among the background
+    workers (all of them with the default single worker)."""
+
+    lookahead_chunks: int = Field(0, ge=0, le=16)
+    """How many chunks a stream synthesizes ahead of what it has sent (bounds work for slow
+    clients); 0 means as many as there are background workers, so one stream can use them all."""
+
+    playback_margin: float = Field(8.0, ge=0.0, le=120.0)
+    """Seconds: a chunk that must start within this time, or its listener hears a gap, goes
+    ahead of chunks that are already late. Larger protects long-form playback under load."""
 
     group_phonemes: int = Field(300, ge=50, le=510)
     """After the first chunk, consecutive sentences are grouped into chunks of up to this many phonemes."""
@@ -72,8 +95,10 @@ class Settings(BaseSettings):
     first_chunk_phonemes: int = Field(100, ge=20, le=510)
     """A first sentence longer than this many phonemes is cut after its first clause (or words)."""
 
-    chunk_growth: float = Field(1.5, ge=1.0, le=10.0)
-    """Each grouped chunk may be at most this many times longer than the one before it."""
+    chunk_growth: float = Field(1.2, ge=1.0, le=10.0)
+    """Each chunk may be at most this many times longer than the longest before it (sentences
+    are cut between clauses to keep to it): keep it below the model's speed in multiples of real
+    time (about 1.25 for int8 ONNX on 2 cores) so synthesis stays ahead of playback."""
 
     max_input_chars: int = Field(4096, ge=1)
     """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""
@@ -103,6 +128,14 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the service and uvicorn."""
+
+    @property
+    def threads_per_inference(self) -> int:
+        return self.onnx_threads or max(1, cpu_cores() // self.inference_workers)
+
+    @property
+    def lookahead(self) -> int:
+        return self.lookahead_chunks or self.inference_workers
 
     @property
     def api_keys(self) -> list[str]:

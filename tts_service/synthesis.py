@@ -1,10 +1,12 @@
-"""The streaming pipeline: sentences → chunks → worker thread → trimmed PCM with pauses.
+"""The streaming pipeline: sentences → chunks → inference scheduler → trimmed PCM with pauses.
 
-Inference (and phonemization) never runs on the event loop: each chunk is handed to a shared
-worker pool. A stream keeps at most ``lookahead_chunks`` chunks in flight ahead of the one being
-sent, so the next chunk is synthesized while the current one is encoded and sent, yet a slow
-client never makes the server synthesize a whole book ahead. Closing the stream (the client
-went away) cancels everything not yet started.
+Inference (and phonemization) never runs on the event loop: each chunk is a task for the
+shared :class:`~tts_service.scheduler.Scheduler`. A stream keeps at most ``lookahead_chunks``
+chunks in flight ahead of the one being sent, so the next chunks are synthesized (on several
+cores at once) while the current one is encoded and sent, yet a slow client never makes the
+server synthesize a whole book ahead. Each queued chunk tells the scheduler how urgent it is:
+its deadline is when the listener, playing in real time from the first chunk on, reaches it.
+Closing the stream (the client went away) cancels everything not yet started.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from kokoro_onnx.trim import trim
@@ -26,6 +28,7 @@ from tts_service.chunking import Chunk, Pauses, plan_chunks
 from tts_service.config import Settings
 from tts_service.errors import NoSpeechError
 from tts_service.metrics import Metrics
+from tts_service.scheduler import AT_RISK, LATE, SPARE, Scheduler
 from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
 from tts_service.voices import Voice
@@ -34,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 # Keep a little of the model's edge silence so soft onsets and endings are not clipped.
 _EDGE_MARGIN_S = 0.03
+# Speech runs at roughly 15 phonemes per second; used to guess the length of unsynthesized audio.
+_PHONEMES_PER_SECOND = 15.0
+_GUESS_PHONEMES = 100
 
 
 @dataclass(frozen=True)
@@ -63,18 +69,25 @@ class SpeechStream:
     phonemizer: Phonemizer
     voice: Voice
     speed: float
-    executor: ThreadPoolExecutor
+    scheduler: Scheduler
     lookahead: int
     metrics: Metrics
     request_id: str = "-"
+    margin: float = 8.0
+    """Seconds of slack below which this stream's chunks go ahead of late ones (see scheduler)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _pending: deque[asyncio.Future[AudioChunk | None]] = field(default_factory=deque)
+    _pending: deque[asyncio.Task[AudioChunk | None]] = field(default_factory=deque)
     _closed: bool = False
     _exhausted: bool = False
     _submitted: int = 0
     _planned: dict[int, Chunk] = field(default_factory=dict)
     _plan_next: int = 0
     _plan_done: bool = False
+    _phonemes: dict[int, int] = field(default_factory=dict)
+    _seconds: dict[int, float] = field(default_factory=dict)
+    _delivered: int = 0
+    _delivered_seconds: float = 0.0
+    _playback_start: float | None = None
 
     def _take(self, n: int) -> Chunk | None:
         """The ``n``-th chunk of the plan, whichever worker thread gets here first."""
@@ -87,14 +100,43 @@ class SpeechStream:
                     self._plan_done = True
                 else:
                     self._planned[self._plan_next] = chunk
+                    self._phonemes[self._plan_next] = len(chunk.phonemes)
                     self._plan_next += 1
             return self._planned.pop(n, None)
 
-    def _work(self, n: int) -> AudioChunk | None:
-        """Runs in a worker thread: plan (phonemize) chunk ``n`` and synthesize it."""
-        chunk = self._take(n)
+    def _audio_guess(self, k: int) -> float:
+        if k in self._seconds:
+            return self._seconds[k]
+        return self._phonemes.get(k, _GUESS_PHONEMES) / _PHONEMES_PER_SECOND
+
+    def _urgency(self, n: int, now: float) -> tuple[int, float]:
+        """How urgent chunk ``n`` is at ``now`` (``time.monotonic()``), for the scheduler."""
+        start = self._playback_start if self._playback_start is not None else now
+        ahead = self._delivered_seconds + sum(
+            self._audio_guess(k) for k in range(self._delivered, n)
+        )
+        deadline = start + ahead
+        compute = self._phonemes.get(n, _GUESS_PHONEMES) * self.scheduler.seconds_per_phoneme
+        slack = deadline - compute - now
+        if slack < 0:
+            return (LATE, deadline)
+        if slack < self.margin:
+            return (AT_RISK, slack)
+        return (SPARE, deadline)
+
+    async def _produce(self, n: int) -> AudioChunk | None:
+        """Plan chunk ``n`` (phonemize, off the event loop), then have the scheduler synthesize
+        it. Planning never queues behind inference: the end of a stream is known at once."""
+        chunk = await asyncio.to_thread(self._take, n)
         if chunk is None:
             return None
+        urgency = None if n == 0 else partial(self._urgency, n)
+        task = self.scheduler.submit(partial(self._synthesize, chunk), urgency)
+        return await asyncio.wrap_future(task)
+
+    def _synthesize(self, chunk: Chunk) -> AudioChunk:
+        """Runs on an inference worker thread."""
+        n = chunk.index
         started = time.perf_counter()
         tokens = self.phonemizer.tokenize(chunk.phonemes)
         audio = self.backend.synthesize(tokens, self.voice.style_for(len(tokens)), self.speed)
@@ -104,6 +146,8 @@ class SpeechStream:
             audio = np.concatenate([audio, silence])
         elapsed = time.perf_counter() - started
         done_at = time.time()
+        self._seconds[n] = audio.size / self.backend.sample_rate
+        self.scheduler.observe(len(tokens), elapsed)
         self.metrics.chunk_synthesis.observe(elapsed)
         logger.debug(
             "[%s] chunk %d: %d tokens, %.2fs audio, synthesized in %.3fs, done_at=%.6f, text=%r",
@@ -113,9 +157,8 @@ class SpeechStream:
         return AudioChunk(chunk.index, audio, len(tokens), done_at)
 
     def _fill(self) -> None:
-        loop = asyncio.get_running_loop()
         while not self._exhausted and len(self._pending) < self.lookahead:
-            self._pending.append(loop.run_in_executor(self.executor, self._work, self._submitted))
+            self._pending.append(asyncio.ensure_future(self._produce(self._submitted)))
             self._submitted += 1
             self.metrics.queued_chunks.inc()
 
@@ -132,6 +175,10 @@ class SpeechStream:
         if result is None:
             self._exhausted = True
         else:
+            if self._playback_start is None:
+                self._playback_start = time.monotonic()
+            self._delivered += 1
+            self._delivered_seconds += result.samples.size / self.backend.sample_rate
             self._fill()
         return result
 
@@ -160,7 +207,7 @@ class SpeechStream:
 
 
 class Synthesizer:
-    """Owns the backend, the phonemizer and the inference worker pool."""
+    """Owns the backend, the phonemizer and the inference scheduler."""
 
     def __init__(
         self,
@@ -176,8 +223,8 @@ class Synthesizer:
         self.pauses = Pauses(
             settings.sentence_pause, settings.clause_pause, settings.paragraph_pause
         )
-        self.executor = ThreadPoolExecutor(
-            max_workers=settings.inference_workers, thread_name_prefix="inference"
+        self.scheduler = Scheduler(
+            settings.inference_workers, settings.urgent_workers, settings.background_nice
         )
 
     @property
@@ -209,8 +256,8 @@ class Synthesizer:
             growth=self.settings.chunk_growth if split else 1000.0,
         )
         return SpeechStream(
-            plan, self.backend, self.phonemizer, voice, speed, self.executor,
-            self.settings.lookahead_chunks, self.metrics, request_id,
+            plan, self.backend, self.phonemizer, voice, speed, self.scheduler,
+            self.settings.lookahead, self.metrics, request_id, self.settings.playback_margin,
         )  # fmt: skip
 
     def warm_up(self, voice: Voice) -> float:
@@ -221,4 +268,4 @@ class Synthesizer:
         return time.perf_counter() - started
 
     def shutdown(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.scheduler.shutdown()

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from tests.integration.conftest import RunningServer
+from tests.integration.conftest import RunningServer, free_port
+
+
+def wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the reference server exited"
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError("the reference server did not start")
 
 
 def run_benchmark(*args: str) -> subprocess.CompletedProcess[str]:
@@ -49,10 +62,39 @@ def test_load_mode_reports_each_client_class(server: RunningServer, tmp_path: Pa
     result = run_benchmark(
         "load", "--url", server.url, "--out", str(tmp_path), "--conversational", "1",
         "--long-form", "1", "--duration", "8", "--pause", "0.5", "--text-file", str(text),
+        "--lead", "1", "--idle-runs", "1",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     data = json.loads((tmp_path / "load.json").read_text())
-    assert {row["mode"] for row in data["summary"]} == {"conversational", "long-form"}
+    assert {row["mode"] for row in data["summary"]} == {"idle", "conversational", "long-form"}
     assert all(run["error"] is None for run in data["runs"])
     assert "conversational: n=" in result.stdout and "long-form: n=" in result.stdout
+    assert "p95/idle=" in result.stdout
     assert (tmp_path / "load_ttfa.png").stat().st_size > 1000
+
+
+def test_the_benchmark_runs_against_another_openai_compatible_server(
+    model_settings: object, tmp_path: Path
+) -> None:
+    """Not only ours: the kokoro-onnx reference server (create_stream behind the same route)."""
+    port = free_port()
+    log = (tmp_path / "reference.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.reference_server", "--port", str(port)],
+        cwd=Path(__file__).parents[2], stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_listening(port, process)
+        result = run_benchmark(
+            "single", "--url", url, "--out", str(tmp_path), "--case", "short",
+            "--format", "pcm", "--repeats", "1", "--warmup", "0",
+        )  # fmt: skip
+    finally:
+        process.terminate()
+        process.wait(20)
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "single.json").read_text())
+    for run in data["runs"]:
+        assert run["error"] is None and run["status"] == 200
+        assert 5.0 < run["audio_seconds"] < 8.0  # the whole phrase came back

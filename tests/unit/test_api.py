@@ -184,7 +184,12 @@ def test_the_first_chunk_is_only_the_first_sentence(
     phonemizer = Phonemizer()
     first_tokens = len(phonemizer.tokenize(phonemizer.phonemize("Hi.", "en-us")))
     assert standin.calls[0].tokens == first_tokens
-    assert len(standin.calls) == 2
+    # The rest follows in chunks that grow from there (a long sentence is cut between words).
+    assert len(standin.calls) >= 2
+    assert (
+        sum(c.tokens for c in standin.calls[1:])
+        >= len(phonemizer.tokenize(phonemizer.phonemize(text[4:], "en-us"))) - 2
+    )
 
 
 @pytest.mark.parametrize(
@@ -507,7 +512,7 @@ def test_closing_the_stream_early_leaves_most_chunks_unsynthesized(
     make_client: ClientFactory, lookahead: int
 ) -> None:
     slow = StandInBackend(delay=0.2)
-    client = make_client(slow, lookahead_chunks=lookahead)
+    client = make_client(slow, lookahead_chunks=lookahead, inference_workers=1, urgent_workers=0)
     text = " ".join(f"This is sentence number {n} of the text." for n in range(10))
     with client.stream("POST", SPEECH, json={"input": text, "response_format": "pcm"}) as response:
         assert response.status_code == 200

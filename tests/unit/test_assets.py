@@ -80,3 +80,27 @@ def test_malformed_voices_file_is_rejected(tmp_path: Path) -> None:
     path.write_bytes(b"garbage")
     with pytest.raises(AssetError, match="unreadable"):
         verify_voices(path)
+
+
+def test_an_unchanged_cached_model_is_hashed_once_a_changed_one_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up speed: hashing the 92 MB model cost every start ~0.3 s (issue 5, P5)."""
+    voices = tmp_path / "voices.npz"
+    np.savez(voices, af_heart=np.zeros(assets.VOICE_SHAPE, np.float32))
+    settings = Settings(models_dir=tmp_path, voices_path=voices)
+    ensure_assets(settings)  # assembles and verifies the model
+    hashed: list[Path] = []
+    real_sha256_of = assets.sha256_of
+    monkeypatch.setattr(assets, "sha256_of", lambda p: hashed.append(p) or real_sha256_of(p))
+
+    ensure_assets(settings)
+    assert hashed == []  # unchanged since verified
+
+    model = tmp_path / assets.MODEL_NAME
+    with model.open("r+b") as f:  # same size, different content, newer mtime
+        f.seek(1000)
+        f.write(b"\0" * 16)
+    files = ensure_assets(settings)
+    assert hashed  # verified again, found corrupt, rebuilt
+    assert real_sha256_of(files.model) == assets.MODEL_SHA256

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -78,37 +77,26 @@ def test_a_text_with_nothing_speakable_raises_no_speech_on_first(voice) -> None:
     assert backend.calls == []
 
 
-class FirstTaskLateExecutor(ThreadPoolExecutor):
-    """A two-thread pool whose first task starts late, as when the OS deschedules the worker
-    thread that picked it up: nothing in ThreadPoolExecutor orders tasks across workers."""
+class FirstCallLateBackend(StandInBackend):
+    """A stand-in whose first call is slow, as when the OS deschedules the worker that runs it:
+    the second chunk, on another worker, finishes first."""
 
-    def __init__(self) -> None:
-        super().__init__(max_workers=2)
-        self._submitted = 0
+    first_taken = False
 
-    def submit(self, fn, /, *args, **kwargs):  # noqa: ANN001, ANN201, ANN202
-        self._submitted += 1
-        if self._submitted == 1:
-            inner = fn
-
-            def fn(*a, **k):  # noqa: ANN202
-                time.sleep(0.2)
-                return inner(*a, **k)
-
-        return super().submit(fn, *args, **kwargs)
+    def synthesize(self, tokens, style, speed):  # noqa: ANN001, ANN201
+        with self._lock:
+            first, self.first_taken = not self.first_taken, True
+        if first:
+            time.sleep(0.2)
+        return super().synthesize(tokens, style, speed)
 
 
 def test_chunks_come_out_in_reading_order_whichever_worker_runs_first(voice) -> None:
-    backend = StandInBackend()
-    synth = synthesizer(backend, group_phonemes=50)
-    stream = synth.stream(SENTENCES, voice, speed=1.0)
-    executor = FirstTaskLateExecutor()
-    stream.executor = executor
-    stream.lookahead = 2
+    backend = FirstCallLateBackend()
+    synth = synthesizer(backend, group_phonemes=50, inference_workers=2, lookahead_chunks=2)
     try:
-        chunks = asyncio.run(collect(stream))
+        chunks = asyncio.run(collect(synth.stream(SENTENCES, voice, speed=1.0)))
     finally:
-        executor.shutdown()
         synth.shutdown()
     assert [c.index for c in chunks] == list(range(8))
 
@@ -148,3 +136,63 @@ def test_the_stream_plans_lazily_as_chunks_are_taken(voice) -> None:
         synth.shutdown()
     assert len(synth.phonemizer.calls) < 10
     assert backend.call_count <= 2
+
+
+def test_a_chunk_is_late_at_risk_or_spare_by_how_much_audio_plays_before_it(voice) -> None:
+    """The scheduler's view of a stream: chunk n is needed when the audio before it has played."""
+    from tts_service.scheduler import AT_RISK, LATE, SPARE
+
+    backend = StandInBackend()
+    synth = synthesizer(backend, group_phonemes=50, lookahead_chunks=1)
+    synth.scheduler.seconds_per_phoneme = 0.0  # inference takes no time: only playback counts
+
+    async def urgencies() -> list[tuple[int, float]]:
+        stream = synth.stream(SENTENCES, voice, speed=1.0)
+        first = await stream.first()
+        played = first.samples.size / SAMPLE_RATE  # ~1.8 s of tone and pause
+        now = stream._playback_start
+        assert now is not None
+        stream.margin = 1.0
+        result = [
+            stream._urgency(1, now),  # ~1.8 s of audio plays before it: time to spare
+            stream._urgency(1, now + played - 0.5),  # its listener reaches it in 0.5 s: at risk
+            stream._urgency(1, now + played + 0.01),  # it should be playing already: late
+        ]
+        stream.close()
+        return result
+
+    try:
+        spare, at_risk, late = asyncio.run(urgencies())
+    finally:
+        synth.shutdown()
+    assert spare[0] == SPARE
+    assert at_risk[0] == AT_RISK and 0.0 <= at_risk[1] < 1.0
+    assert late[0] == LATE
+
+
+def test_the_end_of_a_stream_is_known_while_every_worker_is_busy(voice) -> None:
+    """Regression: finding that a stream has no further chunk used to be a task queued behind
+    inference, so a finished reply stayed open until a worker came free (seconds under load)."""
+    import threading
+
+    from tts_service.scheduler import SPARE
+
+    backend = StandInBackend()
+    synth = synthesizer(backend, inference_workers=1, urgent_workers=1)
+    release = threading.Event()
+
+    async def end_while_busy() -> float:
+        # The background worker is busy (a long-form chunk, say); the urgent one is free.
+        synth.scheduler.submit(lambda: release.wait(5), lambda now: (SPARE, 0.0))
+        stream = synth.stream("Just one sentence.", voice, speed=1.0)
+        await stream.first()
+        started = time.perf_counter()
+        assert await stream.next_chunk() is None
+        return time.perf_counter() - started
+
+    try:
+        waited = asyncio.run(end_while_busy())
+    finally:
+        release.set()
+        synth.shutdown()
+    assert waited < 2.0

@@ -31,10 +31,13 @@ class OnnxBackend:
     @classmethod
     def from_settings(cls, settings: Settings, files: ModelFiles) -> OnnxBackend:
         options = ort.SessionOptions()
-        if settings.onnx_threads:
-            options.intra_op_num_threads = settings.onnx_threads
+        # Several workers share this session, each running one inference on its own threads.
+        options.intra_op_num_threads = settings.threads_per_inference
         providers = resolve_providers()
-        logger.info("Loading %s on onnxruntime %s (%s)", files.model, ort.__version__, providers)
+        logger.info(
+            "Loading %s on onnxruntime %s (%s), %d thread(s) per inference",
+            files.model, ort.__version__, providers, settings.threads_per_inference,
+        )  # fmt: skip
         return cls(ort.InferenceSession(str(files.model), options, providers=providers))
 
     def synthesize(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:

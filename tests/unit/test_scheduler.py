@@ -1,0 +1,191 @@
+"""The inference scheduler: most urgent task first, first chunks never wait behind others."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import CancelledError
+
+import pytest
+
+from tts_service.scheduler import AT_RISK, LATE, SPARE, Scheduler
+
+
+class Gate:
+    """A task body that blocks its worker until released, recording that it started."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self) -> str:
+        self.started.set()
+        assert self.release.wait(5)
+        return "gate"
+
+
+@pytest.fixture
+def scheduler_factory():
+    made: list[Scheduler] = []
+
+    def make(*args: object, **kwargs: object) -> Scheduler:
+        scheduler = Scheduler(*args, **kwargs)  # type: ignore[arg-type]
+        made.append(scheduler)
+        return scheduler
+
+    yield make
+    for scheduler in made:
+        scheduler.shutdown()
+
+
+def fixed(kind: int, order: float):  # noqa: ANN201
+    return lambda now: (kind, order)
+
+
+def test_a_free_worker_takes_first_chunks_then_at_risk_then_late_then_spare(
+    scheduler_factory,
+) -> None:
+    scheduler = scheduler_factory(workers=1, urgent_workers=0)
+    gate = Gate()
+    scheduler.submit(gate, fixed(SPARE, 0))
+    assert gate.started.wait(5)  # the only worker is now busy; queue the rest behind it
+    order: list[str] = []
+    tasks = [
+        ("spare-late-deadline", fixed(SPARE, 9.0)),
+        ("spare", fixed(SPARE, 1.0)),
+        ("late", fixed(LATE, 5.0)),
+        ("late-earlier", fixed(LATE, 2.0)),
+        ("at-risk", fixed(AT_RISK, 3.0)),
+        ("at-risk-less-slack", fixed(AT_RISK, 0.5)),
+        ("first", None),
+    ]
+    futures = [
+        scheduler.submit(lambda name=name: order.append(name), urgency) for name, urgency in tasks
+    ]
+    gate.release.set()
+    for future in futures:
+        future.result(5)
+    assert order == [
+        "first",
+        "at-risk-less-slack",
+        "at-risk",
+        "late-earlier",
+        "late",
+        "spare",
+        "spare-late-deadline",
+    ]
+
+
+def test_urgency_is_asked_when_a_worker_chooses_not_when_the_task_is_queued(
+    scheduler_factory,
+) -> None:
+    scheduler = scheduler_factory(workers=1, urgent_workers=0)
+    gate = Gate()
+    scheduler.submit(gate, fixed(SPARE, 0))
+    assert gate.started.wait(5)
+    order: list[str] = []
+    becomes_urgent = {"kind": SPARE}
+    a = scheduler.submit(lambda: order.append("a"), fixed(SPARE, 1.0))
+    b = scheduler.submit(lambda: order.append("b"), lambda now: (becomes_urgent["kind"], 0.0))
+    becomes_urgent["kind"] = AT_RISK  # e.g. its listener's buffer ran low while it waited
+    gate.release.set()
+    a.result(5), b.result(5)
+    assert order == ["b", "a"]
+
+
+def test_a_first_chunk_starts_at_once_when_every_background_worker_is_busy(
+    scheduler_factory,
+) -> None:
+    scheduler = scheduler_factory(workers=2, urgent_workers=1)
+    gates = [Gate(), Gate()]
+    for gate in gates:
+        scheduler.submit(gate, fixed(SPARE, 0))
+    assert all(gate.started.wait(5) for gate in gates)
+    try:
+        first = scheduler.submit(lambda: threading.current_thread().name)
+        assert first.result(5).startswith("inference-first")
+        # A later chunk is not taken by the urgent worker: it waits for a background worker.
+        later = scheduler.submit(lambda: "later", fixed(AT_RISK, 0))
+        time.sleep(0.1)
+        assert not later.done()
+    finally:
+        for gate in gates:
+            gate.release.set()
+    assert later.result(5) == "later"
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no per-thread priorities here")
+def test_background_workers_run_at_lower_os_priority_than_first_chunk_workers(
+    scheduler_factory,
+) -> None:
+    scheduler = scheduler_factory(workers=1, urgent_workers=1, background_nice=7)
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    gate = Gate()
+    scheduler.submit(gate, fixed(SPARE, 0))  # keeps the background worker busy
+    assert gate.started.wait(5)
+    assert scheduler.submit(niceness).result(5) == base  # ran on the urgent worker
+    gate.release.set()
+    assert scheduler.submit(niceness, fixed(SPARE, 0)).result(5) == min(base + 7, 19)
+
+
+def test_cancelled_tasks_never_run_and_failures_reach_the_caller(scheduler_factory) -> None:
+    scheduler = scheduler_factory(workers=1, urgent_workers=0)
+    gate = Gate()
+    scheduler.submit(gate, fixed(SPARE, 0))
+    assert gate.started.wait(5)
+    ran: list[str] = []
+    cancelled = scheduler.submit(lambda: ran.append("cancelled"), fixed(AT_RISK, 0))
+    assert cancelled.cancel()
+    assert scheduler.queued == 0
+
+    def boom() -> None:
+        raise ValueError("model failed")
+
+    failing = scheduler.submit(boom, fixed(SPARE, 0))
+    gate.release.set()
+    with pytest.raises(ValueError, match="model failed"):
+        failing.result(5)
+    with pytest.raises(CancelledError):
+        cancelled.result(0)
+    assert ran == []
+
+
+def test_shutdown_cancels_queued_tasks_and_refuses_new_ones(scheduler_factory) -> None:
+    scheduler = scheduler_factory(workers=1, urgent_workers=0)
+    gate = Gate()
+    scheduler.submit(gate, fixed(SPARE, 0))
+    assert gate.started.wait(5)
+    queued = scheduler.submit(lambda: "never", fixed(SPARE, 0))
+    scheduler.shutdown()
+    gate.release.set()
+    assert queued.cancelled()
+    with pytest.raises(RuntimeError):
+        scheduler.submit(lambda: "late")
+
+
+def test_observe_learns_seconds_per_phoneme() -> None:
+    scheduler = Scheduler(workers=1, urgent_workers=0)
+    try:
+        for _ in range(40):
+            scheduler.observe(100, 3.0)
+        assert scheduler.seconds_per_phoneme == pytest.approx(0.03, rel=0.01)
+    finally:
+        scheduler.shutdown()
+
+
+def test_an_idle_urgent_worker_takes_first_chunks_even_when_background_workers_are_idle(
+    scheduler_factory,
+) -> None:
+    """The background worker runs at a lower OS priority, so a first chunk there would lose the
+    CPU to whatever else starts running; it is left to the urgent worker."""
+    scheduler = scheduler_factory(workers=1, urgent_workers=1)
+    deadline = time.monotonic() + 5
+    while scheduler._idle_urgent == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the urgent worker has not reached its idle wait yet
+    names = {scheduler.submit(lambda: threading.current_thread().name).result(5) for _ in range(5)}
+    assert names == {"inference-first-0"}
