@@ -74,7 +74,8 @@ class TorchBackend:
         self.dtype = dtype
         self._model = model.to(device).eval()
         generator = self._model.decoder.generator
-        generator.stft = _Float32Stft(generator.stft)
+        if not isinstance(generator.stft, _Float32Stft):  # a model may be shared by backends
+            generator.stft = _Float32Stft(generator.stft)
         self._local = threading.local()
         self._streams: list[torch.cuda.Stream] = []  # one per worker thread that ran on CUDA
         logger.info("Kokoro on PyTorch %s, %s, %s", torch.__version__, device, dtype)
