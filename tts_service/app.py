@@ -16,14 +16,27 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from tts_service import __version__
 from tts_service.assets import ModelFiles, ensure_assets
 from tts_service.auth import ApiKeyMiddleware
 from tts_service.backends import Backend, load_backend
 from tts_service.config import Settings
-from tts_service.errors import NotReadyError, ServiceError
+from tts_service.errors import (
+    HTTPStatusError,
+    InvalidJSONError,
+    InvalidRequestError,
+    NotReadyError,
+    ServiceError,
+)
 from tts_service.metrics import Metrics
+from tts_service.middleware import (
+    REQUEST_ID_HEADER,
+    BodySizeLimitMiddleware,
+    RequestIdMiddleware,
+    request_id,
+)
 from tts_service.routes import discovery, health, speech
 from tts_service.schemas import ErrorDetail, ErrorResponse
 from tts_service.synthesis import Synthesizer
@@ -53,6 +66,25 @@ class Service:
         if self.synthesizer is None or self.voices is None:
             raise NotReadyError(self.load_error or "The model is still loading; try again shortly.")
         return self.synthesizer, self.voices
+
+    def error_response(self, exc: ServiceError, scope: Scope) -> JSONResponse:
+        """The one renderer of errors: OpenAI's shape, one log line, counted in the metrics."""
+        self.metrics.count_error(exc.status_code, exc.error_type, exc.code)
+        logger.log(
+            logging.WARNING if exc.status_code >= 500 else logging.INFO,
+            "[%s] error %d %s %r: type=%s code=%s param=%s message=%r",
+            request_id(scope), exc.status_code, scope.get("method"), scope.get("path"),
+            exc.error_type, exc.code, exc.param, exc.message,
+        )  # fmt: skip
+        detail = ErrorDetail(
+            message=exc.message, type=exc.error_type, param=exc.param, code=exc.code
+        )
+        # The id header is set here too: a 500 is sent from outside RequestIdMiddleware.
+        return JSONResponse(
+            ErrorResponse(error=detail).model_dump(),
+            status_code=exc.status_code,
+            headers={**exc.headers, REQUEST_ID_HEADER: request_id(scope)},
+        )
 
 
 def _load(
@@ -120,59 +152,70 @@ def create_app(
     app.include_router(speech.router)
     app.include_router(discovery.router)
     app.include_router(health.router)
-    _install_error_handlers(app)
+    _install_error_handlers(app, service)
+    # Middleware added later runs earlier: request id, then the API key, then the body limit.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        on_error=service.error_response,
+    )
     if settings.api_keys:
-        app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys)
+        app.add_middleware(
+            ApiKeyMiddleware, keys=settings.api_keys, on_error=service.error_response
+        )
+    app.add_middleware(RequestIdMiddleware)
     if settings.cors_origin_list:  # added last: outermost, so preflights need no key
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["X-Request-Id"],
+            expose_headers=[REQUEST_ID_HEADER],
         )
     if WEB_DIR.is_dir():
         app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app
 
 
-def error_response(
-    status: int, message: str, error_type: str, param: str | None = None, code: str | None = None
-) -> JSONResponse:
-    body = ErrorResponse(
-        error=ErrorDetail(message=message, type=error_type, param=param, code=code)
-    )
-    return JSONResponse(body.model_dump(), status_code=status)
-
-
-def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
+    """Pydantic's first complaint as a 400; ``param`` is the top-level field it is about."""
     first = exc.errors()[0] if exc.errors() else {}
     location = [str(part) for part in first.get("loc", ()) if part != "body"]
-    param = ".".join(location) or None
     if first.get("type") == "json_invalid":
-        return "The request body is not valid JSON.", None
-    message = str(first.get("msg", "Invalid request."))
-    return (f"{param}: {message}" if param else message), param
+        return InvalidJSONError("The request body is not valid JSON.")
+    if not location:
+        return InvalidRequestError(
+            "The request body must be a JSON object with the request's fields.",
+            code="invalid_value",
+        )
+    param = location[0]
+    message = str(first.get("msg", "Invalid value."))
+    return InvalidRequestError(f"{param}: {message}", param=param, code="invalid_value")
 
 
-def _install_error_handlers(app: FastAPI) -> None:
-    """One place renders every error in OpenAI's shape."""
+def _install_error_handlers(app: FastAPI, service: Service) -> None:
+    """Every error, whatever raised it, goes out through ``service.error_response``."""
 
     @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(exc.status_code, exc.message, exc.error_type, exc.param, exc.code)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return service.error_response(exc, request.scope)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        message, param = _validation_message(exc)
-        return error_response(400, message, "invalid_request_error", param, "invalid_value")
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return service.error_response(_validation_error(exc), request.scope)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        error_type = "invalid_request_error" if exc.status_code < 500 else "server_error"
-        return error_response(exc.status_code, str(exc.detail), error_type)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+            # FastAPI could not decode the body: not UTF-8, a number too long, nested too deep.
+            error: ServiceError = InvalidJSONError(
+                "The request body is not valid JSON (UTF-8, nesting and number limits apply)."
+            )
+        else:
+            error = HTTPStatusError(exc.status_code, str(exc.detail), exc.headers)
+        return service.error_response(error, request.scope)
 
     @app.exception_handler(Exception)
-    async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
-        logger.exception("Unhandled error", exc_info=exc)
-        return error_response(500, "Internal server error.", "server_error")
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("[%s] Unhandled error", request_id(request.scope), exc_info=exc)
+        return service.error_response(ServiceError("Internal server error."), request.scope)

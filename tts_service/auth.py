@@ -7,11 +7,10 @@ import hmac
 from collections.abc import Sequence
 
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tts_service.errors import AuthenticationError
-from tts_service.schemas import ErrorDetail, ErrorResponse
+from tts_service.middleware import ErrorRenderer
 
 # Discovery, health, metrics, docs and the web player stay open.
 PROTECTED_PATHS = ("/v1/audio/speech",)
@@ -30,23 +29,16 @@ def check_api_key(authorization: str, keys: Sequence[str]) -> None:
 
 
 class ApiKeyMiddleware:
-    def __init__(self, app: ASGIApp, keys: Sequence[str]) -> None:
+    def __init__(self, app: ASGIApp, keys: Sequence[str], on_error: ErrorRenderer) -> None:
         self.app = app
         self.keys = list(keys)
+        self.on_error = on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].rstrip("/") in PROTECTED_PATHS:
             try:
                 check_api_key(Headers(scope=scope).get("authorization", ""), self.keys)
             except AuthenticationError as exc:
-                detail = ErrorDetail(
-                    message=exc.message, type=exc.error_type, param=None, code=exc.code
-                )
-                response = JSONResponse(
-                    ErrorResponse(error=detail).model_dump(),
-                    status_code=exc.status_code,
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-                await response(scope, receive, send)
+                await self.on_error(exc, scope)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -82,7 +82,8 @@ def pieces(sentences: Iterable[Sentence], phonemizer: Phonemizer, lang: str) -> 
 
 def cut_head(piece: Piece, limit: int, *, longest: bool = False) -> list[Piece]:
     """Split a piece longer than ``limit`` phonemes after its first clause within the limit (or,
-    ``longest``, its last one), else after its last whole word within the limit."""
+    ``longest``, its last one), else after its last whole word within the limit, else at the
+    limit itself."""
     phonemes = piece.phonemes
     if len(phonemes) <= limit:
         return [piece]
@@ -92,9 +93,9 @@ def cut_head(piece: Piece, limit: int, *, longest: bool = False) -> list[Piece]:
     cut = (ends[-1] if longest else ends[0]) if ends else None
     if cut is None:
         space = phonemes.rfind(" ", MIN_HEAD_PHONEMES, limit)
-        if space < 0:
-            return [piece]
-        cut = space + 1
+        # One endless "word" (a hash, "aaaa..."): cut it anyway, or its first audio would wait
+        # for a whole 510-token inference.
+        cut = space + 1 if space >= 0 else limit
     head, tail = phonemes[:cut].strip(), phonemes[cut:].strip()
     boundary = Boundary.CLAUSE if head[-1] in _CLAUSE_MARKS else Boundary.NONE
     return [Piece("", head, boundary), Piece(piece.text, tail, piece.boundary)]

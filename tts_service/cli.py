@@ -1,9 +1,12 @@
-"""Command line: ``tts-service serve``, ``tts-service fetch`` and ``tts-service convert``."""
+"""Command line: ``tts-service serve``, ``fetch``, ``convert``, ``healthcheck`` and ``settings``."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import click
 
@@ -111,3 +114,41 @@ def convert(models_dir: str | None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     click.echo(f"PyTorch weights are ready in {settings.models_dir}")
+
+
+@main.command()
+@click.option("--port", type=int, help="Port of the local server [TTS_PORT, default 8880].")
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait.")
+def healthcheck(port: int | None, timeout: float) -> None:
+    """Exit 0 if the server on this machine answers /health with 200 (ready), else 1.
+
+    For container health checks: the image has no curl."""
+    url = f"http://127.0.0.1:{_settings(port=port).port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:  # 503 while loading
+        status = exc.code
+    except (urllib.error.URLError, OSError) as exc:
+        click.echo(f"unhealthy: {url}: {exc}", err=True)
+        sys.exit(1)
+    if status != 200:
+        click.echo(f"unhealthy: {url} answered {status}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option(
+    "--readme",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Rewrite the generated block of this README instead of printing.",
+)
+def settings(readme: Path | None) -> None:
+    """Print the configuration reference (a Markdown table generated from Settings)."""
+    from tts_service.config_reference import settings_markdown, update_readme
+
+    if readme is None:
+        click.echo(settings_markdown(), nl=False)
+        return
+    readme.write_text(update_readme(readme.read_text()))
+    click.echo(f"Updated the configuration reference in {readme}")

@@ -18,6 +18,7 @@ def cpu_cores() -> int:
 
 
 def _default_models_dir() -> Path:
+    """``$XDG_CACHE_HOME/tts-service/models``, by default ``~/.cache/tts-service/models``"""
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "tts-service" / "models"
 
@@ -25,7 +26,10 @@ def _default_models_dir() -> Path:
 class Settings(BaseSettings):
     """Service configuration; ``TTS_<FIELD>`` environment variables override the defaults."""
 
-    model_config = SettingsConfigDict(env_prefix="TTS_", extra="ignore")
+    # The docstring under each field is its description (and the README's configuration reference).
+    model_config = SettingsConfigDict(
+        env_prefix="TTS_", extra="ignore", use_attribute_docstrings=True
+    )
 
     host: str = "127.0.0.1"
     """Address the HTTP server binds to (the container sets 0.0.0.0)."""
@@ -102,6 +106,17 @@ class Settings(BaseSettings):
 
     max_input_chars: int = Field(4096, ge=1)
     """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""
+
+    max_streams: int = Field(16, ge=1)
+    """Most speech streams in progress at once; a request beyond it gets 429 with Retry-After
+    (accepted streams always finish)."""
+
+    max_queued_chunks: int = Field(32, ge=1)
+    """Most chunks waiting for an inference worker; while more wait, new requests get 429."""
+
+    max_request_bytes: int = Field(1_048_576, ge=1024)
+    """Largest accepted request body in bytes; a larger one gets 413 before it is read (a
+    4096-character input is at most about 50 KB of JSON)."""
 
     default_voice: str = "af_heart"
     """Voice used when a request gives no ``voice``; also the voice of the start-up warm-up."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class ServiceError(Exception):
     """Base class: an error with an HTTP status and OpenAI's ``type``/``param``/``code`` fields."""
@@ -9,6 +11,8 @@ class ServiceError(Exception):
     status_code = 500
     error_type = "server_error"
     code: str | None = None
+    headers: ClassVar[dict[str, str]] = {}
+    """Extra response headers (``WWW-Authenticate``, ``Retry-After``...)."""
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
         super().__init__(message)
@@ -33,13 +37,51 @@ class NoSpeechError(InvalidRequestError):
     code = "no_speakable_text"
 
 
+class InvalidJSONError(InvalidRequestError):
+    """The body is not a JSON document (bad syntax, not UTF-8, nested too deeply...)."""
+
+    code = "invalid_json"
+
+
+class RequestTooLargeError(InvalidRequestError):
+    """The body is larger than ``TTS_MAX_REQUEST_BYTES``; it is refused before it is read."""
+
+    status_code = 413
+    code = "request_too_large"
+
+
+class HTTPStatusError(ServiceError):
+    """An error the HTTP layer found (unknown path, wrong method), with its own status."""
+
+    def __init__(
+        self, status_code: int, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error_type = "invalid_request_error" if status_code < 500 else "server_error"
+        self.headers = dict(headers or {})
+
+
 class AuthenticationError(ServiceError):
     status_code = 401
     error_type = "invalid_request_error"
     code = "invalid_api_key"
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
 class NotReadyError(ServiceError):
     status_code = 503
     error_type = "service_unavailable"
     code = "model_not_ready"
+
+
+class OverloadedError(ServiceError):
+    """The server is at its configured capacity; the client should retry later."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "server_busy"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}

@@ -34,10 +34,25 @@ class Metrics:
             "tts_audio_seconds", "Seconds of audio synthesized.", registry=r
         )
         self.active_streams = Gauge("tts_active_streams", "Streams being sent now.", registry=r)
+        self.errors = Counter(
+            "tts_errors", "Error responses by HTTP status, OpenAI error type and code.",
+            ["status", "type", "code"], registry=r,
+        )  # fmt: skip
+        self.rejected_requests = Counter(
+            "tts_rejected_requests",
+            "Requests refused before any synthesis (bad input, auth, size, overload, not ready), "
+            "by reason (the error code).",
+            ["reason"], registry=r,
+        )  # fmt: skip
         self.queued_chunks = Gauge(
             "tts_queued_chunks", "Chunks submitted to the inference workers and not yet sent.",
             registry=r,
         )  # fmt: skip
+
+    def count_error(self, status: int, error_type: str, code: str | None) -> None:
+        self.errors.labels(str(status), error_type, code or "").inc()
+        if status < 500 or status == 503:
+            self.rejected_requests.labels(code or error_type).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -3,8 +3,9 @@
 Every chunk of every stream is a task; a free worker takes the most urgent one:
 
 1. a first chunk: a listener is waiting in silence;
-2. a chunk that must start within ``margin`` seconds or its listener hears a gap (least slack
-   first) — this keeps a long-form stream playing while conversations come and go;
+2. a chunk that must start within ``margin`` seconds or its listener hears a gap, or one
+   already late for a listener who has heard ``margin`` seconds or more (least slack first) —
+   this keeps a long-form stream playing while conversations come and go;
 3. a chunk that is already late (its listener is already waiting): earliest deadline first;
 4. a chunk with time to spare: earliest deadline first.
 

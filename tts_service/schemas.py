@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,18 +22,29 @@ class SpeechRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    model: str = Field("kokoro", max_length=200, description=f"One of {', '.join(MODEL_IDS)}.")
-    input: str = Field(
-        min_length=1, description="Text to speak; at most TTS_MAX_INPUT_CHARS characters."
+    model: str = Field(
+        "kokoro",
+        max_length=200,
+        description=f"One of {', '.join(MODEL_IDS)}.",
+        examples=list(MODEL_IDS),
     )
-    voice: str | VoiceRef | None = Field(
+    input: str = Field(
+        min_length=1,
+        description="Text to speak; at most TTS_MAX_INPUT_CHARS characters. Markdown, HTML and "
+        "SSML markup is read as the text it marks up.",
+        examples=["Hello there. This is the second sentence.", "# Title\n\n**Bold** words."],
+    )
+    voice: Annotated[str, Field(min_length=1, max_length=200)] | VoiceRef | None = Field(
         None,
         description="A Kokoro voice (af_heart), an OpenAI name (nova), or a blend "
         "(af_heart(2)+bm_fable(1)); defaults to TTS_DEFAULT_VOICE.",
+        examples=["af_heart", "nova", "af_heart(2)+bm_fable(1)", {"id": "bm_fable"}],
     )
     response_format: ResponseFormat = "mp3"
-    speed: float = Field(1.0, ge=0.25, le=4.0, allow_inf_nan=False)
-    stream: bool = Field(True, description="false returns the whole file with Content-Length.")
+    speed: float = Field(1.0, ge=0.25, le=4.0, allow_inf_nan=False, strict=True)
+    stream: bool = Field(
+        True, strict=True, description="false returns the whole file with Content-Length."
+    )
     stream_format: Literal["audio", "sse"] = Field(
         "audio", description="sse: text/event-stream of base64 speech.audio.delta events."
     )
@@ -45,6 +56,7 @@ class SpeechRequest(BaseModel):
     )
     split_sentences: bool = Field(
         True,
+        strict=True,
         description="Extension: false synthesizes the input as one piece (the baseline that "
         "sentence streaming is measured against).",
     )

@@ -15,8 +15,9 @@ import asyncio
 import logging
 import threading
 import time
+import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -26,7 +27,7 @@ from kokoro_onnx.trim import trim
 from tts_service.backends import Backend
 from tts_service.chunking import Chunk, Pauses, plan_chunks
 from tts_service.config import Settings
-from tts_service.errors import NoSpeechError
+from tts_service.errors import NoSpeechError, OverloadedError
 from tts_service.metrics import Metrics
 from tts_service.scheduler import AT_RISK, LATE, SPARE, Scheduler
 from tts_service.text import Boundary, Sentence, split_sentences
@@ -75,6 +76,7 @@ class SpeechStream:
     request_id: str = "-"
     margin: float = 8.0
     """Seconds of slack below which this stream's chunks go ahead of late ones (see scheduler)."""
+    on_close: Callable[[], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pending: deque[asyncio.Task[AudioChunk | None]] = field(default_factory=deque)
     _closed: bool = False
@@ -118,7 +120,11 @@ class SpeechStream:
         deadline = start + ahead
         compute = self._phonemes.get(n, _GUESS_PHONEMES) * self.scheduler.seconds_per_phoneme
         slack = deadline - compute - now
-        if slack < 0:
+        # A listener who has already heard ``margin`` seconds is kept fed first, even once
+        # behind: a gap in the middle of a reading is what long-form must never have, while a
+        # short reply that is late anyway waits for spare time (its first audio never does).
+        established = self._delivered_seconds >= self.margin
+        if slack < 0 and not established:
             return (LATE, deadline)
         if slack < self.margin:
             return (AT_RISK, slack)
@@ -198,6 +204,8 @@ class SpeechStream:
 
     def close(self) -> None:
         """Stop: no further chunk is planned or synthesized (one already running finishes)."""
+        if self.on_close is not None:
+            self.on_close()
         self._closed = True
         self._exhausted = True
         for future in self._pending:
@@ -226,6 +234,28 @@ class Synthesizer:
         self.scheduler = Scheduler(
             settings.inference_workers, settings.urgent_workers, settings.background_nice
         )
+        self.open_streams = 0
+        """Streams started and not yet closed (all on the event loop thread)."""
+
+    def check_capacity(self) -> None:
+        """Raise OverloadedError when a new stream would exceed the configured limits."""
+        settings = self.settings
+        queued = self.scheduler.queued
+        if self.open_streams < settings.max_streams and queued < settings.max_queued_chunks:
+            return
+        # Roughly when a worker frees up: the queued work at the measured speed per chunk.
+        workers = settings.inference_workers + settings.urgent_workers
+        wait = max(queued, 1) * 100 * self.scheduler.seconds_per_phoneme / max(workers, 1)
+        raise OverloadedError(
+            f"The server is busy ({self.open_streams} streams, {queued} chunks waiting); "
+            "retry shortly.",
+            retry_after=min(60, max(1, round(wait))),
+        )
+
+    def _release(self, released: list[bool]) -> None:
+        if not released:
+            released.append(True)
+            self.open_streams -= 1
 
     @property
     def sample_rate(self) -> int:
@@ -255,10 +285,15 @@ class Synthesizer:
             first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
             growth=self.settings.chunk_growth if split else 1000.0,
         )
-        return SpeechStream(
+        self.open_streams += 1
+        release = partial(self._release, [])  # once: on close, or when dropped unclosed
+        stream = SpeechStream(
             plan, self.backend, self.phonemizer, voice, speed, self.scheduler,
             self.settings.lookahead, self.metrics, request_id, self.settings.playback_margin,
+            release,
         )  # fmt: skip
+        weakref.finalize(stream, release)
+        return stream
 
     def warm_up(self, voice: Voice) -> float:
         """One short synthesis so the first real request is not slow; returns its seconds."""

@@ -3,7 +3,7 @@ by Playwright, headless Firefox ESR driven by Selenium + geckodriver (from PyPI'
 and a private PulseAudio null sink so that Firefox has an audio device to play to.
 
 Each browser is skipped with a clear reason when it (or its Python driver) is not installed;
-``tests/run_browser_deps.sh`` installs the system packages in CI.
+``tests/install_system_deps.sh`` installs the system packages in CI.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def chromium() -> Iterator[Any]:
     binary = _chromium_binary()
     if binary is None:
         pytest.skip(
-            "Chromium is not installed (Debian: apt-get install chromium; see tests/run_browser_deps.sh)"
+            "Chromium is not installed (Debian: apt-get install chromium; see tests/install_system_deps.sh)"
         )
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
@@ -219,7 +219,7 @@ def pulse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if binary is None:
         pytest.skip(
             "pulseaudio is not installed: headless Firefox has no audio output without it "
-            "(Debian: apt-get install pulseaudio; see tests/run_browser_deps.sh)"
+            "(Debian: apt-get install pulseaudio; see tests/install_system_deps.sh)"
         )
     # A short path: the unix socket path must stay under 108 bytes.
     home = Path(tempfile.mkdtemp(prefix="pulse-"))
@@ -287,7 +287,7 @@ def firefox(pulse_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     )
     if binary is None:
         pytest.skip(
-            "Firefox is not installed (Debian: apt-get install firefox-esr; see tests/run_browser_deps.sh)"
+            "Firefox is not installed (Debian: apt-get install firefox-esr; see tests/install_system_deps.sh)"
         )
     webdriver = pytest.importorskip(
         "selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')"

@@ -98,3 +98,19 @@ def test_the_benchmark_runs_against_another_openai_compatible_server(
     for run in data["runs"]:
         assert run["error"] is None and run["status"] == 200
         assert 5.0 < run["audio_seconds"] < 8.0  # the whole phrase came back
+
+
+def test_the_model_floor_command_writes_its_numbers(model_settings: object, tmp_path: Path) -> None:
+    text = tmp_path / "text.txt"
+    text.write_text("A short text for the floor. It has two sentences.")
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.floor", "--text-file", str(text), "--repeats", "1",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads((tmp_path / "floor.json").read_text())
+    assert 0 < data["first_chunk_seconds"]["min"] <= data["first_chunk_seconds"]["max"]
+    back = data["back_to_back"]
+    assert back["chunks"] == 1 and back["chars"] == len(text.read_text())
+    assert 2.0 < back["audio_seconds"] < 8.0 and back["chars_per_second"] > 0

@@ -34,3 +34,36 @@ def test_unloadable_model_stops_the_server_with_status_1(
     result = serve({"TTS_MODEL_PATH": str(garbage), "TTS_VOICES_PATH": str(voices)})
     assert result.returncode == 1
     assert "Loading the model failed" in result.stderr
+
+
+def test_a_second_start_loads_the_saved_optimized_graph_and_sounds_the_same(
+    tmp_path: Path, model_settings: Settings
+) -> None:
+    """Start-up speed (issue 5, P5): onnxruntime's graph optimization cost every start about a
+    second; it is now done once and its result kept next to the model files."""
+    import numpy as np
+
+    from tts_service.assets import ensure_assets
+    from tts_service.backends.onnx import OnnxBackend, optimized_model_path
+    from tts_service.text.phonemes import Phonemizer
+    from tts_service.voices import VoiceStore
+
+    files = ensure_assets(model_settings, fetch=False)
+    settings = Settings(model_path=files.model, voices_path=files.voices, models_dir=tmp_path)
+    phonemizer = Phonemizer()
+    tokens = phonemizer.tokenize(phonemizer.phonemize("Saved once, loaded fast.", "en-us"))
+    style = VoiceStore.load(files.voices).resolve("af_heart").style_for(len(tokens))
+
+    first = OnnxBackend.from_settings(settings, files)
+    saved = optimized_model_path(files.model, tmp_path)
+    assert saved.is_file() and saved.stat().st_size > 1_000_000
+    second = OnnxBackend.from_settings(settings, files)  # loads the saved graph
+    a = first.synthesize(tokens, style, 1.0)
+    b = second.synthesize(tokens, style, 1.0)
+    assert a.size == b.size and a.size > 24_000
+    assert np.allclose(a, b, atol=1e-4)
+
+    saved.write_bytes(b"not a model")  # a damaged cache is replaced, not fatal
+    third = OnnxBackend.from_settings(settings, files)
+    assert np.allclose(third.synthesize(tokens, style, 1.0), a, atol=1e-4)
+    assert saved.stat().st_size > 1_000_000

@@ -531,3 +531,44 @@ def test_reading_the_whole_stream_synthesizes_every_chunk(make_client: ClientFac
     response = client.post(SPEECH, json={"input": text, "response_format": "pcm"})
     assert response.status_code == 200
     assert backend.call_count == 10  # each ~40-phoneme sentence alone: 50 fits only one
+
+
+def test_beyond_max_streams_a_request_gets_429_with_retry_after_and_later_succeeds(
+    make_client: ClientFactory,
+) -> None:
+    """Issue 7, overload: a bounded number of streams; the rest are told to come back later."""
+    client = make_client(StandInBackend(), max_streams=1)
+    client.get("/health")
+    service = client.app.state.service
+    held = service.synthesizer.stream(
+        "A stream in progress.", service.voices.resolve("af_heart"), speed=1.0
+    )  # another request's stream, still open
+    busy = client.post(SPEECH, json={"input": "Hello.", "response_format": "pcm"})
+    error = assert_openai_error(busy, 429)
+    assert error["code"] == "server_busy" and error["type"] == "rate_limit_error"
+    assert 1 <= int(busy.headers["Retry-After"]) <= 60
+    assert busy.headers["X-Request-Id"]
+    held.close()
+    after = client.post(SPEECH, json={"input": "Hello.", "response_format": "pcm"})
+    assert after.status_code == 200 and after.content
+    assert 'status="429"' in client.get("/metrics").text
+
+
+def test_a_stream_dropped_without_close_still_frees_its_slot(make_client: ClientFactory) -> None:
+    """A response whose body was never iterated (client gone before it started) must not leak
+    a stream slot, or the server would end up refusing everything with 429."""
+    import gc
+
+    client = make_client(StandInBackend(), max_streams=1)
+    service = client.app.state.service
+    client.get("/health")
+    synthesizer = service.synthesizer
+    voice = service.voices.resolve("af_heart")
+    stream = synthesizer.stream("Never read.", voice, speed=1.0)
+    assert synthesizer.open_streams == 1
+    del stream
+    gc.collect()
+    assert synthesizer.open_streams == 0
+    assert (
+        client.post(SPEECH, json={"input": "Hello.", "response_format": "pcm"}).status_code == 200
+    )

@@ -262,6 +262,19 @@ def test_a_long_first_sentence_without_clauses_is_cut_at_a_word(phonemizer: Phon
     assert " ".join(chunk.phonemes for chunk in chunks) == whole
 
 
+def test_a_first_word_longer_than_the_limit_is_cut_inside_the_word(
+    phonemizer: Phonemizer,
+) -> None:
+    """Regression: 4096 x's without a space became one 510-token first chunk, and the first audio
+    of such a request came after a whole maximal inference (45 s on the busy 2-core machine)."""
+    text = "x" * 4096
+    chunks = plan(text, phonemizer, first=100)
+    assert len(chunks[0].phonemes) == 100
+    assert "".join(chunk.phonemes.replace(" ", "") for chunk in chunks) == phonemizer.phonemize(
+        text, LANG
+    ).replace(" ", "")
+
+
 def test_a_first_sentence_within_the_limit_is_not_cut(phonemizer: Phonemizer) -> None:
     text = "Your project sounds interesting and has a lot of potential. Thanks."
     chunks = plan(text, phonemizer, first=100)

@@ -156,8 +156,9 @@ def test_a_chunk_is_late_at_risk_or_spare_by_how_much_audio_plays_before_it(voic
         result = [
             stream._urgency(1, now),  # ~1.8 s of audio plays before it: time to spare
             stream._urgency(1, now + played - 0.5),  # its listener reaches it in 0.5 s: at risk
-            stream._urgency(1, now + played + 0.01),  # it should be playing already: late
         ]
+        stream.margin = played + 1.0  # (a listener who has heard less than the margin)
+        result.append(stream._urgency(1, now + played + 0.01))  # should be playing: late
         stream.close()
         return result
 
@@ -196,3 +197,33 @@ def test_the_end_of_a_stream_is_known_while_every_worker_is_busy(voice) -> None:
         release.set()
         synth.shutdown()
     assert waited < 2.0
+
+
+def test_a_late_chunk_of_an_established_stream_goes_before_other_late_chunks(voice) -> None:
+    """Issue 5, P4: a reading that has already played ``margin`` seconds is kept fed before
+    short replies that are late anyway, so long-form playback does not starve under load."""
+    from tts_service.scheduler import AT_RISK, LATE
+
+    backend = StandInBackend()
+    synth = synthesizer(backend, group_phonemes=50, lookahead_chunks=1)
+    synth.scheduler.seconds_per_phoneme = 0.0
+
+    async def late_urgencies() -> tuple[tuple[int, float], tuple[int, float]]:
+        stream = synth.stream(SENTENCES, voice, speed=1.0)
+        first = await stream.first()
+        played = first.samples.size / SAMPLE_RATE
+        now = stream._playback_start
+        assert now is not None
+        stream.margin = played + 1.0  # not yet established: a late chunk is LATE
+        young = stream._urgency(1, now + played + 0.5)
+        stream.margin = played - 0.1  # it has now played more than the margin
+        established = stream._urgency(1, now + played + 0.5)
+        stream.close()
+        return young, established
+
+    try:
+        young, established = asyncio.run(late_urgencies())
+    finally:
+        synth.shutdown()
+    assert young[0] == LATE
+    assert established[0] == AT_RISK and established[1] < 0

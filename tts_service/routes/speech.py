@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
+from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tts_service.audio import MEDIA_TYPES, create_encoder
-from tts_service.errors import InvalidRequestError
+from tts_service.errors import HTTPStatusError, InvalidRequestError, NoSpeechError
+from tts_service.middleware import request_id
 from tts_service.responses import (
     StreamStats,
     audio_response,
@@ -19,11 +21,51 @@ from tts_service.responses import (
     whole_file_response,
 )
 from tts_service.schemas import MODEL_IDS, ErrorResponse, SpeechRequest
+from tts_service.text.markup import strip_markup
 from tts_service.text.normalize import clean_text
 from tts_service.voices import resolve_lang_code
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["speech"])
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+# One server-sent event (OpenAPI before 3.2 describes each event of a stream with ``schema``).
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"enum": ["speech.audio.delta", "speech.audio.done", "error"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "SpeechAudioDelta, SpeechAudioDone or SpeechError as JSON.",
+        },
+    },
+    "required": ["event", "data"],
+}
+
+# What the endpoint can answer, for an honest OpenAPI document (no 422: validation errors are 400).
+SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Audio in `response_format`, streamed unless `stream` is false; or, with "
+        "`stream_format: sse`, a `text/event-stream` of `speech.audio.delta` events and a final "
+        "`speech.audio.done`.",
+        "content": {
+            **{media: {"schema": {"type": "string", "format": "binary"}} for media in MEDIA_TYPES.values()},
+            "text/event-stream": {"schema": SSE_EVENT_SCHEMA},
+        },
+    },
+    400: _error("Invalid request: malformed JSON, a wrong field, unknown voice or model, input "
+                "too long, or nothing speakable."),
+    401: _error("A key is required (TTS_API_KEY is set) and was missing or wrong."),
+    413: _error("The request body is larger than TTS_MAX_REQUEST_BYTES."),
+    429: _error("The server is at capacity; retry after the Retry-After header's seconds."),
+    503: _error("The model is still loading, or failed to load."),
+    "4XX": _error("Any other client error (unknown path, wrong method)."),
+}  # fmt: skip
 
 
 def _validate(body: SpeechRequest, max_chars: int) -> str:
@@ -43,29 +85,29 @@ def _validate(body: SpeechRequest, max_chars: int) -> str:
     return text
 
 
-@router.post(
-    "/v1/audio/speech",
-    response_class=Response,
-    responses={
-        200: {"content": {media: {} for media in [*MEDIA_TYPES.values(), "text/event-stream"]}},
-        401: {"model": ErrorResponse},
-        400: {"model": ErrorResponse},
-        503: {"model": ErrorResponse},
-    },
-)
+def _speakable_text(text: str) -> str:
+    """``text`` without Markdown/HTML/SSML markup; NoSpeechError when markup was all there was."""
+    spoken = strip_markup(text)
+    if not spoken.strip():
+        raise NoSpeechError("The input contains only markup, nothing to speak.", param="input")
+    return spoken
+
+
+@router.post("/v1/audio/speech", response_class=Response, responses=SPEECH_RESPONSES)
 async def create_speech(body: SpeechRequest, request: Request) -> Response:
     service = request.app.state.service
     synthesizer, voices = service.require()
     text = _validate(body, service.settings.max_input_chars)
+    synthesizer.check_capacity()
     voice = voices.resolve(body.voice_spec or service.settings.default_voice)
     lang = resolve_lang_code(body.lang_code) if body.lang_code else None
-    request_id = uuid.uuid4().hex[:12]
+    text = await anyio.to_thread.run_sync(_speakable_text, text)  # ~0.1 s for 4096 odd chars
+    rid = request_id(request.scope)
     stats = StreamStats(
-        request_id, len(text), voice.spec, body.response_format, time.perf_counter(),
-        synthesizer.metrics,
-    )  # fmt: skip
+        rid, len(text), voice.spec, body.response_format, time.perf_counter(), synthesizer.metrics
+    )
     stream = synthesizer.stream(
-        text, voice, speed=body.speed, lang=lang, split=body.split_sentences, request_id=request_id
+        text, voice, speed=body.speed, lang=lang, split=body.split_sentences, request_id=rid
     )
     try:
         first = await stream.first()
@@ -74,9 +116,20 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
         raise
     encoder = create_encoder(body.response_format, synthesizer.sample_rate)
     audio = encoded_audio(stream, first, encoder, synthesizer.sample_rate, stats)
-    headers = {"X-Request-Id": request_id}
+    headers: dict[str, str] = {}  # X-Request-Id is added by RequestIdMiddleware
     if body.stream_format == "sse":
         return sse_response(audio, stats, headers)
     if body.stream:
         return audio_response(audio, body.response_format, headers)
     return await whole_file_response(audio, body.response_format, headers)
+
+
+@router.api_route(
+    "/v1/audio/speech",
+    methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    include_in_schema=False,
+)
+async def speech_wrong_method() -> Response:
+    """Without this, the web player's static files at ``/`` would answer other methods with a
+    405 that advertises ``Allow: GET, HEAD``."""
+    raise HTTPStatusError(405, "Use POST for /v1/audio/speech.", {"Allow": "POST"})

@@ -1,0 +1,95 @@
+"""The model's own floor, measured in-process without HTTP: what the server's numbers are compared with.
+
+    python -m benchmarks.floor                    # the short phrase's first sentence, the article
+    python -m benchmarks.floor --text-file my.txt --repeats 5
+
+* **first chunk**: the model's time for the first sentence of the short phrase alone (the same
+  chunk the server sends first) — issue 5's P1 compares the server's TTFA with it;
+* **back to back**: the long text synthesized in the largest pieces the model takes (510 tokens,
+  as the baseline mode does), one after another with nothing else running — P3 compares the
+  server's long-form characters per second with it.
+
+It uses the same settings (``TTS_*``, e.g. ``TTS_ONNX_THREADS``) and model files as the server.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from benchmarks.ttfa import SHORT, TEXTS
+from tts_service.assets import ensure_assets
+from tts_service.backends import load_backend
+from tts_service.config import Settings
+from tts_service.synthesis import Synthesizer
+from tts_service.text.phonemes import Phonemizer
+from tts_service.voices import VoiceStore
+
+
+@click.command()
+@click.option("--text-file", type=click.Path(exists=True), help="Long text (default: article).")
+@click.option("--voice", default="af_heart", show_default=True)
+@click.option("--repeats", default=5, show_default=True, help="Runs of the first chunk.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("benchmark-results"))
+def main(text_file: str | None, voice: str, repeats: int, out: Path) -> None:
+    """Time the model alone: first chunk of the short phrase, and a long text back to back."""
+    settings = Settings(warmup=False)
+    files = ensure_assets(settings)
+    backend = load_backend(settings, files)
+    phonemizer = Phonemizer()
+    synthesizer = Synthesizer(backend, phonemizer, settings)
+    chosen = VoiceStore.load(files.voices).resolve(voice)
+    text = Path(text_file).read_text() if text_file else (TEXTS / "article.txt").read_text()
+    try:
+        synthesizer.warm_up(chosen)
+        first_sentence = SHORT.split(".")[0] + "."
+        tokens = phonemizer.tokenize(phonemizer.phonemize(first_sentence, chosen.lang))
+        style = chosen.style_for(len(tokens))
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            backend.synthesize(tokens, style, 1.0)
+            times.append(time.perf_counter() - started)
+
+        plan = synthesizer.stream(text, chosen, speed=1.0, split=False).plan
+        chunks = list(plan)  # phonemized up front: only inference is timed
+        audio_seconds = 0.0
+        started = time.perf_counter()
+        for chunk in tqdm(chunks, desc="back to back", unit="chunk"):
+            chunk_tokens = phonemizer.tokenize(chunk.phonemes)
+            audio = backend.synthesize(chunk_tokens, chosen.style_for(len(chunk_tokens)), 1.0)
+            audio_seconds += audio.size / backend.sample_rate
+        elapsed = time.perf_counter() - started
+    finally:
+        synthesizer.shutdown()
+
+    result = {
+        "threads_per_inference": settings.threads_per_inference,
+        "first_chunk_text": first_sentence,
+        "first_chunk_seconds": {
+            "median": statistics.median(times), "min": min(times), "max": max(times),
+        },
+        "back_to_back": {
+            "chars": len(text), "chunks": len(chunks), "seconds": elapsed,
+            "audio_seconds": audio_seconds, "chars_per_second": len(text) / elapsed,
+            "audio_seconds_per_second": audio_seconds / elapsed,
+        },
+    }  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "floor.json").write_text(json.dumps(result, indent=2))
+    click.echo(
+        f"first chunk {first_sentence!r}: median {statistics.median(times):.3f}s "
+        f"(min {min(times):.3f}, max {max(times):.3f}), {settings.threads_per_inference} thread(s)\n"
+        f"back to back: {len(text)} chars in {len(chunks)} chunks, {elapsed:.1f}s, "
+        f"{len(text) / elapsed:.1f} chars/s, {audio_seconds / elapsed:.2f} audio s per s\n"
+        f"Wrote {out}/floor.json"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""One table of malformed speech requests and one of odd but valid ones, run in-process against the
+stand-in backend (tests/unit/test_bad_input.py) and against a real server with the real model
+(tests/integration/test_bad_input.py).
+
+Every bad request must get a 4xx in OpenAI's error shape, never a 500 or a hang; every odd but
+valid one must be spoken.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+SPEECH = "/v1/audio/speech"
+GOOD: dict[str, Any] = {"input": "Hello there.", "voice": "af_heart", "response_format": "pcm"}
+MAX_INPUT_CHARS = 4096  # Settings().max_input_chars
+MAX_REQUEST_BYTES = 1_048_576  # Settings().max_request_bytes
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A request and the error it must get; ``param``/``code`` None means "not checked"."""
+
+    id: str
+    body: dict[str, Any] | bytes | None = None
+    status: int = 400
+    param: str | None = None
+    code: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    chunked: bool = False
+    """Send the body without Content-Length (chunked transfer encoding)."""
+
+
+def _with(**fields: Any) -> dict[str, Any]:
+    return {**GOOD, **fields}
+
+
+def _without(key: str) -> dict[str, Any]:
+    return {k: v for k, v in GOOD.items() if k != key}
+
+
+def _raw(text: str) -> bytes:
+    return text.encode()
+
+
+BIG_JSON = json.dumps(_with(padding="x" * (MAX_REQUEST_BYTES + 1))).encode()
+
+BAD_REQUESTS = [
+    # The body as a whole.
+    Bad("empty-body", b""),
+    Bad("not-json", b"{not json", code="invalid_json"),
+    Bad("truncated-json", b'{"input": "Hello', code="invalid_json"),
+    Bad("trailing-garbage", b'{"input": "Hello"} x', code="invalid_json"),
+    Bad("body-is-an-array", b'["Hello."]'),
+    Bad("body-is-a-string", b'"Hello."'),
+    Bad("body-is-null", b"null"),
+    Bad("body-is-a-number", b"42"),
+    Bad("invalid-utf8", b'{"input": "Hello \xff\xfe there"}', code="invalid_json"),
+    Bad("latin1-body", '{"input": "Caf\xe9 au lait."}'.encode("latin-1"), code="invalid_json"),
+    Bad("deeply-nested", _raw('{"input": "Hi", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")),
+    Bad("huge-integer", _raw('{"input": "Hi", "speed": 1' + "0" * 5000 + "}"), code="invalid_json"),
+    Bad(
+        "form-encoded",
+        b"input=Hello",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    ),
+    Bad("too-large", BIG_JSON, status=413, code="request_too_large"),
+    Bad("too-large-chunked", BIG_JSON, status=413, code="request_too_large", chunked=True),
+    # input
+    Bad("input-missing", _without("input"), param="input"),
+    Bad("input-empty", _with(input=""), param="input"),
+    Bad("input-null", _with(input=None), param="input"),
+    Bad("input-number", _with(input=123), param="input"),
+    Bad("input-bool", _with(input=True), param="input"),
+    Bad("input-list", _with(input=["Hello."]), param="input"),
+    Bad("input-object", _with(input={"text": "Hello."}), param="input"),
+    Bad("input-whitespace", _with(input=" \n\t\r\n "), param="input", code="empty_input"),
+    Bad("input-control-chars", _with(input="\x00\x07\x1b\x7f"), param="input", code="empty_input"),
+    Bad("input-lone-surrogate", _raw('{"input": "Hello \\ud800 there"}'), param="input"),
+    Bad("input-one-word-100kb", _with(input="a" * 100_000), param="input", code="input_too_long"),
+    Bad(
+        "input-one-over-the-limit",
+        _with(input="Hi. " * 1024 + "!"),
+        param="input",
+        code="input_too_long",
+    ),
+    Bad(
+        "input-thousands-of-marks",
+        _with(input="?!.,;:-" * 580),
+        param="input",
+        code="no_speakable_text",
+    ),
+    Bad("input-ellipses", _with(input="…" * 4000), param="input", code="no_speakable_text"),
+    Bad(
+        "input-zero-width-only",
+        _with(input="\u200b\u200c\u200d\ufeff"),
+        param="input",
+        code="no_speakable_text",
+    ),
+    Bad(
+        "input-only-markup",
+        _with(input="<p></p><br/><hr>"),
+        param="input",
+        code="no_speakable_text",
+    ),
+    Bad(
+        "input-only-script",
+        _with(input="<script>alert('hi')</script>"),
+        param="input",
+        code="no_speakable_text",
+    ),
+    Bad("input-only-code-fence", _with(input="```\n```"), param="input", code="no_speakable_text"),
+    # voice
+    Bad(
+        "voice-path-traversal",
+        _with(voice="../../etc/passwd"),
+        param="voice",
+        code="voice_not_found",
+    ),
+    Bad("voice-absolute-path", _with(voice="/etc/passwd"), param="voice", code="voice_not_found"),
+    Bad("voice-file-name", _with(voice="af_heart.pt"), param="voice", code="voice_not_found"),
+    Bad("voice-unknown", _with(voice="nosuchvoice"), param="voice", code="voice_not_found"),
+    Bad("voice-empty", _with(voice=""), param="voice"),
+    Bad("voice-blend-huge-weight", _with(voice="af_heart(999999)+"), param="voice"),
+    Bad("voice-blend-only-plus", _with(voice="+"), param="voice", code="voice_not_found"),
+    Bad("voice-blend-empty-part", _with(voice="af_heart++af_bella"), param="voice"),
+    Bad("voice-blend-negative", _with(voice="af_heart(-1)+af_bella"), param="voice"),
+    Bad("voice-blend-zero", _with(voice="af_heart(0)"), param="voice"),
+    Bad("voice-blend-nan", _with(voice="af_heart(nan)+af_bella"), param="voice"),
+    Bad("voice-blend-inf", _with(voice="af_heart(inf)"), param="voice"),
+    Bad("voice-blend-empty-weight", _with(voice="af_heart()"), param="voice"),
+    Bad("voice-blend-two-weights", _with(voice="af_heart(1)(2)"), param="voice"),
+    Bad("voice-blend-nine-parts", _with(voice="+".join(["af_heart"] * 9)), param="voice"),
+    Bad("voice-too-long", _with(voice="af_heart+" * 40), param="voice"),
+    Bad("voice-nul", _with(voice="af_heart\x00"), param="voice"),
+    Bad("voice-number", _with(voice=5), param="voice"),
+    Bad("voice-list", _with(voice=["af_heart"]), param="voice"),
+    Bad("voice-object-without-id", _with(voice={}), param="voice"),
+    Bad("voice-object-nested", _with(voice={"id": {"id": "af_heart"}}), param="voice"),
+    Bad("voice-object-path", _with(voice={"id": "../voices/af_heart"}), param="voice"),
+    # speed
+    Bad("speed-nan", _raw('{"input": "Hello.", "speed": NaN}'), param="speed"),
+    Bad("speed-infinity", _raw('{"input": "Hello.", "speed": Infinity}'), param="speed"),
+    Bad("speed-minus-infinity", _raw('{"input": "Hello.", "speed": -Infinity}'), param="speed"),
+    Bad("speed-word", _with(speed="fast"), param="speed"),
+    Bad("speed-numeric-string", _with(speed="1.0"), param="speed"),
+    Bad("speed-bool", _with(speed=True), param="speed"),
+    Bad("speed-null", _with(speed=None), param="speed"),
+    Bad("speed-zero", _with(speed=0), param="speed"),
+    Bad("speed-negative", _with(speed=-1), param="speed"),
+    Bad("speed-huge", _with(speed=1e308), param="speed"),
+    Bad("speed-list", _with(speed=[1.0]), param="speed"),
+    # the other fields
+    Bad("model-unknown", _with(model="whisper-1"), param="model", code="model_not_found"),
+    Bad("model-null", _with(model=None), param="model"),
+    Bad("model-object", _with(model={"id": "kokoro"}), param="model"),
+    Bad("format-unknown", _with(response_format="ogg"), param="response_format"),
+    Bad("format-null", _with(response_format=None), param="response_format"),
+    Bad("format-number", _with(response_format=3), param="response_format"),
+    Bad("stream-string", _with(stream="yes"), param="stream"),
+    Bad("stream-number", _with(stream=1), param="stream"),
+    Bad("stream-format-unknown", _with(stream_format="websocket"), param="stream_format"),
+    Bad("split-sentences-string", _with(split_sentences="no"), param="split_sentences"),
+    Bad("lang-code-unknown", _with(lang_code="xx"), param="lang_code"),
+    Bad("lang-code-nul", _with(lang_code="\x00"), param="lang_code"),
+    Bad("lang-code-too-long", _with(lang_code="en-" * 10), param="lang_code"),
+    Bad("instructions-object", _with(instructions={"tone": "calm"}), param="instructions"),
+]
+
+# Odd but valid: spoken (200, audio), never an error. Kept short: the real model speaks each.
+ODD_BUT_VALID: list[tuple[str, dict[str, Any]]] = [
+    ("ssml", _with(input='<speak>Hi <break time="1s"/> <emphasis>all</emphasis>.</speak>')),
+    ("html", _with(input='<p>Read <a href="https://x.example">this</a>.</p><script>x()</script>')),
+    ("markdown", _with(input="# News\n**Rain** _today_, [details](http://x).\n```\nok\n```")),
+    ("mixed-scripts", _with(input="Hi мир 世界.")),
+    ("emoji-and-text", _with(input="Hi 😀 all.")),
+    ("control-and-format-chars", _with(input="Hel\x00lo\u200b there\u202e.\r\nBye\x1b")),
+    ("angle-brackets-in-prose", _with(input="Use <name>; 3 < 5.")),
+    ("numbers-and-url", _with(input="Call 5550 at x.io/a?b.")),
+    ("unknown-fields", _with(input="Hello.", temperature=0.7, user={"id": 1})),
+    ("voice-object-alias", _with(input="Hello.", voice={"id": "nova"})),
+    ("voice-weighted-blend", _with(input="Hello.", voice="af_heart(2)+af_bella(0.5)")),
+    ("no-spaces-word", _with(input="Supercalifragilisticexpialidocious")),
+]
+
+
+def send(client: httpx.Client, case: Bad) -> httpx.Response:
+    """Post ``case`` as it is meant to arrive: JSON, raw bytes, or raw bytes chunked."""
+    if isinstance(case.body, dict):
+        return client.post(SPEECH, json=case.body, headers=case.headers)
+    raw = case.body or b""
+    headers = {"content-type": "application/json", **case.headers}
+    if case.chunked:
+
+        def pieces() -> Iterator[bytes]:
+            for start in range(0, len(raw), 65_536):
+                yield raw[start : start + 65_536]
+
+        return client.post(SPEECH, content=pieces(), headers=headers)
+    return client.post(SPEECH, content=raw, headers=headers)
+
+
+def assert_openai_error(response: httpx.Response, case: Bad) -> dict[str, Any]:
+    """The response is ``case.status`` with OpenAI's error body and an X-Request-Id."""
+    assert response.status_code == case.status, response.text[:500]
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers.get("x-request-id")
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert isinstance(error["message"], str) and error["message"]
+    assert error["type"] == "invalid_request_error"
+    if case.param is not None:
+        assert error["param"] == case.param, error
+    if case.code is not None:
+        assert error["code"] == case.code, error
+    return error

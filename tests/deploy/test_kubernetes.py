@@ -1,0 +1,80 @@
+"""The Kubernetes manifests, validated offline against the Kubernetes API schemas
+(kubernetes-validate, strict: unknown fields fail) and checked for what the deployment relies on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+MANIFESTS = sorted(K8S.rglob("*.yaml"))
+OLDEST_KUBERNETES = "1.29.0"  # the oldest release still validated; autoscaling/v2 is older
+
+
+def documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def one(path: str, kind: str) -> dict[str, Any]:
+    (doc,) = [d for d in documents(K8S / path) if d["kind"] == kind]
+    return doc
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: str(p.relative_to(K8S)))
+@pytest.mark.parametrize("version", [OLDEST_KUBERNETES, kubernetes_validate.latest_version()])
+def test_manifest_is_valid_kubernetes(path: Path, version: str) -> None:
+    for doc in documents(path):
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+@pytest.mark.parametrize("path", ["deployment.yaml", "gpu/deployment.yaml"])
+def test_deployment_is_ready_only_once_the_model_is_warm(path: str) -> None:
+    deployment = one(path, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["ports"] == [{"name": "http", "containerPort": 8880}]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001  # the Containerfile's user
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_cpu_deployment_uses_one_inference_thread_per_core_of_its_limit() -> None:
+    (container,) = one("deployment.yaml", "Deployment")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["TTS_ONNX_THREADS"]["valueFrom"]["resourceFieldRef"]["resource"] == "limits.cpu"
+    assert container["image"].endswith(":cpu")
+
+
+def test_gpu_deployment_asks_for_a_gpu_and_replaces_the_cpu_one() -> None:
+    gpu, cpu = one("gpu/deployment.yaml", "Deployment"), one("deployment.yaml", "Deployment")
+    (container,) = gpu["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert container["image"].endswith(":gpu")
+    assert gpu["metadata"]["name"] == cpu["metadata"]["name"]
+    assert gpu["spec"]["selector"] == cpu["spec"]["selector"]
+
+
+def test_service_and_autoscalers_point_at_the_deployment() -> None:
+    deployment = one("deployment.yaml", "Deployment")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    service = one("service.yaml", "Service")
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    for path in ("hpa.yaml", "queue-depth/hpa.yaml"):
+        target = one(path, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]
+        assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+
+
+def test_the_queue_depth_autoscaler_uses_a_metric_the_service_exports() -> None:
+    from tts_service.metrics import Metrics
+
+    hpa = one("queue-depth/hpa.yaml", "HorizontalPodAutoscaler")
+    (metric,) = hpa["spec"]["metrics"]
+    exported = {m.name for m in Metrics().registry.collect()}
+    assert metric["pods"]["metric"]["name"] in exported

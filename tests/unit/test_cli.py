@@ -1,0 +1,31 @@
+"""The small commands around the server: ``healthcheck`` (for containers) and ``settings``."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tts_service.cli import main
+from tts_service.config_reference import BEGIN, END, readme_block, settings_markdown
+
+
+def test_healthcheck_fails_when_nothing_listens() -> None:
+    with socket.socket() as s:  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = CliRunner().invoke(main, ["healthcheck", "--port", str(port), "--timeout", "2"])
+    assert result.exit_code == 1
+    assert "unhealthy" in result.output
+
+
+def test_settings_rewrites_only_the_generated_block_of_a_readme(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nBefore.\n\n{BEGIN}\n| stale |\n{END}\n\nAfter.\n")
+    result = CliRunner().invoke(main, ["settings", "--readme", str(readme)])
+    assert result.exit_code == 0, result.output
+    text = readme.read_text()
+    assert readme_block(text) == settings_markdown()
+    assert text.startswith("# Title\n\nBefore.\n\n") and text.endswith(f"{END}\n\nAfter.\n")
+    assert "`TTS_PORT`" in CliRunner().invoke(main, ["settings"]).output
