@@ -1,4 +1,4 @@
-"""Command line: ``tts-service serve``, ``fetch``, ``healthcheck`` and ``settings``."""
+"""Command line: ``tts-service serve``, ``fetch``, ``convert``, ``healthcheck`` and ``settings``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from tts_service.assets import AssetError, ModelFiles, ensure_assets
+from tts_service.backends import resolve_backend_name, torch_installed
 from tts_service.config import Settings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -25,11 +26,26 @@ def _settings(**overrides: object) -> Settings:
 
 
 def _ensure(settings: Settings, fetch: bool) -> ModelFiles:
+    """The ONNX model and voices, plus the PyTorch weights when the torch backend is chosen."""
     try:
-        return ensure_assets(settings, fetch=fetch)
+        files = ensure_assets(settings, fetch=fetch)
+        if resolve_backend_name(settings.backend) == "torch":
+            _ensure_torch(settings, build=fetch)
+        return files
     except AssetError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+def _ensure_torch(settings: Settings, *, build: bool) -> None:
+    if not torch_installed():
+        raise AssetError(
+            "The torch backend needs the torch extra: pip install -e '.[torch]' "
+            "(or set TTS_BACKEND=onnx)."
+        )
+    from tts_service.backends.torch_weights import ensure_weights, load_model
+
+    load_model(*ensure_weights(settings, build=build))  # a strict load: the weights fit KModel
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,6 +99,21 @@ def fetch(models_dir: str | None) -> None:
     _configure_logging("info")
     _ensure(settings, True)
     click.echo(f"Model files are ready in {settings.models_dir}")
+
+
+@main.command()
+@click.option("--models-dir", type=click.Path(), help="Model cache [TTS_MODELS_DIR].")
+def convert(models_dir: str | None) -> None:
+    """Rebuild the PyTorch weights from the int8 ONNX model and verify them (reuses a valid cache)."""
+    settings = _settings(models_dir=models_dir)
+    _configure_logging("info")
+    try:
+        ensure_assets(settings)
+        _ensure_torch(settings, build=True)
+    except AssetError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"PyTorch weights are ready in {settings.models_dir}")
 
 
 @main.command()

@@ -46,8 +46,27 @@ class Settings(BaseSettings):
     voices_path: Path | None = None
     """Use this voices file (kokoro-onnx's ``voices-v1.0.bin`` npz layout) instead of the cache."""
 
-    backend: Literal["auto", "onnx"] = "auto"
-    """Inference backend: ``onnx`` (onnxruntime) or ``auto`` (the best one installed)."""
+    backend: Literal["auto", "onnx", "torch"] = "auto"
+    """Inference backend: ``onnx`` (onnxruntime), ``torch`` (PyTorch, needs the ``torch`` extra) or
+    ``auto`` (``torch`` when CUDA is available and the extra is installed, otherwise ``onnx``)."""
+
+    torch_device: Literal["auto", "cuda", "cpu"] = "auto"
+    """Device of the ``torch`` backend; ``auto`` picks CUDA when available, else the CPU."""
+
+    torch_dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Precision of the ``torch`` backend (half precision by autocast; the STFT stays float32);
+    ``auto`` is float32 on the CPU and bfloat16 on CUDA."""
+
+    torch_threads: int = Field(0, ge=0)
+    """PyTorch intra-op threads on the CPU; 0 keeps PyTorch's default (every core)."""
+
+    torch_weights_path: Path | None = None
+    """hexgrad's original ``kokoro-v1_0.pth`` for the ``torch`` backend, instead of the weights
+    rebuilt from the int8 ONNX model (``tts-service convert``)."""
+
+    torch_config_path: Path | None = None
+    """The ``config.json`` that goes with ``TTS_TORCH_WEIGHTS_PATH`` (default: the Kokoro-82M v1.0
+    config shipped inside kokoro-onnx)."""
 
     inference_workers: int = Field(1, ge=1, le=64)
     """Background worker threads running inference (every chunk but first ones while the urgent

@@ -103,7 +103,10 @@ def stop_server(server: RunningServer) -> None:
 def server(
     model_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("server"))
+    backend = os.environ.get("TTS_TEST_BACKEND")  # e.g. torch: the whole suite on that backend
+    running = start_server(
+        tmp_path_factory.mktemp("server"), {"TTS_BACKEND": backend} if backend else None
+    )
     yield running
     stop_server(running)
 

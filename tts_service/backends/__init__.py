@@ -7,6 +7,7 @@ out. Text, voices and chunking live outside it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -31,6 +32,7 @@ class Backend(Protocol):
 # the CPU install never imports an optional framework.
 BACKENDS: dict[str, str] = {
     "onnx": "tts_service.backends.onnx:OnnxBackend.from_settings",
+    "torch": "tts_service.backends.pytorch:TorchBackend.from_settings",
 }
 
 
@@ -42,8 +44,21 @@ def _import(target: str):  # noqa: ANN202 - returns a factory
     return obj
 
 
+def torch_installed() -> bool:
+    """Whether the ``torch`` extra is installed (checked without importing anything)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "kokoro", "onnx"))
+
+
 def resolve_backend_name(requested: str) -> str:
-    return "onnx" if requested == "auto" else requested
+    """``auto`` → ``torch`` when the extra is installed and CUDA is available, else ``onnx``."""
+    if requested != "auto":
+        return requested
+    if torch_installed():
+        import torch
+
+        if torch.cuda.is_available():
+            return "torch"
+    return "onnx"
 
 
 def load_backend(settings: Settings, files: ModelFiles) -> Backend:

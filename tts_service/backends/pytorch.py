@@ -1,0 +1,127 @@
+"""Kokoro-82M on PyTorch (hexgrad's ``kokoro.KModel``): CUDA for long-form reading, or the CPU.
+
+Installed with the ``torch`` extra; imported only when ``TTS_BACKEND`` selects it. The weights are
+hexgrad's ``kokoro-v1_0.pth`` when the user has it (``TTS_TORCH_WEIGHTS_PATH``), otherwise the
+state dict rebuilt offline from the int8 ONNX model (``torch_weights.py``).
+
+On CUDA the model runs under ``torch.inference_mode()`` with optional half-precision autocast
+(the STFT stays float32), each worker thread on its own CUDA stream, inputs and outputs copied
+through pinned memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from tts_service.backends import SAMPLE_RATE
+from tts_service.backends.torch_weights import ensure_weights, load_model
+
+if TYPE_CHECKING:
+    from kokoro.model import KModel
+
+    from tts_service.assets import ModelFiles
+    from tts_service.config import Settings
+
+logger = logging.getLogger(__name__)
+
+# The ONNX export's inverse STFT is 1.5× louder than torch.istft (same waveform otherwise): scale
+# so that switching backends does not change the volume.
+ONNX_LOUDNESS = 1.5
+SAMPLES_PER_FRAME = 600  # one predicted duration unit: 25 ms at 24 kHz
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(requested)
+
+
+def resolve_dtype(requested: str, device: torch.device) -> torch.dtype:
+    """``auto``: float32 on the CPU (half precision is slower there), bfloat16 on CUDA."""
+    if requested == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return _DTYPES[requested]
+
+
+class _Float32Stft(torch.nn.Module):
+    """Keeps the vocoder's STFT and inverse STFT in float32 under half-precision autocast."""
+
+    def __init__(self, stft: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = stft
+
+    def transform(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(x.device.type, enabled=False):
+            return self.inner.transform(x.float())  # type: ignore[operator,no-any-return]
+
+    def inverse(self, magnitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(magnitude.device.type, enabled=False):
+            return self.inner.inverse(magnitude.float(), phase.float())  # type: ignore[operator,no-any-return]
+
+
+class TorchBackend:
+    name = "torch"
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, model: KModel, device: torch.device, dtype: torch.dtype) -> None:
+        self.device = device
+        self.dtype = dtype
+        self._model = model.to(device).eval()
+        generator = self._model.decoder.generator
+        if not isinstance(generator.stft, _Float32Stft):  # a model may be shared by backends
+            generator.stft = _Float32Stft(generator.stft)
+        self._local = threading.local()
+        self._streams: list[torch.cuda.Stream] = []  # one per worker thread that ran on CUDA
+        logger.info("Kokoro on PyTorch %s, %s, %s", torch.__version__, device, dtype)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, files: ModelFiles) -> TorchBackend:
+        if settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
+        weights, config = ensure_weights(settings)
+        device = resolve_device(settings.torch_device)
+        return cls(load_model(weights, config), device, resolve_dtype(settings.torch_dtype, device))
+
+    def _stream(self) -> torch.cuda.Stream | None:
+        """One CUDA stream per worker thread, so concurrent chunks overlap on the GPU."""
+        if self.device.type != "cuda":
+            return None
+        if not hasattr(self._local, "stream"):
+            self._local.stream = torch.cuda.Stream(self.device)
+            self._streams.append(self._local.stream)
+        return self._local.stream  # type: ignore[no-any-return]
+
+    def _inputs(self, tokens: list[int], style: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = torch.tensor([[0, *tokens, 0]], dtype=torch.long)
+        ref = torch.from_numpy(np.asarray(style, dtype=np.float32).reshape(1, -1))
+        if self.device.type == "cuda":
+            ids, ref = ids.pin_memory(), ref.pin_memory()
+        return ids.to(self.device, non_blocking=True), ref.to(self.device, non_blocking=True)
+
+    def synthesize_with_durations(
+        self, tokens: list[int], style: np.ndarray, speed: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """PCM and the predicted duration (in 600-sample frames) of each token, with the two
+        boundary pads: ``durations[0]`` is the leading pad, ``durations[i + 1]`` is token i."""
+        stream = self._stream()
+        autocast = torch.autocast(self.device.type, self.dtype, enabled=self.dtype != torch.float32)
+        with torch.inference_mode(), torch.cuda.stream(stream), autocast:  # type: ignore[arg-type]
+            ids, ref = self._inputs(tokens, style)
+            audio, durations = self._model.forward_with_tokens(ids, ref, speed)
+            audio = audio.float() * ONNX_LOUDNESS
+            if stream is not None:
+                host = torch.empty(audio.shape, dtype=torch.float32, pin_memory=True)
+                host.copy_(audio, non_blocking=True)
+                durations = durations.cpu()
+                stream.synchronize()
+                audio = host
+            return audio.cpu().numpy().ravel(), durations.cpu().numpy().ravel()
+
+    def synthesize(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
+        return self.synthesize_with_durations(tokens, style, speed)[0]
