@@ -75,14 +75,11 @@ class Scheduler:
         workers: int,
         urgent_workers: int = 1,
         background_nice: int = 10,
-        clock: Callable[[], float] | None = None,
     ) -> None:
-        self._clock = clock or time.monotonic
         self._tasks: list[Task] = []
         self._cond = threading.Condition()
         self._seq = count()
         self._closed = False
-        self._running = 0
         self._idle_urgent = 0
         self.seconds_per_phoneme = 0.02
         """Running estimate of inference time per phoneme, for deadlines (updated by observe)."""
@@ -107,11 +104,6 @@ class Scheduler:
     def queued(self) -> int:
         with self._cond:
             return sum(not task.future.cancelled() for task in self._tasks)
-
-    @property
-    def running(self) -> int:
-        with self._cond:
-            return self._running
 
     def submit(self, run: Callable[[], Any], urgency: Urgency | None = None) -> Future[Any]:
         """Queue ``run``; ``urgency=None`` marks a first chunk, which goes ahead of everything."""
@@ -138,7 +130,7 @@ class Scheduler:
             candidates = self._tasks
         if not candidates:
             return None
-        now = self._clock()
+        now = time.monotonic()
         task = min(candidates, key=lambda t: t.key(now))
         self._tasks.remove(task)
         return task
@@ -150,7 +142,6 @@ class Scheduler:
                     return None
                 task = self._pick(first_only)
                 if task is not None and task.future.set_running_or_notify_cancel():
-                    self._running += 1
                     return task
                 if task is None:
                     self._idle_urgent += first_only
@@ -167,9 +158,6 @@ class Scheduler:
                 task.future.set_exception(exc)
             else:
                 task.future.set_result(result)
-            finally:
-                with self._cond:
-                    self._running -= 1
 
     def shutdown(self) -> None:
         """Stop taking tasks and cancel the queued ones (running ones finish)."""

@@ -243,9 +243,10 @@ class Synthesizer:
         queued = self.scheduler.queued
         if self.open_streams < settings.max_streams and queued < settings.max_queued_chunks:
             return
-        # Roughly when a worker frees up: the queued work at the measured speed per chunk.
+        # Roughly when a worker frees up: the queued chunks at the measured inference speed.
         workers = settings.inference_workers + settings.urgent_workers
-        wait = max(queued, 1) * 100 * self.scheduler.seconds_per_phoneme / max(workers, 1)
+        per_chunk = _GUESS_PHONEMES * self.scheduler.seconds_per_phoneme
+        wait = max(queued, 1) * per_chunk / max(workers, 1)
         raise OverloadedError(
             f"The server is busy ({self.open_streams} streams, {queued} chunks waiting); "
             "retry shortly.",

@@ -43,13 +43,19 @@ def fixed(kind: int, order: float):  # noqa: ANN201
     return lambda now: (kind, order)
 
 
+def occupy(scheduler: Scheduler) -> Gate:
+    """Keep one background worker busy until the returned gate is released."""
+    gate = Gate()
+    scheduler.submit(gate, fixed(SPARE, 0))
+    assert gate.started.wait(5)
+    return gate
+
+
 def test_a_free_worker_takes_first_chunks_then_at_risk_then_late_then_spare(
     scheduler_factory,
 ) -> None:
     scheduler = scheduler_factory(workers=1, urgent_workers=0)
-    gate = Gate()
-    scheduler.submit(gate, fixed(SPARE, 0))
-    assert gate.started.wait(5)  # the only worker is now busy; queue the rest behind it
+    gate = occupy(scheduler)  # the only worker is now busy; queue the rest behind it
     order: list[str] = []
     tasks = [
         ("spare-late-deadline", fixed(SPARE, 9.0)),
@@ -81,9 +87,7 @@ def test_urgency_is_asked_when_a_worker_chooses_not_when_the_task_is_queued(
     scheduler_factory,
 ) -> None:
     scheduler = scheduler_factory(workers=1, urgent_workers=0)
-    gate = Gate()
-    scheduler.submit(gate, fixed(SPARE, 0))
-    assert gate.started.wait(5)
+    gate = occupy(scheduler)
     order: list[str] = []
     becomes_urgent = {"kind": SPARE}
     a = scheduler.submit(lambda: order.append("a"), fixed(SPARE, 1.0))
@@ -125,9 +129,7 @@ def test_background_workers_run_at_lower_os_priority_than_first_chunk_workers(
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    gate = Gate()
-    scheduler.submit(gate, fixed(SPARE, 0))  # keeps the background worker busy
-    assert gate.started.wait(5)
+    gate = occupy(scheduler)  # keeps the background worker busy
     assert scheduler.submit(niceness).result(5) == base  # ran on the urgent worker
     gate.release.set()
     assert scheduler.submit(niceness, fixed(SPARE, 0)).result(5) == min(base + 7, 19)
@@ -135,9 +137,7 @@ def test_background_workers_run_at_lower_os_priority_than_first_chunk_workers(
 
 def test_cancelled_tasks_never_run_and_failures_reach_the_caller(scheduler_factory) -> None:
     scheduler = scheduler_factory(workers=1, urgent_workers=0)
-    gate = Gate()
-    scheduler.submit(gate, fixed(SPARE, 0))
-    assert gate.started.wait(5)
+    gate = occupy(scheduler)
     ran: list[str] = []
     cancelled = scheduler.submit(lambda: ran.append("cancelled"), fixed(AT_RISK, 0))
     assert cancelled.cancel()
@@ -157,9 +157,7 @@ def test_cancelled_tasks_never_run_and_failures_reach_the_caller(scheduler_facto
 
 def test_shutdown_cancels_queued_tasks_and_refuses_new_ones(scheduler_factory) -> None:
     scheduler = scheduler_factory(workers=1, urgent_workers=0)
-    gate = Gate()
-    scheduler.submit(gate, fixed(SPARE, 0))
-    assert gate.started.wait(5)
+    gate = occupy(scheduler)
     queued = scheduler.submit(lambda: "never", fixed(SPARE, 0))
     scheduler.shutdown()
     gate.release.set()
