@@ -98,3 +98,20 @@ def test_cached_weights_are_reused_only_when_their_hash_is_known(tmp_path: Path)
         ensure_weights(Settings(models_dir=tmp_path), build=False)
     (tmp_path / f"{WEIGHTS_NAME}.sha256").write_text(sha256_of(target))
     assert ensure_weights(Settings(models_dir=tmp_path), build=False)[0] == target
+
+
+def test_auto_does_not_import_torch_without_a_gpu_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Importing torch costs about 2 s of start-up and 150 MB; a CPU-only machine never pays it."""
+    import subprocess
+    import sys
+
+    from tts_service import backends
+
+    driver_here = backends._gpu_driver_present()
+    monkeypatch.setattr(backends, "_gpu_driver_present", lambda: False)
+    assert resolve_backend_name("auto") == "onnx"
+    if sys.platform == "linux" and not driver_here:  # and in a fresh process on this machine
+        check = "import sys; from tts_service.backends import resolve_backend_name as r; "
+        check += "print(r('auto'), 'torch' in sys.modules)"
+        out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+        assert out.stdout.split() == ["onnx", "False"], out.stderr

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -49,12 +51,20 @@ def torch_installed() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("torch", "kokoro", "onnx"))
 
 
+def _gpu_driver_present() -> bool:
+    """Whether a CUDA (NVIDIA) or ROCm (AMD) kernel driver is loaded; PyTorch can use neither
+    without one. Outside Linux there is no such cheap check: assume one may be there."""
+    if sys.platform != "linux":
+        return True
+    return Path("/proc/driver/nvidia/version").exists() or Path("/dev/kfd").exists()
+
+
 def resolve_backend_name(requested: str) -> str:
     """``auto`` → ``torch`` when the extra is installed and CUDA is available, else ``onnx``."""
     if requested != "auto":
         return requested
-    if torch_installed():
-        import torch
+    if torch_installed() and _gpu_driver_present():
+        import torch  # about 2 s and 150 MB: only where a GPU driver says it may pay off
 
         if torch.cuda.is_available():
             return "torch"
