@@ -26,6 +26,7 @@ from benchmarks.ttfa import SHORT, TEXTS
 from tts_service.assets import ensure_assets
 from tts_service.backends import load_backend
 from tts_service.config import Settings
+from tts_service.loading import warm_up
 from tts_service.synthesis import Synthesizer
 from tts_service.text.phonemes import Phonemizer
 from tts_service.voices import VoiceStore
@@ -46,7 +47,7 @@ def main(text_file: str | None, voice: str, repeats: int, out: Path) -> None:
     chosen = VoiceStore.load(files.voices).resolve(voice)
     text = Path(text_file).read_text() if text_file else (TEXTS / "article.txt").read_text()
     try:
-        synthesizer.warm_up(chosen)
+        warm_up(backend, phonemizer, chosen)
         first_sentence = SHORT.split(".")[0] + "."
         tokens = phonemizer.tokenize(phonemizer.phonemize(first_sentence, chosen.lang))
         style = chosen.style_for(len(tokens))

@@ -65,7 +65,7 @@ def one_start(requests: int, timeout: float, log: Path) -> dict[str, Any]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "tts_service", "serve", "--no-fetch", "--port", str(port)]
-    with log.open("wb") as log_file, httpx.Client() as client:
+    with log.open("wb") as log_file, httpx.Client(timeout=timeout) as client:
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
         try:

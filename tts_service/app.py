@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
 from tts_service import __version__
-from tts_service.assets import ModelFiles, ensure_assets
+from tts_service.assets import ModelFiles
 from tts_service.auth import ApiKeyMiddleware
-from tts_service.backends import Backend, load_backend
+from tts_service.backends import Backend
 from tts_service.config import Settings
 from tts_service.errors import (
     HTTPStatusError,
@@ -30,6 +30,7 @@ from tts_service.errors import (
     NotReadyError,
     ServiceError,
 )
+from tts_service.loading import Loaded, load
 from tts_service.metrics import Metrics
 from tts_service.middleware import (
     REQUEST_ID_HEADER,
@@ -40,7 +41,6 @@ from tts_service.middleware import (
 from tts_service.routes import discovery, health, speech
 from tts_service.schemas import ErrorDetail, ErrorResponse
 from tts_service.synthesis import Synthesizer
-from tts_service.text.phonemes import Phonemizer
 from tts_service.voices import VoiceStore
 
 logger = logging.getLogger(__name__)
@@ -87,28 +87,15 @@ class Service:
         )
 
 
-def _load(
-    service: Service,
-    files: ModelFiles | None,
-    backend: Backend | None,
-    voices: VoiceStore | None,
-) -> None:
-    """Blocking: load the model and voices, then warm up with one short synthesis."""
-    settings = service.settings
-    started = time.perf_counter()
-    if backend is None or voices is None:
-        files = files or ensure_assets(settings, fetch=False)
-        backend = backend or load_backend(settings, files)
-        voices = voices or VoiceStore.load(files.voices)
-    synthesizer = Synthesizer(backend, Phonemizer(), settings, service.metrics)
-    if settings.warmup:
-        warm = synthesizer.warm_up(voices.resolve(settings.default_voice))
-        logger.info("Warm-up synthesis took %.2fs", warm)
-    service.voices = voices
-    service.synthesizer = synthesizer
+def _serve(service: Service, loaded: Loaded) -> None:
+    """Put what was loaded to work: from now on the service is ready."""
+    service.synthesizer = Synthesizer(
+        loaded.backend, loaded.phonemizer, service.settings, service.metrics
+    )
+    service.voices = loaded.voices
     logger.info(
         "Ready: backend %s, %d voices, loaded in %.1fs",
-        backend.name, len(voices.ids), time.perf_counter() - started,
+        loaded.backend.name, len(loaded.voices.ids), loaded.seconds,
     )  # fmt: skip
 
 
@@ -118,25 +105,31 @@ def create_app(
     files: ModelFiles | None = None,
     backend: Backend | None = None,
     voices: VoiceStore | None = None,
+    loading: Future[Loaded] | None = None,
     on_fatal: Callable[[], None] | None = None,
 ) -> FastAPI:
     """Build the app. ``files`` are model files already verified (else the lifespan verifies
-    them); ``backend``/``voices`` replace the real model (tests use a stand-in); ``on_fatal`` is
-    called if loading fails (the CLI uses it to stop the server)."""
+    them); ``backend``/``voices`` replace the real model (tests use a stand-in); ``loading`` is a
+    load already under way (``start_loading``); ``on_fatal`` is called if loading fails (the CLI
+    uses it to stop the server)."""
     service = Service(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async def load() -> None:
+        async def start() -> None:
             try:
-                await asyncio.to_thread(_load, service, files, backend, voices)
+                if loading is None:
+                    loaded = await asyncio.to_thread(load, settings, files, backend, voices)
+                else:
+                    loaded = await asyncio.wrap_future(loading)
+                _serve(service, loaded)
             except Exception as exc:  # noqa: BLE001 - any load failure must stop the service
                 service.load_error = f"Loading the model failed: {exc}"
                 logger.exception("Loading the model failed")
                 if on_fatal is not None:
                     on_fatal()
 
-        task = asyncio.create_task(load())
+        task = asyncio.create_task(start())
         yield
         task.cancel()
         if service.synthesizer is not None:

@@ -13,6 +13,7 @@ import click
 from tts_service.assets import AssetError, ModelFiles, ensure_assets
 from tts_service.backends import resolve_backend_name, torch_installed
 from tts_service.config import Settings
+from tts_service.loading import start_loading
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -65,13 +66,14 @@ def serve(
     host: str | None, port: int | None, models_dir: str | None, log_level: str | None, fetch: bool
 ) -> None:
     """Fetch the model if needed, then serve the API on HOST:PORT."""
-    import uvicorn
-
-    from tts_service.app import create_app
-
     settings = _settings(host=host, port=port, models_dir=models_dir, log_level=log_level)
     _configure_logging(settings.log_level)
     files = _ensure(settings, fetch)
+    loading = start_loading(settings, files)  # overlaps the imports below (see loading.py)
+
+    import uvicorn
+
+    from tts_service.app import create_app
 
     server: uvicorn.Server | None = None
 
@@ -79,7 +81,7 @@ def serve(
         if server is not None:
             server.should_exit = True
 
-    app = create_app(settings, files=files, on_fatal=stop)
+    app = create_app(settings, files=files, loading=loading, on_fatal=stop)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level,
         log_config=None, timeout_graceful_shutdown=10,

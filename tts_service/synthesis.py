@@ -296,12 +296,5 @@ class Synthesizer:
         weakref.finalize(stream, release)
         return stream
 
-    def warm_up(self, voice: Voice) -> float:
-        """One short synthesis so the first real request is not slow; returns its seconds."""
-        started = time.perf_counter()
-        tokens = self.phonemizer.tokenize(self.phonemizer.phonemize("Ready.", voice.lang))
-        self.backend.synthesize(tokens, voice.style_for(len(tokens)), 1.0)
-        return time.perf_counter() - started
-
     def shutdown(self) -> None:
         self.scheduler.shutdown()

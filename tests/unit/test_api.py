@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -15,12 +15,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.decode import decode
+from tts_service.app import create_app
 from tts_service.audio import MEDIA_TYPES
+from tts_service.config import Settings
+from tts_service.loading import Loaded
 from tts_service.schemas import MODEL_IDS
 from tts_service.text.phonemes import Phonemizer
 
 from .conftest import ClientFactory, wait_until_ready
-from .standin import SAMPLE_RATE, VOICE_IDS, StandInBackend, voice_value
+from .standin import SAMPLE_RATE, VOICE_IDS, StandInBackend, make_voice_store, voice_value
 
 SPEECH = "/v1/audio/speech"
 TWO_SENTENCES = "Hello there. This is a test of the system."
@@ -411,6 +414,32 @@ def test_a_failed_load_reports_an_error_and_503s(make_client: ClientFactory) -> 
     assert "nosuchvoice" in health.json()["detail"]
     error = assert_openai_error(client.post(SPEECH, json=GOOD), 503)
     assert "Loading the model failed" in error["message"]
+
+
+def test_a_load_started_before_the_app_is_served_once_it_finishes() -> None:
+    """``tts-service serve`` starts loading before it imports the web stack (``start_loading``);
+    the app waits for that future: 503 while it runs, ready when it resolves."""
+    loading: Future[Loaded] = Future()
+    app = create_app(Settings(warmup=False), loading=loading)
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 503
+        loading.set_result(Loaded(StandInBackend(), make_voice_store(), Phonemizer(), 0.1))
+        wait_until_ready(client)
+        assert client.post(SPEECH, json=GOOD).status_code == 200
+
+
+def test_a_load_started_early_that_fails_stops_the_server() -> None:
+    fatal = []
+    loading: Future[Loaded] = Future()
+    app = create_app(Settings(warmup=False), loading=loading, on_fatal=lambda: fatal.append(1))
+    with TestClient(app) as client:
+        loading.set_exception(RuntimeError("no such model"))
+        deadline = time.monotonic() + 5
+        while not fatal:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        error = assert_openai_error(client.post(SPEECH, json=GOOD), 503)
+        assert "no such model" in error["message"]
 
 
 # --- failures and laziness ---------------------------------------------------------------------

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tts_service.assets import ModelFiles
     from tts_service.config import Settings
 
@@ -71,6 +73,10 @@ def resolve_backend_name(requested: str) -> str:
     return "onnx"
 
 
+def backend_factory(settings: Settings) -> Callable[[Settings, ModelFiles], Backend]:
+    """The chosen backend's factory; imports its module (and its framework) on first call."""
+    return _import(BACKENDS[resolve_backend_name(settings.backend)])  # type: ignore[no-any-return]
+
+
 def load_backend(settings: Settings, files: ModelFiles) -> Backend:
-    factory = _import(BACKENDS[resolve_backend_name(settings.backend)])
-    return factory(settings, files)  # type: ignore[no-any-return]
+    return backend_factory(settings)(settings, files)

@@ -1,0 +1,92 @@
+"""Loading the model: backend, voices and phonemizer, then one warm-up synthesis.
+
+It is all blocking work, so it runs on a thread. ``tts-service serve`` starts that thread before
+it imports the web stack (``start_loading``): onnxruntime builds its session in native code, off
+the GIL, while Python imports FastAPI, so the two overlap and the service is ready sooner.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tts_service.assets import ModelFiles
+    from tts_service.backends import Backend
+    from tts_service.config import Settings
+    from tts_service.text.phonemes import Phonemizer
+    from tts_service.voices import Voice, VoiceStore
+
+logger = logging.getLogger(__name__)
+
+WARMUP_TEXT = "Ready."
+
+
+@dataclass(frozen=True)
+class Loaded:
+    backend: Backend
+    voices: VoiceStore
+    phonemizer: Phonemizer
+    seconds: float
+    """Wall time of the whole load, warm-up included."""
+
+
+def warm_up(backend: Backend, phonemizer: Phonemizer, voice: Voice) -> float:
+    """One short synthesis so the first real request is not slow; returns its seconds."""
+    started = time.perf_counter()
+    tokens = phonemizer.tokenize(phonemizer.phonemize(WARMUP_TEXT, voice.lang))
+    backend.synthesize(tokens, voice.style_for(len(tokens)), 1.0)
+    return time.perf_counter() - started
+
+
+def load(
+    settings: Settings,
+    files: ModelFiles | None = None,
+    backend: Backend | None = None,
+    voices: VoiceStore | None = None,
+) -> Loaded:
+    """Blocking. ``files`` already verified (else verified here, never fetched); ``backend`` and
+    ``voices`` replace the real ones (tests pass a stand-in)."""
+    from tts_service.assets import ensure_assets
+    from tts_service.backends import load_backend
+    from tts_service.text.phonemes import Phonemizer
+    from tts_service.voices import VoiceStore
+
+    started = time.perf_counter()
+    if backend is None or voices is None:
+        files = files or ensure_assets(settings, fetch=False)
+        backend = backend or load_backend(settings, files)
+        voices = voices or VoiceStore.load(files.voices)
+    phonemizer = Phonemizer()
+    if settings.warmup:
+        seconds = warm_up(backend, phonemizer, voices.resolve(settings.default_voice))
+        logger.info("Warm-up synthesis took %.2fs", seconds)
+    return Loaded(backend, voices, phonemizer, time.perf_counter() - started)
+
+
+def start_loading(settings: Settings, files: ModelFiles) -> Future[Loaded]:
+    """``load`` on a daemon thread, started now; its result or exception lands in the future.
+
+    The backend's module is imported here first, on the calling thread: its imports (numpy,
+    onnxruntime, kokoro-onnx and espeak's phonemizer: about half a second of Python) would
+    otherwise contend for the GIL with the caller's own imports and delay the session build,
+    which is the longest step and runs mostly in native code."""
+    from tts_service.backends import backend_factory
+
+    backend_factory(settings)
+    future: Future[Loaded] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(load(settings, files))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the future
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="tts-load", daemon=True).start()
+    return future
