@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
-from kokoro_onnx.session import input_dtypes, resolve_providers
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from tts_service.backends import SAMPLE_RATE
@@ -28,6 +27,8 @@ class OnnxBackend:
     sample_rate = SAMPLE_RATE
 
     def __init__(self, session: ort.InferenceSession) -> None:
+        from kokoro_onnx.session import input_dtypes
+
         self._session = session
         self._dtypes = input_dtypes(session)
         # Older exports call the token input "tokens", newer ones "input_ids".
@@ -38,7 +39,7 @@ class OnnxBackend:
         options = ort.SessionOptions()
         # Several workers share this session, each running one inference on its own threads.
         options.intra_op_num_threads = settings.threads_per_inference
-        providers = resolve_providers()
+        providers = _providers()
         logger.info(
             "Loading %s on onnxruntime %s (%s), %d thread(s) per inference",
             files.model, ort.__version__, providers, settings.threads_per_inference,
@@ -55,6 +56,19 @@ class OnnxBackend:
         }
         audio = self._session.run(None, inputs)[0]
         return np.asarray(audio, dtype=np.float32).ravel()
+
+
+def _providers() -> list[str]:
+    """kokoro-onnx's choice of execution providers (``ONNX_PROVIDER``, or every provider of an
+    accelerated onnxruntime build), short-cut for the plain CPU build, where there is nothing to
+    choose: importing kokoro-onnx pulls in espeak's phonemizer, and start-up builds the session
+    before it needs that (see ``tts_service.loading``)."""
+    plain = {"CPUExecutionProvider", "AzureExecutionProvider"}
+    if "ONNX_PROVIDER" not in os.environ and set(ort.get_available_providers()) <= plain:
+        return ["CPUExecutionProvider"]
+    from kokoro_onnx.session import resolve_providers
+
+    return resolve_providers()
 
 
 _LOAD_ERRORS = (ort_errors.Fail, ort_errors.InvalidProtobuf, ort_errors.InvalidGraph)
