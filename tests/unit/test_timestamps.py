@@ -161,13 +161,6 @@ def test_sse_without_timestamps_sends_no_words(client: TestClient) -> None:
     assert deltas and all(set(delta) == {"type", "audio"} for delta in deltas)
 
 
-def test_timestamps_without_sse_are_a_400(client: TestClient) -> None:
-    response = client.post(SPEECH, json={**TIMESTAMPS, "stream_format": "audio"})
-    error = assert_openai_error(response, 400)
-    assert error["param"] == "timestamps"
-    assert "sse" in error["message"]
-
-
 def test_timestamps_on_a_backend_without_durations_are_a_400_naming_the_torch_backend(
     make_client: ClientFactory,
 ) -> None:
