@@ -5,7 +5,7 @@ them alike; the best of ``--repeats`` runs per backend. ``--server-rss`` then st
 on each ONNX model and reports its memory (VmRSS after one request, and the peak VmHWM) and the
 time to first audio of "Hi Mediclinic." (best of three).
 
-    python -m benchmarks.backends --repeats 3 --threads 2 --server-rss
+    python -m benchmarks.backends --repeats 3 --threads 2 [--onnx-only] [--server-rss]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import httpx
 import torch
 
 from tts_service.assets import ensure_assets
+from tts_service.backends import Backend
 from tts_service.backends.onnx import OnnxBackend
 from tts_service.backends.onnx_export import ensure_fp32_onnx
 from tts_service.backends.pytorch import TorchBackend
@@ -44,17 +45,19 @@ TEXTS = {
 @click.option("--threads", default=2, show_default=True, help="Intra-op threads of each backend.")
 @click.option("--voice", default="af_heart", show_default=True)
 @click.option("--server-rss", is_flag=True, help="Also measure a server on each ONNX model.")
-def main(repeats: int, threads: int, voice: str, server_rss: bool) -> None:
+@click.option("--onnx-only", is_flag=True, help="Leave the torch backend out.")
+def main(repeats: int, threads: int, voice: str, server_rss: bool, onnx_only: bool) -> None:
     settings = Settings(torch_device="cpu", onnx_threads=threads, torch_threads=threads)
     files = ensure_assets(settings)
     exported = settings.model_copy(update={"model_path": ensure_fp32_onnx(settings)})
-    fp32 = TorchBackend.from_settings(settings.model_copy(update={"torch_dtype": "float32"}), files)
-    backends = {
+    backends: dict[str, Backend] = {
         "onnx int8": OnnxBackend.from_settings(settings, files),
         "onnx fp32 (export)": OnnxBackend.from_settings(exported, ensure_assets(exported)),
-        "torch float32": fp32,
-        "torch bfloat16": TorchBackend(fp32._model, torch.device("cpu"), torch.bfloat16),
     }
+    if not onnx_only:
+        float32 = settings.model_copy(update={"torch_dtype": "float32"})
+        fp32 = backends["torch float32"] = TorchBackend.from_settings(float32, files)
+        backends["torch bfloat16"] = TorchBackend(fp32._model, torch.device("cpu"), torch.bfloat16)
     style_table = VoiceStore.load(files.voices).resolve(voice)
     phonemizer = Phonemizer()
     click.echo("| text | chars | tokens | backend | best s | chars/s | audio s / wall s |")
@@ -110,9 +113,9 @@ def _server_figures(model: Path, threads: int) -> tuple[int, int, float]:
         for _ in range(3):
             started = time.perf_counter()
             with httpx.stream("POST", f"{url}/v1/audio/speech", json=body, timeout=120) as reply:
-                next(reply.iter_bytes())
-                ttfa = min(ttfa, time.perf_counter() - started)
-                reply.read()
+                for n, _ in enumerate(reply.iter_bytes()):
+                    if n == 0:
+                        ttfa = min(ttfa, time.perf_counter() - started)
         httpx.post(f"{url}/v1/audio/speech", json={**body, "input": TEXTS["long"]}, timeout=300)
         status = dict(
             line.split(":", 1)
