@@ -169,6 +169,8 @@ BAD_REQUESTS = [
     Bad("lang-code-nul", _with(lang_code="\x00"), param="lang_code"),
     Bad("lang-code-too-long", _with(lang_code="en-" * 10), param="lang_code"),
     Bad("instructions-object", _with(instructions={"tone": "calm"}), param="instructions"),
+    Bad("timestamps-without-sse", _with(timestamps=True), param="timestamps"),
+    Bad("timestamps-string", _with(timestamps="yes", stream_format="sse"), param="timestamps"),
 ]
 
 # Odd but valid: spoken (200, audio), never an error. Kept short: the real model speaks each.

@@ -21,6 +21,7 @@ from kokoro_onnx.chunker import split_phonemes
 
 from tts_service.text import Boundary, Sentence
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer, is_speakable
+from tts_service.text.words import SpokenWord, shift, sounding, split_words, spoken_words
 
 _CLAUSE_MARKS = frozenset(",;:—")
 _CLAUSE_END = re.compile(r"[,;:—]\s")
@@ -52,6 +53,8 @@ class Piece:
     text: str
     phonemes: str
     boundary: Boundary
+    words: tuple[SpokenWord, ...] = ()
+    """Its words, when asked for (word timestamps); positions count sounding phonemes."""
 
 
 @dataclass(frozen=True)
@@ -62,22 +65,31 @@ class Chunk:
     text: str
     phonemes: str
     pause: float
+    words: tuple[SpokenWord, ...] = ()
+    """Its words when the plan was asked for them; positions count sounding phonemes."""
 
 
-def pieces(sentences: Iterable[Sentence], phonemizer: Phonemizer, lang: str) -> Iterator[Piece]:
-    """Phonemize sentence by sentence; drop unspeakable ones; split any over the model's limit."""
+def pieces(
+    sentences: Iterable[Sentence], phonemizer: Phonemizer, lang: str, *, words: bool = False
+) -> Iterator[Piece]:
+    """Phonemize sentence by sentence; drop unspeakable ones; split any over the model's limit.
+    ``words``: locate each word's phonemes too (see ``tts_service.text.words``)."""
     for sentence in sentences:
         phonemes = phonemizer.phonemize(sentence.text, lang)
         if not is_speakable(phonemes):
             continue
+        located = tuple(spoken_words(sentence.text, phonemes, phonemizer, lang)) if words else ()
         if len(phonemes) <= MAX_TOKENS:
-            yield Piece(sentence.text, phonemes, sentence.boundary)
+            yield Piece(sentence.text, phonemes, sentence.boundary, located)
             continue
         parts = split_phonemes(phonemes, MAX_TOKENS)
         for n, part in enumerate(parts):
             last = n == len(parts) - 1
             inner = Boundary.CLAUSE if part.rstrip()[-1:] in _CLAUSE_MARKS else Boundary.NONE
-            yield Piece(sentence.text if last else "", part, sentence.boundary if last else inner)
+            own, located = split_words(located, len(sounding(part)))
+            yield Piece(
+                sentence.text if last else "", part, sentence.boundary if last else inner, own
+            )
 
 
 def cut_head(piece: Piece, limit: int, *, longest: bool = False) -> list[Piece]:
@@ -98,7 +110,11 @@ def cut_head(piece: Piece, limit: int, *, longest: bool = False) -> list[Piece]:
         cut = space + 1 if space >= 0 else limit
     head, tail = phonemes[:cut].strip(), phonemes[cut:].strip()
     boundary = Boundary.CLAUSE if head[-1] in _CLAUSE_MARKS else Boundary.NONE
-    return [Piece("", head, boundary), Piece(piece.text, tail, piece.boundary)]
+    head_words, tail_words = split_words(piece.words, len(sounding(head)))
+    return [
+        Piece("", head, boundary, head_words),
+        Piece(piece.text, tail, piece.boundary, tail_words),
+    ]
 
 
 def plan_chunks(
@@ -110,8 +126,10 @@ def plan_chunks(
     pauses: Pauses,
     first_chunk_phonemes: int = MAX_TOKENS,
     growth: float = 1.5,
+    words: bool = False,
 ) -> Iterator[Chunk]:
-    """Group pieces into chunks; a generator, so phonemization happens only as chunks are needed."""
+    """Group pieces into chunks; a generator, so phonemization happens only as chunks are needed.
+    ``words``: each chunk also says where its words are (for word timestamps)."""
     ceiling = min(group_phonemes, MAX_TOKENS)
     limit = 0  # the first chunk is never grouped; then the limit only grows
     group: list[Piece] = []
@@ -124,13 +142,14 @@ def plan_chunks(
             text=" ".join(p.text for p in group if p.text),
             phonemes=" ".join(p.phonemes for p in group),
             pause=pauses.after(group[-1].boundary),
+            words=tuple(_joined_words(group)),
         )
         limit = min(ceiling, max(limit, MIN_CHUNK_PHONEMES, int(len(chunk.phonemes) * growth)))
         index += 1
         group.clear()
         return chunk
 
-    stream = pieces(sentences, phonemizer, lang)
+    stream = pieces(sentences, phonemizer, lang, words=words)
     first = next(stream, None)
     if first is None:
         return
@@ -151,3 +170,10 @@ def plan_chunks(
         group.append(piece)
     if group:
         yield emit()
+
+
+def _joined_words(group: list[Piece]) -> Iterator[SpokenWord]:
+    offset = 0
+    for piece in group:
+        yield from shift(piece.words, offset)
+        offset += len(sounding(piece.phonemes))

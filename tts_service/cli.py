@@ -1,4 +1,5 @@
-"""Command line: ``tts-service serve``, ``fetch``, ``convert``, ``healthcheck`` and ``settings``."""
+"""Command line: ``tts-service serve``, ``fetch``, ``convert``, ``export-onnx``, ``healthcheck`` and
+``settings``."""
 
 from __future__ import annotations
 
@@ -116,6 +117,26 @@ def convert(models_dir: str | None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     click.echo(f"PyTorch weights are ready in {settings.models_dir}")
+
+
+@main.command("export-onnx")
+@click.option("--models-dir", type=click.Path(), help="Model cache [TTS_MODELS_DIR].")
+def export_onnx(models_dir: str | None) -> None:
+    """Export an fp32 ONNX model from the PyTorch weights (reuses an earlier export); serve it
+    with TTS_MODEL_PATH. Needs the torch extra."""
+    settings = _settings(models_dir=models_dir)
+    _configure_logging("info")
+    try:
+        ensure_assets(settings)
+        if not torch_installed():
+            raise AssetError("Exporting needs the torch extra: pip install -e '.[torch]'.")
+        from tts_service.backends.onnx_export import ensure_fp32_onnx
+
+        path = ensure_fp32_onnx(settings)
+    except AssetError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"fp32 ONNX model: {path}\nServe it with TTS_BACKEND=onnx TTS_MODEL_PATH={path}")
 
 
 @main.command()

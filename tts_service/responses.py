@@ -19,7 +19,14 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from tts_service.audio import MEDIA_TYPES, Encoder
 from tts_service.metrics import Metrics
-from tts_service.schemas import ErrorDetail, SpeechAudioDelta, SpeechAudioDone, SpeechError, Usage
+from tts_service.schemas import (
+    ErrorDetail,
+    SpeechAudioDelta,
+    SpeechAudioDone,
+    SpeechError,
+    Usage,
+    WordTimestamp,
+)
 from tts_service.synthesis import AudioChunk, SpeechStream
 
 logger = logging.getLogger(__name__)
@@ -69,17 +76,33 @@ class StreamStats:
 
 
 async def encoded_audio(
-    stream: SpeechStream, first: AudioChunk, encoder: Encoder, sample_rate: int, stats: StreamStats
+    stream: SpeechStream,
+    first: AudioChunk,
+    encoder: Encoder,
+    sample_rate: int,
+    stats: StreamStats,
+    words: list[WordTimestamp] | None = None,
 ) -> AsyncIterator[bytes]:
     """Encode and yield each chunk as soon as it is synthesized (the stream's look-ahead keeps
     the next one synthesizing meanwhile). An exception propagates: the transfer is aborted, never
-    finished as if complete. Leaving early (client gone) closes the stream: synthesis stops."""
+    finished as if complete. Leaving early (client gone) closes the stream: synthesis stops.
+    ``words`` receives each chunk's word timestamps, in seconds from the start of the stream,
+    before the chunk's bytes are yielded."""
     outcome = "failed"
     stats.metrics.active_streams.inc()
     try:
         chunk: AudioChunk | None = first
         while chunk is not None:
             data = await anyio.to_thread.run_sync(encoder.encode, chunk.samples)
+            if words is not None:
+                words.extend(
+                    WordTimestamp(
+                        word=span.word,
+                        start=round((stats.samples + span.start) / sample_rate, 3),
+                        end=round((stats.samples + span.end) / sample_rate, 3),
+                    )
+                    for span in chunk.words
+                )
             stats.chunks += 1
             stats.tokens += chunk.tokens
             stats.samples += chunk.samples.size
@@ -113,13 +136,23 @@ async def whole_file_response(
     return Response(data, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
+def _delta(data: bytes, words: list[WordTimestamp] | None) -> ServerSentEvent:
+    """One delta event; with timestamps, it takes the words collected since the last one."""
+    delta = SpeechAudioDelta(audio=base64.b64encode(data).decode("ascii"))
+    if words is not None:
+        delta.words = words.copy()
+        words.clear()
+    return ServerSentEvent(data=delta.model_dump_json(exclude_none=True), event=delta.type)
+
+
 async def _events(
-    audio: AsyncIterator[bytes], stats: StreamStats
+    audio: AsyncIterator[bytes], stats: StreamStats, words: list[WordTimestamp] | None
 ) -> AsyncIterator[ServerSentEvent]:
     try:
         async for data in audio:
-            delta = SpeechAudioDelta(audio=base64.b64encode(data).decode("ascii"))
-            yield ServerSentEvent(data=delta.model_dump_json(), event=delta.type)
+            yield _delta(data, words)
+        if words:  # the last chunks' encoding gave no bytes after them: their words still go
+            yield _delta(b"", words)
     except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band, then end
         logger.exception("[%s] speech failed mid-stream", stats.request_id)
         error = SpeechError(
@@ -133,10 +166,15 @@ async def _events(
 
 
 def sse_response(
-    audio: AsyncIterator[bytes], stats: StreamStats, headers: dict[str, str]
+    audio: AsyncIterator[bytes],
+    stats: StreamStats,
+    headers: dict[str, str],
+    words: list[WordTimestamp] | None = None,
 ) -> Response:
     """``text/event-stream``: one ``speech.audio.delta`` per encoded chunk, then
-    ``speech.audio.done`` with usage (input = phoneme tokens, output = audio samples at 24 kHz)."""
+    ``speech.audio.done`` with usage (input = phoneme tokens, output = audio samples at 24 kHz).
+    ``words``: the list ``encoded_audio`` fills; each delta then carries the words that came
+    since the one before."""
     return EventSourceResponse(
-        _events(audio, stats), headers=STREAM_HEADERS | headers, ping=SSE_PING_SECONDS
+        _events(audio, stats, words), headers=STREAM_HEADERS | headers, ping=SSE_PING_SECONDS
     )

@@ -60,6 +60,13 @@ class SpeechRequest(BaseModel):
         description="Extension: false synthesizes the input as one piece (the baseline that "
         "sentence streaming is measured against).",
     )
+    timestamps: bool = Field(
+        False,
+        strict=True,
+        description="Extension, with stream_format sse: each speech.audio.delta also carries "
+        "`words`, the start and end in seconds of each word spoken so far. Needs a backend that "
+        "predicts durations (TTS_BACKEND=torch).",
+    )
 
     @property
     def voice_spec(self) -> str | None:
@@ -119,9 +126,21 @@ class Usage(BaseModel):
         self.total_tokens = self.input_tokens + self.output_tokens
 
 
+class WordTimestamp(BaseModel):
+    word: str = Field(description="A word of the input as spoken (markup removed).")
+    start: float = Field(description="Seconds from the start of the audio of the whole stream.")
+    end: float = Field(description="Seconds from the start of the audio of the whole stream.")
+
+
 class SpeechAudioDelta(BaseModel):
     type: Literal["speech.audio.delta"] = "speech.audio.delta"
     audio: str = Field(description="Base64 of the next bytes of audio in response_format.")
+    words: list[WordTimestamp] | None = Field(
+        None,
+        description="Only with `timestamps: true`: the words whose audio was synthesized since "
+        "the previous event, in order (the audio bytes of the last of them may come in a later "
+        "event: encoders buffer).",
+    )
 
 
 class SpeechAudioDone(BaseModel):

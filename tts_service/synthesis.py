@@ -32,6 +32,7 @@ from tts_service.metrics import Metrics
 from tts_service.scheduler import AT_RISK, LATE, SPARE, Scheduler
 from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
+from tts_service.timestamps import WordSpan, word_spans
 from tts_service.voices import Voice
 
 logger = logging.getLogger(__name__)
@@ -50,15 +51,17 @@ class AudioChunk:
     tokens: int
     done_at: float
     """Wall-clock time (``time.time()``) when synthesis of this chunk finished."""
+    words: list[WordSpan] = field(default_factory=list)
+    """Where its words are, when the stream was asked for word timestamps."""
 
 
-def trim_edges(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Cut the model's leading and trailing silence, keeping a short margin."""
+def speech_bounds(audio: np.ndarray, sample_rate: int) -> tuple[int, int]:
+    """Where the model's speech starts and ends, with a short margin of its edge silence."""
     if audio.size == 0:
-        return audio
+        return 0, 0
     _, (start, end) = trim(audio, top_db=50)
     margin = int(_EDGE_MARGIN_S * sample_rate)
-    return audio[max(0, int(start) - margin) : min(audio.size, int(end) + margin)]
+    return max(0, int(start) - margin), min(audio.size, int(end) + margin)
 
 
 @dataclass
@@ -77,6 +80,8 @@ class SpeechStream:
     margin: float = 8.0
     """Seconds of slack below which this stream's chunks go ahead of late ones (see scheduler)."""
     on_close: Callable[[], None] | None = None
+    timestamps: bool = False
+    """Locate each chunk's words in its audio (the backend must give durations)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _pending: deque[asyncio.Task[AudioChunk | None]] = field(default_factory=deque)
     _closed: bool = False
@@ -145,8 +150,17 @@ class SpeechStream:
         n = chunk.index
         started = time.perf_counter()
         tokens = self.phonemizer.tokenize(chunk.phonemes)
-        audio = self.backend.synthesize(tokens, self.voice.style_for(len(tokens)), self.speed)
-        audio = trim_edges(audio, self.backend.sample_rate)
+        style = self.voice.style_for(len(tokens))
+        durations = None
+        if self.timestamps:
+            audio, durations = self.backend.synthesize_with_durations(tokens, style, self.speed)
+        else:
+            audio = self.backend.synthesize(tokens, style, self.speed)
+        start, end = speech_bounds(audio, self.backend.sample_rate)
+        words = []
+        if durations is not None:
+            words = word_spans(chunk.phonemes, chunk.words, durations, start, end - start)
+        audio = audio[start:end]
         if chunk.pause:
             silence = np.zeros(int(chunk.pause * self.backend.sample_rate), dtype=np.float32)
             audio = np.concatenate([audio, silence])
@@ -160,7 +174,7 @@ class SpeechStream:
             self.request_id, chunk.index, len(tokens), audio.size / self.backend.sample_rate, elapsed,
             done_at, chunk.text[:60],
         )  # fmt: skip
-        return AudioChunk(chunk.index, audio, len(tokens), done_at)
+        return AudioChunk(chunk.index, audio, len(tokens), done_at, words)
 
     def _fill(self) -> None:
         while not self._exhausted and len(self._pending) < self.lookahead:
@@ -271,8 +285,10 @@ class Synthesizer:
         lang: str | None = None,
         split: bool = True,
         request_id: str = "-",
+        timestamps: bool = False,
     ) -> SpeechStream:
-        """A stream of ``text``; ``split=False`` speaks it as few model-sized pieces as possible."""
+        """A stream of ``text``; ``split=False`` speaks it as few model-sized pieces as possible;
+        ``timestamps`` locates the words of each chunk in its audio (``backend.durations``)."""
         if split:
             sentences = split_sentences(text)
         else:  # the baseline that streaming is measured against: one piece, as the model allows
@@ -285,13 +301,14 @@ class Synthesizer:
             pauses=self.pauses,
             first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
             growth=self.settings.chunk_growth if split else 1000.0,
+            words=timestamps,
         )
         self.open_streams += 1
         release = partial(self._release, [])  # once: on close, or when dropped unclosed
         stream = SpeechStream(
             plan, self.backend, self.phonemizer, voice, speed, self.scheduler,
             self.settings.lookahead, self.metrics, request_id, self.settings.playback_margin,
-            release,
+            release, timestamps,
         )  # fmt: skip
         weakref.finalize(stream, release)
         return stream

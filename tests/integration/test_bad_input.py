@@ -5,6 +5,7 @@ All of it shares the session's one server."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 
@@ -74,6 +75,16 @@ def test_the_real_server_still_speaks_after_the_whole_table(
         metrics,
     )
     assert counted and float(counted.group(1)) >= 2 * 6  # six voice_not_found cases, twice over
+
+
+@pytest.mark.skipif(os.environ.get("TTS_TEST_BACKEND") == "torch", reason="torch has durations")
+def test_timestamps_from_the_onnx_server_are_a_400_naming_the_torch_backend(
+    http: httpx.Client,
+) -> None:
+    body = {**GOOD, "stream_format": "sse", "timestamps": True}
+    case = Bad("timestamps-on-onnx", body, param="timestamps", code="unsupported_by_backend")
+    error = assert_openai_error(http.post(SPEECH, json=body), case)
+    assert "TTS_BACKEND=torch" in error["message"]
 
 
 @pytest.fixture(scope="module")

@@ -11,15 +11,21 @@ test against a torch server.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 
+import httpx
+import numpy as np
 import pytest
 
+from tests.decode import decode
 from tests.integration.conftest import RunningServer, start_server, stop_server
 from tests.integration.test_clients import (  # noqa: F401 - collected again, against torch
+    parse_sse,
     test_sdk_raises_bad_request_with_our_message,
     test_sse_stream_sends_deltas_then_done_with_usage,
 )
+from tests.integration.test_intelligibility import resample_to_16k, words
 from tests.integration.test_streaming import (  # noqa: F401 - collected again, against torch
     test_discovery_lists_models_and_all_54_voices,
     test_every_format_streams_decodable_speech,
@@ -40,3 +46,47 @@ def server(
     assert "Kokoro on PyTorch" in running.log()  # the torch backend, not a silent fallback
     yield running
     stop_server(running)
+
+
+TIMED_TEXT = (
+    "The weather is nice today. We should go for a walk in the park, then read a good book at home."
+)
+WHISPER_START_BOUND_S = 0.2
+"""Median gap between our word starts and Whisper base's own word timestamps: 0.10 s measured
+(Whisper puts starts earlier); a timing that forgot the trimmed leading silence is ~0.3 s later,
+one that forgot a chunk's offset seconds off."""
+
+
+def test_torch_server_sends_word_timestamps_that_fit_the_audio(
+    server: RunningServer,
+    whisper,  # noqa: ANN001
+) -> None:
+    body = {
+        "input": TIMED_TEXT, "voice": "af_heart", "response_format": "pcm",
+        "stream_format": "sse", "timestamps": True,
+    }  # fmt: skip
+    response = httpx.post(f"{server.url}/v1/audio/speech", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    deltas = [data for event, data in parse_sse(response.text) if event == "speech.audio.delta"]
+    assert len(deltas) >= 2  # times run on across chunks
+    audio = decode(b"".join(base64.b64decode(d["audio"]) for d in deltas), "pcm")
+    timed = [word for delta in deltas for word in delta["words"]]
+    assert [w["word"] for w in timed] == TIMED_TEXT.split()
+    for before, word in zip(timed, timed[1:], strict=False):
+        assert word["start"] <= word["end"] and before["end"] <= word["start"], (before, word)
+    assert timed[-1]["end"] == pytest.approx(audio.duration, rel=0.03)
+
+    # An independent ear: Whisper's word timestamps of the audio that came back.
+    segments, _ = whisper.transcribe(
+        resample_to_16k(audio.samples, audio.sample_rate), language="en", word_timestamps=True
+    )
+    heard = [(words(w.word), w.start) for segment in segments for w in segment.words]
+    ours = iter((words(w["word"]), w["start"]) for w in timed)
+    gaps = []
+    for word, start in heard:  # pair each heard word with the next of ours that says it
+        for said, our_start in ours:
+            if said == word:
+                gaps.append(abs(start - our_start))
+                break
+    assert len(gaps) >= 0.8 * len(timed), heard
+    assert float(np.median(gaps)) < WHISPER_START_BOUND_S, gaps

@@ -2,7 +2,10 @@
 
 ``StandInBackend`` implements ``tts_service.backends.Backend`` for real (no mocks): it returns a
 440 Hz tone whose length is proportional to ``len(tokens) / speed``, wrapped in silence so that
-the service's edge trimming has something to cut, and it records every call.
+the service's edge trimming has something to cut, and it records every call. Asked for
+durations, it says every token lasts ``FRAMES_PER_TOKEN`` frames of 600 samples and each boundary
+pad ``PAD_FRAMES``, and returns audio of exactly that shape: tone for each sounding phoneme,
+silence for the pads, spaces and punctuation, so every word is a burst of tone a test can find.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from kokoro_onnx.config import DEFAULT_VOCAB
 
+from tts_service.text.phonemes import is_sounding
 from tts_service.voices import VoiceStore
 
 SAMPLE_RATE = 24_000
@@ -20,6 +25,10 @@ SECONDS_PER_TOKEN = 0.06
 EDGE_SILENCE_S = 0.2
 TONE_HZ = 440.0
 TONE_AMPLITUDE = 0.5
+SAMPLES_PER_FRAME = 600
+FRAMES_PER_TOKEN = 3
+PAD_FRAMES = 8  # = EDGE_SILENCE_S
+_SILENT_TOKENS = frozenset(i for p, i in DEFAULT_VOCAB.items() if not is_sounding(p))
 
 VOICE_IDS = (
     "af_heart",
@@ -58,17 +67,19 @@ class StandInBackend:
     """A deterministic fake model: tone length tracks tokens/speed; calls are recorded.
 
     ``delay``: seconds slept per call (slow inference). ``fail_on_call``: 0-based index of the
-    call that raises ``RuntimeError`` (a failure in the middle of a stream).
+    call that raises ``RuntimeError`` (a failure in the middle of a stream). ``durations``:
+    whether it offers ``synthesize_with_durations`` (as the torch backend does; ONNX does not).
     """
 
     delay: float = 0.0
     fail_on_call: int | None = None
     name: str = "standin"
     sample_rate: int = SAMPLE_RATE
+    durations: bool = True
     calls: list[Call] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def synthesize(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
+    def _call(self, tokens: list[int], style: np.ndarray, speed: float) -> None:
         with self._lock:
             index = len(self.calls)
             self.calls.append(Call(len(tokens), speed, np.array(style), time.perf_counter()))
@@ -76,11 +87,31 @@ class StandInBackend:
             time.sleep(self.delay)
         if self.fail_on_call is not None and index == self.fail_on_call:
             raise RuntimeError(f"stand-in inference failure on call {index}")
-        n = int(round(tone_seconds(len(tokens), speed) * self.sample_rate))
-        t = np.arange(n, dtype=np.float64) / self.sample_rate
+
+    def _tone(self, samples: int) -> np.ndarray:
+        t = np.arange(samples, dtype=np.float64) / self.sample_rate
         tone = (TONE_AMPLITUDE * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.float32)
         silence = np.zeros(int(EDGE_SILENCE_S * self.sample_rate), dtype=np.float32)
         return np.concatenate([silence, tone, silence])
+
+    def synthesize(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
+        self._call(tokens, style, speed)
+        return self._tone(int(round(tone_seconds(len(tokens), speed) * self.sample_rate)))
+
+    def synthesize_with_durations(
+        self, tokens: list[int], style: np.ndarray, speed: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if not self.durations:
+            raise NotImplementedError("this stand-in gives no durations")
+        self._call(tokens, style, speed)
+        durations = np.array([PAD_FRAMES, *[FRAMES_PER_TOKEN] * len(tokens), PAD_FRAMES])
+        audio = self._tone(len(tokens) * FRAMES_PER_TOKEN * SAMPLES_PER_FRAME)
+        frame = FRAMES_PER_TOKEN * SAMPLES_PER_FRAME
+        start = PAD_FRAMES * SAMPLES_PER_FRAME
+        for n, token in enumerate(tokens):
+            if token in _SILENT_TOKENS:
+                audio[start + n * frame : start + (n + 1) * frame] = 0.0
+        return audio, durations
 
     @property
     def call_count(self) -> int:

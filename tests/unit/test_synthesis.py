@@ -10,7 +10,7 @@ import pytest
 
 from tts_service.config import Settings
 from tts_service.errors import NoSpeechError
-from tts_service.synthesis import AudioChunk, SpeechStream, Synthesizer, trim_edges
+from tts_service.synthesis import AudioChunk, SpeechStream, Synthesizer, speech_bounds
 
 from .standin import EDGE_SILENCE_S, SAMPLE_RATE, StandInBackend, make_voice_store
 from .test_chunking import CountingPhonemizer
@@ -32,10 +32,12 @@ async def collect(stream: SpeechStream) -> list[AudioChunk]:
     return [chunk async for chunk in stream]
 
 
-def test_trim_edges_cuts_leading_and_trailing_silence_but_keeps_a_margin() -> None:
+def test_speech_bounds_cut_leading_and_trailing_silence_but_keep_a_margin() -> None:
     silence = np.zeros(int(EDGE_SILENCE_S * SAMPLE_RATE), dtype=np.float32)
     tone = np.sin(np.arange(SAMPLE_RATE) * 2 * np.pi * 440 / SAMPLE_RATE).astype(np.float32) / 2
-    trimmed = trim_edges(np.concatenate([silence, tone, silence]), SAMPLE_RATE)
+    audio = np.concatenate([silence, tone, silence])
+    start, end = speech_bounds(audio, SAMPLE_RATE)
+    trimmed = audio[start:end]
     left = int(np.flatnonzero(trimmed)[0]) - 1  # the tone starts at sin(0) == 0
     right = trimmed.size - left - tone.size
     assert MARGIN_S * SAMPLE_RATE <= left < EDGE_SILENCE_S * SAMPLE_RATE / 2
@@ -44,8 +46,8 @@ def test_trim_edges_cuts_leading_and_trailing_silence_but_keeps_a_margin() -> No
     np.testing.assert_array_equal(trimmed[left : left + tone.size], tone)
 
 
-def test_trim_edges_of_nothing_is_nothing() -> None:
-    assert trim_edges(np.zeros(0, dtype=np.float32), SAMPLE_RATE).size == 0
+def test_speech_bounds_of_nothing_are_empty() -> None:
+    assert speech_bounds(np.zeros(0, dtype=np.float32), SAMPLE_RATE) == (0, 0)
 
 
 def test_a_stream_yields_every_chunk_in_order_with_its_pause(voice) -> None:

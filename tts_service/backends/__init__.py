@@ -26,9 +26,20 @@ SAMPLE_RATE = 24_000
 class Backend(Protocol):
     name: str
     sample_rate: int
+    durations: bool
+    """Whether ``synthesize_with_durations`` works: the model reports how long it speaks each
+    token (word timestamps need it)."""
 
     def synthesize(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
         """Speak ``tokens`` (at most 510) with ``style`` (1×256) at ``speed``; float32 mono PCM."""
+        ...
+
+    def synthesize_with_durations(
+        self, tokens: list[int], style: np.ndarray, speed: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """PCM as ``synthesize``, and each token's duration in 600-sample frames with the two
+        boundary pads: ``durations[0]`` is the leading pad, ``durations[i + 1]`` is token i.
+        Only when ``durations`` is true."""
         ...
 
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+DURATIONS_OUTPUT = "durations"
+
 
 class OnnxBackend:
     name = "onnx"
@@ -33,6 +35,10 @@ class OnnxBackend:
         self._dtypes = input_dtypes(session)
         # Older exports call the token input "tokens", newer ones "input_ids".
         self._tokens_input = "input_ids" if "input_ids" in self._dtypes else "tokens"
+        # The published exports give only audio; ``tts-service export-onnx`` adds durations.
+        outputs = [output.name for output in session.get_outputs()]
+        self._audio_output = outputs[0]
+        self.durations = DURATIONS_OUTPUT in outputs
 
     @classmethod
     def from_settings(cls, settings: Settings, files: ModelFiles) -> OnnxBackend:
@@ -48,14 +54,25 @@ class OnnxBackend:
             return cls(ort.InferenceSession(str(files.model), options, providers=providers))
         return cls(_cpu_session(files.model, settings.models_dir, options))
 
-    def synthesize(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
+    def _run(self, outputs: list[str], tokens: list[int], style: np.ndarray, speed: float) -> list:
         inputs = {
             self._tokens_input: np.array([[0, *tokens, 0]], dtype=self._dtypes[self._tokens_input]),
             "style": np.asarray(style, dtype=self._dtypes["style"]).reshape(1, -1),
             "speed": np.array([speed], dtype=self._dtypes["speed"]),
         }
-        audio = self._session.run(None, inputs)[0]
+        return self._session.run(outputs, inputs)
+
+    def synthesize(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
+        (audio,) = self._run([self._audio_output], tokens, style, speed)
         return np.asarray(audio, dtype=np.float32).ravel()
+
+    def synthesize_with_durations(
+        self, tokens: list[int], style: np.ndarray, speed: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if not self.durations:
+            raise NotImplementedError("This ONNX model has no durations output.")
+        audio, durations = self._run([self._audio_output, DURATIONS_OUTPUT], tokens, style, speed)
+        return np.asarray(audio, dtype=np.float32).ravel(), np.asarray(durations).ravel()
 
 
 def _providers() -> list[str]:

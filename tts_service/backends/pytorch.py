@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 # The ONNX export's inverse STFT is 1.5× louder than torch.istft (same waveform otherwise): scale
 # so that switching backends does not change the volume.
 ONNX_LOUDNESS = 1.5
-SAMPLES_PER_FRAME = 600  # one predicted duration unit: 25 ms at 24 kHz
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -68,6 +67,7 @@ class _Float32Stft(torch.nn.Module):
 class TorchBackend:
     name = "torch"
     sample_rate = SAMPLE_RATE
+    durations = True
 
     def __init__(self, model: KModel, device: torch.device, dtype: torch.dtype) -> None:
         self.device = device
@@ -108,7 +108,7 @@ class TorchBackend:
         self, tokens: list[int], style: np.ndarray, speed: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """PCM and the predicted duration (in 600-sample frames) of each token, with the two
-        boundary pads: ``durations[0]`` is the leading pad, ``durations[i + 1]`` is token i."""
+        boundary pads (see ``Backend``)."""
         stream = self._stream()
         autocast = torch.autocast(self.device.type, self.dtype, enabled=self.dtype != torch.float32)
         with torch.inference_mode(), torch.cuda.stream(stream), autocast:  # type: ignore[arg-type]

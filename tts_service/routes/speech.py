@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tts_service.audio import MEDIA_TYPES, create_encoder
+from tts_service.backends import Backend
 from tts_service.errors import HTTPStatusError, InvalidRequestError, NoSpeechError
 from tts_service.middleware import request_id
 from tts_service.responses import (
@@ -20,7 +21,7 @@ from tts_service.responses import (
     sse_response,
     whole_file_response,
 )
-from tts_service.schemas import MODEL_IDS, ErrorResponse, SpeechRequest
+from tts_service.schemas import MODEL_IDS, ErrorResponse, SpeechRequest, WordTimestamp
 from tts_service.text.markup import strip_markup
 from tts_service.text.normalize import clean_text
 from tts_service.voices import resolve_lang_code
@@ -41,7 +42,8 @@ SSE_EVENT_SCHEMA: dict[str, Any] = {
         "data": {
             "type": "string",
             "contentMediaType": "application/json",
-            "description": "SpeechAudioDelta, SpeechAudioDone or SpeechError as JSON.",
+            "description": "SpeechAudioDelta (with `words` when `timestamps` is true), "
+            "SpeechAudioDone or SpeechError as JSON.",
         },
     },
     "required": ["event", "data"],
@@ -66,6 +68,20 @@ SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: _error("The model is still loading, or failed to load."),
     "4XX": _error("Any other client error (unknown path, wrong method)."),
 }  # fmt: skip
+
+
+def _check_timestamps(body: SpeechRequest, backend: Backend) -> None:
+    if body.timestamps and body.stream_format != "sse":
+        raise InvalidRequestError(
+            'timestamps needs "stream_format": "sse" (the words travel in its events).',
+            param="timestamps",
+        )
+    if body.timestamps and not backend.durations:
+        raise InvalidRequestError(
+            f"Word timestamps need a model that predicts durations; this server runs the "
+            f"{backend.name} backend, which does not. Start it with TTS_BACKEND=torch.",
+            param="timestamps", code="unsupported_by_backend",
+        )  # fmt: skip
 
 
 def _validate(body: SpeechRequest, max_chars: int) -> str:
@@ -98,6 +114,7 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     service = request.app.state.service
     synthesizer, voices = service.require()
     text = _validate(body, service.settings.max_input_chars)
+    _check_timestamps(body, synthesizer.backend)
     synthesizer.check_capacity()
     voice = voices.resolve(body.voice_spec or service.settings.default_voice)
     lang = resolve_lang_code(body.lang_code) if body.lang_code else None
@@ -107,18 +124,20 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
         rid, len(text), voice.spec, body.response_format, time.perf_counter(), synthesizer.metrics
     )
     stream = synthesizer.stream(
-        text, voice, speed=body.speed, lang=lang, split=body.split_sentences, request_id=rid
-    )
+        text, voice, speed=body.speed, lang=lang, split=body.split_sentences, request_id=rid,
+        timestamps=body.timestamps,
+    )  # fmt: skip
     try:
         first = await stream.first()
     except BaseException:
         stream.close()
         raise
     encoder = create_encoder(body.response_format, synthesizer.sample_rate)
-    audio = encoded_audio(stream, first, encoder, synthesizer.sample_rate, stats)
+    words: list[WordTimestamp] | None = [] if body.timestamps else None
+    audio = encoded_audio(stream, first, encoder, synthesizer.sample_rate, stats, words)
     headers: dict[str, str] = {}  # X-Request-Id is added by RequestIdMiddleware
     if body.stream_format == "sse":
-        return sse_response(audio, stats, headers)
+        return sse_response(audio, stats, headers, words)
     if body.stream:
         return audio_response(audio, body.response_format, headers)
     return await whole_file_response(audio, body.response_format, headers)

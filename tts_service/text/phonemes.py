@@ -28,4 +28,9 @@ class Phonemizer:
 
 
 def is_speakable(phonemes: str) -> bool:
-    return any(p not in _SILENT for p in phonemes)
+    return any(map(is_sounding, phonemes))
+
+
+def is_sounding(phoneme: str) -> bool:
+    """Whether this phoneme-string character is a sound (not a space or punctuation)."""
+    return phoneme not in _SILENT
