@@ -53,7 +53,6 @@ def load(
     ``voices`` replace the real ones (tests pass a stand-in)."""
     from tts_service.assets import ensure_assets
     from tts_service.backends import load_backend
-    from tts_service.text.phonemes import Phonemizer
     from tts_service.voices import VoiceStore
 
     started = time.perf_counter()
@@ -61,6 +60,10 @@ def load(
         files = files or ensure_assets(settings, fetch=False)
         backend = backend or load_backend(settings, files)
         voices = voices or VoiceStore.load(files.voices)
+    # Imported only now, after the session is built: it pulls in espeak's phonemizer (see
+    # ``start_loading``), which the web stack's imports meanwhile bring in anyway.
+    from tts_service.text.phonemes import Phonemizer
+
     phonemizer = Phonemizer()
     if settings.warmup:
         seconds = warm_up(backend, phonemizer, voices.resolve(settings.default_voice))
