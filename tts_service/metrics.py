@@ -44,6 +44,13 @@ class Metrics:
             "by reason (the error code).",
             ["reason"], registry=r,
         )  # fmt: skip
+        self.cancelled_streams = Counter(
+            "tts_cancelled_streams",
+            "Streams cut short after they started, by reason: client_disconnected, send_timeout "
+            "(the client accepted no data for TTS_SEND_TIMEOUT), shutdown (still running when "
+            "the shutdown grace period ended).",
+            ["reason"], registry=r,
+        )  # fmt: skip
         self.queued_chunks = Gauge(
             "tts_queued_chunks", "Chunks submitted to the inference workers and not yet sent.",
             registry=r,

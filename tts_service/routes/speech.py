@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from typing import Any
 
 import anyio
@@ -12,7 +13,7 @@ from fastapi.responses import Response
 
 from tts_service.audio import MEDIA_TYPES, create_encoder
 from tts_service.errors import HTTPStatusError, InvalidRequestError, NoSpeechError
-from tts_service.middleware import request_id
+from tts_service.middleware import cancel_reason, request_id
 from tts_service.responses import (
     StreamStats,
     audio_response,
@@ -104,8 +105,9 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     text = await anyio.to_thread.run_sync(_speakable_text, text)  # ~0.1 s for 4096 odd chars
     rid = request_id(request.scope)
     stats = StreamStats(
-        rid, len(text), voice.spec, body.response_format, time.perf_counter(), synthesizer.metrics
-    )
+        rid, len(text), voice.spec, body.response_format, time.perf_counter(), synthesizer.metrics,
+        partial(cancel_reason, request.scope),
+    )  # fmt: skip
     stream = synthesizer.stream(
         text, voice, speed=body.speed, lang=lang, split=body.split_sentences, request_id=rid
     )
