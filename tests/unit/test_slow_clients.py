@@ -92,3 +92,27 @@ def test_bodies_reach_the_server_in_pieces_of_at_most_16_kib(client) -> None:  #
     bodies = [m["body"] for m in messages if m["type"] == "http.response.body"]
     assert max(len(b) for b in bodies) <= SEND_PIECE_BYTES
     assert b"".join(bodies) == client.post(SPEECH, json=body).content
+
+
+def test_a_burst_of_requests_cannot_all_pass_the_stream_limit_at_once(
+    make_client: ClientFactory,
+) -> None:
+    """Regression: the capacity check came before an ``await`` (markup stripping in a thread)
+    and the stream was opened after it, so requests arriving together all passed the check."""
+    client = make_client(StandInBackend(delay=0.2), max_streams=2)
+    body = {"input": "One sentence here. Two sentences here.", "response_format": "pcm"}
+
+    async def burst() -> list[int]:
+        statuses: list[int] = []
+
+        async def one() -> None:
+            messages, raised = await asgi_post(client.app, SPEECH, body)
+            assert raised is None
+            statuses.append(messages[0]["status"])
+
+        async with anyio.create_task_group() as group:
+            for _ in range(6):
+                group.start_soon(one)
+        return statuses
+
+    assert sorted(client.portal.call(burst)) == [200, 200, 429, 429, 429, 429]

@@ -99,7 +99,6 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     service = request.app.state.service
     synthesizer, voices = service.require()
     text = _validate(body, service.settings.max_input_chars)
-    synthesizer.check_capacity()
     voice = voices.resolve(body.voice_spec or service.settings.default_voice)
     lang = resolve_lang_code(body.lang_code) if body.lang_code else None
     text = await anyio.to_thread.run_sync(_speakable_text, text)  # ~0.1 s for 4096 odd chars
@@ -108,6 +107,7 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
         rid, len(text), voice.spec, body.response_format, time.perf_counter(), synthesizer.metrics,
         partial(cancel_reason, request.scope),
     )  # fmt: skip
+    synthesizer.check_capacity()  # no await between this and opening the stream
     stream = synthesizer.stream(
         text, voice, speed=body.speed, lang=lang, split=body.split_sentences, request_id=rid
     )
