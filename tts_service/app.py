@@ -144,7 +144,7 @@ def create_app(
         yield
         task.cancel()
         if service.synthesizer is not None:
-            service.synthesizer.shutdown()
+            await asyncio.to_thread(service.synthesizer.shutdown)
 
     app = FastAPI(
         title="tts-service",

@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 SSE_PING_SECONDS = 10
+SSE_SHUTDOWN_MARGIN_S = 2.0
+"""sse-starlette cancels event streams on shutdown by itself; it waits this much longer than the
+server's grace period, so that the server's own cut (a clean disconnect) comes first."""
 
 
 @dataclass
@@ -161,9 +164,12 @@ def sse_response(
     audio: AsyncGenerator[bytes, None],
     stats: StreamStats,
     headers: dict[str, str],
+    shutdown_grace: float,
 ) -> Response:
     """``text/event-stream``: one ``speech.audio.delta`` per encoded chunk, then
-    ``speech.audio.done`` with usage (input = phoneme tokens, output = audio samples at 24 kHz)."""
+    ``speech.audio.done`` with usage (input = phoneme tokens, output = audio samples at 24 kHz).
+    On shutdown it keeps streaming for the server's grace period, like an audio stream."""
     return EventSourceResponse(
         _events(audio, stats), headers=STREAM_HEADERS | headers, ping=SSE_PING_SECONDS,
+        shutdown_grace_period=shutdown_grace + SSE_SHUTDOWN_MARGIN_S,
     )  # fmt: skip

@@ -120,7 +120,7 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     audio = encoded_audio(stream, first, encoder, synthesizer.sample_rate, stats)
     headers: dict[str, str] = {}  # X-Request-Id is added by RequestIdMiddleware
     if body.stream_format == "sse":
-        return sse_response(audio, stats, headers)
+        return sse_response(audio, stats, headers, service.settings.shutdown_grace)
     if body.stream:
         return audio_response(audio, body.response_format, headers)
     return await whole_file_response(audio, body.response_format, headers)
