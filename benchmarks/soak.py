@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import threading
 import time
@@ -243,7 +244,9 @@ def markdown(summary: dict[str, Any], counters: dict[str, float], meta: dict[str
     lines = [
         "## Soak", "",
         f"Server {meta['url']}, client {meta['client_machine']}, {meta['when']}: "
-        f"{meta['clients']} clients for {s['duration_s']:.0f} s (`{meta['command']}`).", "",
+        f"{meta['clients']} clients for {s['duration_s']:.0f} s (`{meta['command']}`); "
+        f"load average (1, 5, 15 min) before {_loads(meta['load_average_before'])}, after "
+        f"{_loads(meta['load_average_after'])}.", "",
         "| figure | value |", "|---|---|",
         f"| requests | {s['requests']} ({kinds}) |",
         f"| results | {results} |",
@@ -264,6 +267,10 @@ def markdown(summary: dict[str, Any], counters: dict[str, float], meta: dict[str
     for o in s["unexpected"][:10]:
         lines.append(f"- unexpected: {o['kind']} HTTP {o['status']}: {o['detail']}")
     return "\n".join(lines) + "\n"
+
+
+def _loads(loads: tuple[float, float, float]) -> str:
+    return " / ".join(f"{value:.1f}" for value in loads)
 
 
 def plot(path: Path, outcomes: list[Outcome], samples: list[Sample]) -> None:
@@ -306,13 +313,15 @@ def main(url: str, duration: float, clients: int, think: float, seed: int, model
          long_chars: int, timeout: float, out: Path) -> None:  # fmt: skip
     """Mixed traffic for DURATION seconds; errors, TTFA and server memory over time."""
     long_text = (TEXTS / "article.txt").read_text()[:long_chars]
+    load_before = os.getloadavg()
     outcomes, samples, counters = run(
         url, duration, clients, think, seed, model, long_text, timeout
     )
     summary = summarize(outcomes, samples, duration)
     command = (f"python -m benchmarks.soak --url {url} --duration {duration:g} "
                f"--clients {clients} --think {think:g} --seed {seed} --long-chars {long_chars}")  # fmt: skip
-    meta = run_meta(url, command=command, clients=clients, think=think, seed=seed)
+    meta = run_meta(url, command=command, clients=clients, think=think, seed=seed,
+                    load_average_before=load_before, load_average_after=os.getloadavg())  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     table = markdown(summary, counters, meta)
     (out / "soak.md").write_text(table)
