@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
+import platform
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -10,6 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import Measurement, playback_stall
+
+
+def run_meta(url: str, **extra: Any) -> dict[str, Any]:
+    """Where and when a benchmark ran, for its results files."""
+    return {
+        "url": url, "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "client_machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
+        f"{os.cpu_count() or 0} cores, {platform.system()} {platform.release()}",
+        **extra,
+    }  # fmt: skip
 
 
 def _stats(values: Iterable[float]) -> tuple[float, float, float]:
@@ -82,7 +95,7 @@ def write_json(path: Path, measurements: list[Measurement], meta: dict[str, Any]
     path.write_text(json.dumps(data, indent=2, default=str))
 
 
-def _pyplot():  # noqa: ANN202 - matplotlib is imported only when plotting, headless
+def pyplot():  # noqa: ANN202 - matplotlib is imported only when plotting, headless
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,7 +107,7 @@ def _pyplot():  # noqa: ANN202 - matplotlib is imported only when plotting, head
 def plot_timelines(path: Path, measurements: list[Measurement], title: str) -> None:
     """Seconds of audio received over time, one line per (case, mode, format): the first run.
     The dotted diagonal from the first audio is real-time playback: a line under it starves."""
-    plt = _pyplot()
+    plt = pyplot()
     first_runs: dict[tuple[str, str, str], Measurement] = {}
     for m in measurements:
         if not m.error and m.stream:
@@ -129,7 +142,7 @@ def plot_timelines(path: Path, measurements: list[Measurement], title: str) -> N
 
 def plot_load(path: Path, measurements: list[Measurement], title: str) -> None:
     """TTFA distribution per client class under load."""
-    plt = _pyplot()
+    plt = pyplot()
     classes = sorted({m.mode for m in measurements})
     data = [[m.ttfa for m in measurements if m.mode == c and not m.error] for c in classes]
     fig, ax = plt.subplots(figsize=(7, 4))

@@ -12,8 +12,6 @@ Markdown table and write JSON, Markdown and PNG plots to ``--out``.
 
 from __future__ import annotations
 
-import datetime
-import platform
 import threading
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ from benchmarks.report import (
     percentile,
     plot_load,
     plot_timelines,
+    run_meta,
     summary_rows,
     write_json,
 )
@@ -45,21 +44,6 @@ def _cases(names: tuple[str, ...], text_file: str | None) -> dict[str, str]:
     if text_file:
         cases[Path(text_file).stem] = Path(text_file).read_text()
     return cases
-
-
-def _meta(url: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "url": url, "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "client_machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
-        f"{_cpu_count()} cores, {platform.system()} {platform.release()}",
-        **extra,
-    }  # fmt: skip
-
-
-def _cpu_count() -> int:
-    import os
-
-    return os.cpu_count() or 0
 
 
 def _write(
@@ -153,7 +137,7 @@ def single(
                 measure(client, url, payload, case=case, mode=mode, api_key=api_key)
             )
 
-    meta = _meta(url, command="single", repeats=repeats, long_repeats=long_repeats)
+    meta = run_meta(url, command="single", repeats=repeats, long_repeats=long_repeats)
     click.echo(
         _write(out, "single", measurements, meta, "Time to first audio, one request at a time")
     )
@@ -220,7 +204,7 @@ def load(
         t.join()
     progress.close()
 
-    meta = _meta(url, command="load", conversational=conversational, long_form=long_form,
+    meta = run_meta(url, command="load", conversational=conversational, long_form=long_form,
                  duration=duration, pause=pause)  # fmt: skip
     click.echo(_write(out, "load", results, meta, "Time to first audio under load"))
     idle = percentile([m.ttfa for m in results if m.mode == "idle" and not m.error], 50)

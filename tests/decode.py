@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 
 import av
@@ -43,3 +44,18 @@ def decode(data: bytes, fmt: str | None = None) -> Decoded:
         if stream.codec_context.format.name.startswith("s16"):
             samples = samples / 32768.0
         return Decoded(samples, rate, stream.codec_context.name, container.format.name)
+
+
+def sse_events(text: str) -> list[tuple[str, dict]]:
+    """(event name, JSON data) of every event of a text/event-stream body (pings skipped)."""
+    parsed: list[tuple[str, dict]] = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        name, data = None, []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[len("event:") :].strip()
+            elif line.startswith("data:"):
+                data.append(line[len("data:") :].strip())
+        if name and data:
+            parsed.append((name, json.loads("\n".join(data))))
+    return parsed

@@ -35,7 +35,9 @@ from tts_service.metrics import Metrics
 from tts_service.middleware import (
     REQUEST_ID_HEADER,
     BodySizeLimitMiddleware,
+    ConnectionAborter,
     RequestIdMiddleware,
+    SendTimeoutMiddleware,
     request_id,
 )
 from tts_service.routes import discovery, health, speech
@@ -107,11 +109,13 @@ def create_app(
     voices: VoiceStore | None = None,
     loading: Future[Loaded] | None = None,
     on_fatal: Callable[[], None] | None = None,
+    abort_connection: ConnectionAborter | None = None,
 ) -> FastAPI:
     """Build the app. ``files`` are model files already verified (else the lifespan verifies
     them); ``backend``/``voices`` replace the real model (tests use a stand-in); ``loading`` is a
     load already under way (``start_loading``); ``on_fatal`` is called if loading fails (the CLI
-    uses it to stop the server)."""
+    uses it to stop the server); ``abort_connection`` drops a request's connection (the CLI's
+    server offers it; used on a send timeout)."""
     service = Service(settings)
 
     @asynccontextmanager
@@ -133,7 +137,7 @@ def create_app(
         yield
         task.cancel()
         if service.synthesizer is not None:
-            service.synthesizer.shutdown()
+            await asyncio.to_thread(service.synthesizer.shutdown)
 
     app = FastAPI(
         title="tts-service",
@@ -146,7 +150,7 @@ def create_app(
     app.include_router(discovery.router)
     app.include_router(health.router)
     _install_error_handlers(app, service)
-    # Middleware added later runs earlier: request id, then the API key, then the body limit.
+    # Middleware added later runs earlier: request id, send timeout, API key, body limit.
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_request_bytes,
@@ -156,6 +160,7 @@ def create_app(
         app.add_middleware(
             ApiKeyMiddleware, keys=settings.api_keys, on_error=service.error_response
         )
+    app.add_middleware(SendTimeoutMiddleware, timeout=settings.send_timeout, abort=abort_connection)
     app.add_middleware(RequestIdMiddleware)
     if settings.cors_origin_list:  # added last: outermost, so preflights need no key
         app.add_middleware(

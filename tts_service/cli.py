@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +18,9 @@ from tts_service.assets import AssetError, ModelFiles, ensure_assets
 from tts_service.backends import resolve_backend_name, torch_installed
 from tts_service.config import Settings
 from tts_service.loading import start_loading
+
+if TYPE_CHECKING:
+    from starlette.types import Scope
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -66,7 +72,10 @@ def main() -> None:
 def serve(
     host: str | None, port: int | None, models_dir: str | None, log_level: str | None, fetch: bool
 ) -> None:
-    """Fetch the model if needed, then serve the API on HOST:PORT."""
+    """Fetch the model if needed, then serve the API on HOST:PORT.
+
+    SIGTERM or Ctrl+C stops it gracefully: no new connections, streams in progress get
+    TTS_SHUTDOWN_GRACE seconds to finish, then exit status 0 (1 if the model failed to load)."""
     settings = _settings(host=host, port=port, models_dir=models_dir, log_level=log_level)
     _configure_logging(settings.log_level)
     files = _ensure(settings, fetch)
@@ -75,23 +84,35 @@ def serve(
     import uvicorn
 
     from tts_service.app import create_app
+    from tts_service.server import GracefulServer
 
-    server: uvicorn.Server | None = None
+    server: GracefulServer | None = None
 
     def stop() -> None:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(settings, files=files, loading=loading, on_fatal=stop)
+    def abort(scope: Scope) -> bool:
+        return server is not None and server.abort(scope)
+
+    app = create_app(settings, files=files, loading=loading, on_fatal=stop, abort_connection=abort)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level,
-        log_config=None, timeout_graceful_shutdown=10,
+        log_config=None,
     )  # fmt: skip
-    server = uvicorn.Server(config)
+    server = GracefulServer(config, grace=settings.shutdown_grace)
+    # uvicorn re-raises the signal that stopped it once it has shut down, with the handler that
+    # was in place before; a no-op one lets the drained server exit normally (status 0).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _stopped)
     server.run()
     if app.state.service.load_error:
         click.echo(f"error: {app.state.service.load_error}", err=True)
         sys.exit(1)
+
+
+def _stopped(signum: int, frame: FrameType | None) -> None:
+    """Stands for the default handler of SIGINT/SIGTERM once the server has stopped."""
 
 
 @main.command()

@@ -114,6 +114,16 @@ class Settings(BaseSettings):
     max_queued_chunks: int = Field(32, ge=1)
     """Most chunks waiting for an inference worker; while more wait, new requests get 429."""
 
+    send_timeout: float = Field(30.0, gt=0.0, le=3600.0)
+    """Seconds a client may accept no data at all (it stopped reading, or its network stalled)
+    before the server gives up on it: the stream is cancelled, its queued inference dropped and
+    the connection closed. Responses are sent in 16 KiB pieces, so a slow but steady reader is
+    never cut."""
+
+    shutdown_grace: float = Field(10.0, ge=0.0, le=3600.0)
+    """Seconds a stopping server (SIGTERM, Ctrl+C) gives streams in progress to finish, taking no
+    new connections meanwhile; streams still running then are cut (their connections closed)."""
+
     max_request_bytes: int = Field(1_048_576, ge=1024)
     """Largest accepted request body in bytes; a larger one gets 413 before it is read (a
     4096-character input is at most about 50 KB of JSON)."""

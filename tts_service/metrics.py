@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
 
@@ -11,6 +18,8 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # process_resident_memory_bytes, process_open_fds, process_cpu_seconds_total (Linux).
+        ProcessCollector(registry=r)
         self.ttfa = Histogram(
             "tts_time_to_first_audio_seconds", "Request start to first audio bytes sent.",
             buckets=_LATENCY_BUCKETS, registry=r,
@@ -42,6 +51,13 @@ class Metrics:
             "tts_rejected_requests",
             "Requests refused before any synthesis (bad input, auth, size, overload, not ready), "
             "by reason (the error code).",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.cancelled_streams = Counter(
+            "tts_cancelled_streams",
+            "Streams cut short after they started, by reason: client_disconnected, send_timeout "
+            "(the client accepted no data for TTS_SEND_TIMEOUT), shutdown (still running when "
+            "the shutdown grace period ended).",
             ["reason"], registry=r,
         )  # fmt: skip
         self.queued_chunks = Gauge(

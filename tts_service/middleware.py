@@ -1,5 +1,6 @@
-"""ASGI middleware that runs before routing: a request id for every request, and a limit on the
-size of request bodies that is enforced before the body is read.
+"""ASGI middleware that runs before routing: a request id for every request, a limit on the
+size of request bodies that is enforced before the body is read, and a timeout on clients that
+stop accepting the response.
 
 Errors found here are rendered by the app's one error renderer (``ErrorRenderer``), the same one
 the exception handlers use, so they have OpenAI's shape and are counted and logged alike.
@@ -7,24 +8,43 @@ the exception handlers use, so they have OpenAI's shape and are counted and logg
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tts_service.errors import RequestTooLargeError, ServiceError
 
+logger = logging.getLogger(__name__)
+
 ErrorRenderer = Callable[[ServiceError, Scope], Response]
 """Turns a domain error into the response sent for it (OpenAI's error shape)."""
 
+ConnectionAborter = Callable[[Scope], bool]
+"""Drops the connection of the request with this scope at once; False if it cannot."""
+
 REQUEST_ID_HEADER = "X-Request-Id"
+SEND_PIECE_BYTES = 16 * 1024
+"""Response bodies go to the server in pieces of at most this size, each within the send timeout."""
 
 
 def request_id(scope: Scope) -> str:
     """The id ``RequestIdMiddleware`` gave this request (``-`` outside of it)."""
     return str(scope.get("state", {}).get("request_id", "-"))
+
+
+def cancel_reason(scope: Scope) -> str:
+    """Why this request's response was cut short: ``client_disconnected`` unless the server
+    recorded another reason (``send_timeout``, ``shutdown``) with ``set_cancel_reason``."""
+    return str(scope.get("state", {}).get("cancel_reason", "client_disconnected"))
+
+
+def set_cancel_reason(scope: Scope, reason: str) -> None:
+    scope.setdefault("state", {})["cancel_reason"] = reason
 
 
 class RequestIdMiddleware:
@@ -104,3 +124,67 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replayed
+
+
+class SendTimeout(Exception):
+    """The client accepted nothing for the send timeout (raised by ``SendTimeoutMiddleware``'s
+    ``send``; the response stops and closes its body, which cancels the stream)."""
+
+
+def _pieces(message: Message) -> Iterator[Message]:
+    body = message.get("body", b"")
+    if message["type"] != "http.response.body" or len(body) <= SEND_PIECE_BYTES:
+        yield message
+        return
+    more_body = message.get("more_body", False)
+    for start in range(0, len(body), SEND_PIECE_BYTES):
+        end = start + SEND_PIECE_BYTES
+        yield {**message, "body": bytes(body[start:end]), "more_body": more_body or end < len(body)}
+
+
+class SendTimeoutMiddleware:
+    """Gives up on a client that accepts no data for ``timeout`` seconds: one that never reads,
+    or stopped reading, would otherwise hold its stream, and the stream's inference slot, for as
+    long as it keeps the connection open. The server's ``send`` waits while the connection's
+    buffers are full; bodies are handed over in pieces of ``SEND_PIECE_BYTES``, each of which must
+    go within the timeout, so a slow but steady reader (a player reading in real time) is never
+    cut, however long a chunk is.
+
+    On a timeout the connection is dropped at once when the server can (``abort``, from the CLI's
+    server), and ``send`` raises ``SendTimeout``: the response closes its body generator (the
+    stream is cancelled and counted with reason ``send_timeout``) and the request ends without a
+    traceback."""
+
+    def __init__(self, app: ASGIApp, timeout: float, abort: ConnectionAborter | None) -> None:
+        self.app = app
+        self.timeout = timeout
+        self.abort = abort
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        aborted = False
+
+        async def send_within_timeout(message: Message) -> None:
+            nonlocal aborted
+            for piece in _pieces(message):
+                with anyio.move_on_after(self.timeout) as waiting:
+                    await send(piece)
+                if waiting.cancelled_caught:
+                    set_cancel_reason(scope, "send_timeout")
+                    aborted = self.abort is not None and self.abort(scope)
+                    logger.warning(
+                        "[%s] the client accepted no data for %.0fs: response abandoned%s",
+                        request_id(scope), self.timeout,
+                        ", connection closed" if aborted else "",
+                    )  # fmt: skip
+                    raise SendTimeout(request_id(scope))
+
+        try:
+            await self.app(scope, receive, send_within_timeout)
+        except SendTimeout:
+            if aborted:  # end once the server has seen the connection go, so it logs nothing
+                with anyio.move_on_after(1.0):
+                    while (await receive())["type"] != "http.disconnect":
+                        pass

@@ -10,12 +10,14 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 
 import anyio
 from fastapi.responses import Response, StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import Send
 
 from tts_service.audio import MEDIA_TYPES, Encoder
 from tts_service.metrics import Metrics
@@ -33,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 SSE_PING_SECONDS = 10
+SSE_SHUTDOWN_MARGIN_S = 2.0
+"""sse-starlette cancels event streams on shutdown by itself; it waits this much longer than the
+server's grace period, so that the server's own cut (a clean disconnect) comes first."""
 
 
 @dataclass
@@ -45,6 +50,8 @@ class StreamStats:
     fmt: str
     started: float
     metrics: Metrics
+    cancel_reason: Callable[[], str] = lambda: "client_disconnected"
+    """Asked when the stream is cut short: why (see ``tts_service.middleware.cancel_reason``)."""
     first_audio: float | None = None
     audio_seconds: float = 0.0
     samples: int = 0
@@ -62,6 +69,10 @@ class StreamStats:
         ttfa = (self.first_audio - self.started) if self.first_audio else float("nan")
         self.metrics.requests.labels(outcome).inc()
         self.metrics.audio_seconds.inc(self.audio_seconds)
+        if outcome == "cancelled":
+            reason = self.cancel_reason()
+            self.metrics.cancelled_streams.labels(reason).inc()
+            outcome = f"cancelled ({reason})"
         if outcome == "done":
             self.metrics.request_duration.observe(total)
             if self.audio_seconds:
@@ -82,7 +93,7 @@ async def encoded_audio(
     sample_rate: int,
     stats: StreamStats,
     words: list[WordTimestamp] | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Encode and yield each chunk as soon as it is synthesized (the stream's look-ahead keeps
     the next one synthesizing meanwhile). An exception propagates: the transfer is aborted, never
     finished as if complete. Leaving early (client gone) closes the stream: synthesis stops.
@@ -125,8 +136,24 @@ async def encoded_audio(
         stats.finish(outcome)
 
 
-def audio_response(audio: AsyncIterator[bytes], fmt: str, headers: dict[str, str]) -> Response:
-    return StreamingResponse(audio, media_type=MEDIA_TYPES[fmt], headers=STREAM_HEADERS | headers)
+class AudioStreamingResponse(StreamingResponse):
+    """A streamed body that is closed however sending ends (finished, failed, send timeout,
+    cancelled): closing ``encoded_audio`` closes the stream, so its inference stops at once
+    rather than whenever the abandoned generator is garbage-collected."""
+
+    body_iterator: AsyncGenerator[bytes, None]
+
+    async def stream_response(self, send: Send) -> None:
+        async with aclosing(self.body_iterator):
+            await super().stream_response(send)
+
+
+def audio_response(
+    audio: AsyncGenerator[bytes, None], fmt: str, headers: dict[str, str]
+) -> Response:
+    return AudioStreamingResponse(
+        audio, media_type=MEDIA_TYPES[fmt], headers=STREAM_HEADERS | headers
+    )
 
 
 async def whole_file_response(
@@ -146,11 +173,12 @@ def _delta(data: bytes, words: list[WordTimestamp] | None) -> ServerSentEvent:
 
 
 async def _events(
-    audio: AsyncIterator[bytes], stats: StreamStats, words: list[WordTimestamp] | None
+    audio: AsyncGenerator[bytes, None], stats: StreamStats, words: list[WordTimestamp] | None
 ) -> AsyncIterator[ServerSentEvent]:
     try:
-        async for data in audio:
-            yield _delta(data, words)
+        async with aclosing(audio):  # closed with the events, whatever ends them
+            async for data in audio:
+                yield _delta(data, words)
         if words:  # the last chunks' encoding gave no bytes after them: their words still go
             yield _delta(b"", words)
     except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band, then end
@@ -166,15 +194,18 @@ async def _events(
 
 
 def sse_response(
-    audio: AsyncIterator[bytes],
+    audio: AsyncGenerator[bytes, None],
     stats: StreamStats,
     headers: dict[str, str],
+    shutdown_grace: float,
     words: list[WordTimestamp] | None = None,
 ) -> Response:
     """``text/event-stream``: one ``speech.audio.delta`` per encoded chunk, then
     ``speech.audio.done`` with usage (input = phoneme tokens, output = audio samples at 24 kHz).
     ``words``: the list ``encoded_audio`` fills; each delta then carries the words that came
-    since the one before."""
+    since the one before. On shutdown it keeps streaming for the server's grace period, like an
+    audio stream."""
     return EventSourceResponse(
-        _events(audio, stats, words), headers=STREAM_HEADERS | headers, ping=SSE_PING_SECONDS
-    )
+        _events(audio, stats, words), headers=STREAM_HEADERS | headers, ping=SSE_PING_SECONDS,
+        shutdown_grace_period=shutdown_grace + SSE_SHUTDOWN_MARGIN_S,
+    )  # fmt: skip

@@ -159,11 +159,18 @@ class Scheduler:
             else:
                 task.future.set_result(result)
 
-    def shutdown(self) -> None:
-        """Stop taking tasks and cancel the queued ones (running ones finish)."""
+    def shutdown(self, wait: float = 0.0) -> None:
+        """Stop taking tasks and cancel the queued ones; running ones finish, and ``wait`` is
+        how many seconds to wait for them (the process must not exit while one runs: onnxruntime
+        aborts the process when the interpreter is torn down under a running inference)."""
         with self._cond:
             self._closed = True
             for task in self._tasks:
                 task.future.cancel()
             self._tasks.clear()
             self._cond.notify_all()
+        deadline = time.monotonic() + wait
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive() and wait:
+                logger.warning("%s still running at shutdown", thread.name)

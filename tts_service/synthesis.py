@@ -42,6 +42,8 @@ _EDGE_MARGIN_S = 0.03
 # Speech runs at roughly 15 phonemes per second; used to guess the length of unsynthesized audio.
 _PHONEMES_PER_SECOND = 15.0
 _GUESS_PHONEMES = 100
+_SHUTDOWN_WAIT_S = 60.0
+"""Longest wait at shutdown for chunks already running (one chunk takes seconds)."""
 
 
 @dataclass(frozen=True)
@@ -314,4 +316,5 @@ class Synthesizer:
         return stream
 
     def shutdown(self) -> None:
-        self.scheduler.shutdown()
+        """Blocking: cancel queued chunks and wait for the running ones (seconds at most)."""
+        self.scheduler.shutdown(wait=_SHUTDOWN_WAIT_S)

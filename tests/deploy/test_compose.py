@@ -46,3 +46,11 @@ def test_nginx_balances_the_replicas_with_the_shipped_config_once_they_are_healt
     conf = (ROOT / source).read_text()
     assert "least_conn;" in conf and "server tts:8880" in conf and "listen 8880;" in conf
     assert nginx["ports"] == ["8880:8880"]
+
+
+def test_docker_does_not_kill_a_replica_before_its_streams_have_had_their_grace_period() -> None:
+    """Docker's default stop timeout (10 s) is no longer than TTS_SHUTDOWN_GRACE."""
+    from tts_service.config import Settings
+
+    stop = compose()["services"]["tts"]["stop_grace_period"]
+    assert stop.endswith("s") and float(stop[:-1]) >= Settings().shutdown_grace + 5

@@ -78,3 +78,19 @@ def test_the_queue_depth_autoscaler_uses_a_metric_the_service_exports() -> None:
     (metric,) = hpa["spec"]["metrics"]
     exported = {m.name for m in Metrics().registry.collect()}
     assert metric["pods"]["metric"]["name"] in exported
+
+
+@pytest.mark.parametrize("path", ["deployment.yaml", "gpu/deployment.yaml"])
+def test_a_stopping_pod_is_not_killed_before_its_streams_have_had_their_grace_period(
+    path: str,
+) -> None:
+    """Kubernetes kills the pod terminationGracePeriodSeconds after it starts stopping it: that
+    must cover the preStop sleep, TTS_SHUTDOWN_GRACE and the server's last few seconds."""
+    from tts_service.config import Settings
+
+    pod = one(path, "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    pre_stop = float(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    grace = float(next((e["value"] for e in container.get("env", [])
+                        if e["name"] == "TTS_SHUTDOWN_GRACE"), Settings().shutdown_grace))  # fmt: skip
+    assert pod["terminationGracePeriodSeconds"] >= pre_stop + grace + 5

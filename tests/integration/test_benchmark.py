@@ -114,3 +114,31 @@ def test_the_model_floor_command_writes_its_numbers(model_settings: object, tmp_
     back = data["back_to_back"]
     assert back["chunks"] == 1 and back["chars"] == len(text.read_text())
     assert 2.0 < back["audio_seconds"] < 8.0 and back["chars_per_second"] > 0
+
+
+def test_the_soak_sends_mixed_traffic_and_reports_errors_ttfa_and_memory(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.soak", "--url", server.url, "--duration", "8",
+         "--clients", "2", "--think", "0.2", "--long-chars", "120", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads((tmp_path / "soak.json").read_text())
+    summary = data["summary"]
+    assert summary["requests"] == len(data["requests"]) >= 3
+    assert summary["unexpected"] == []
+    # Client 0 starts with a bad request, client 1 by hanging up: each is seen and judged.
+    assert {"bad_request_refused", "hung_up"} <= set(summary["by_result"])
+    assert set(summary["by_result"]) <= {"ok", "rejected", "bad_request_refused", "hung_up"}
+    assert summary["active_streams_end"] == 0 and summary["queued_chunks_end"] == 0
+    assert 50 < summary["rss_start_mb"] <= summary["rss_peak_mb"] < 2000
+    assert all(sample["rss_bytes"] > 0 for sample in data["samples"])
+    assert len(data["samples"]) >= 8  # one a second
+    if summary["by_result"].get("ok"):
+        assert 0 < summary["ttfa_all_p50_s"] <= summary["ttfa_all_p95_s"]
+    counters = data["server_counters"]
+    assert sum(v for k, v in counters.items() if k.startswith("tts_rejected_requests")) >= 1
+    assert "| unexpected errors | **0** |" in (tmp_path / "soak.md").read_text()
+    assert (tmp_path / "soak.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,6 +10,7 @@ import pytest
 
 from tests.decode import decode
 from tests.integration.conftest import RunningServer
+from tests.metrics import metric
 
 TWO_SENTENCES = (
     "Hi Mediclinic.  Your EHR project sounds interesting and has the potential for a lot of impact."
@@ -101,9 +102,14 @@ def test_disconnecting_mid_stream_stops_synthesis(server: RunningServer) -> None
         request_id = response.headers["x-request-id"]
         next(response.iter_raw())
     deadline = time.monotonic() + 60
-    while f"[{request_id}] speech cancelled" not in server.log():
+    while f"[{request_id}] speech cancelled (client_disconnected)" not in server.log():
         assert time.monotonic() < deadline, "the server never noticed the disconnect"
         time.sleep(0.2)
+    # What the stream held is freed by the time it is logged: no stream, no queued chunk.
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert metric(metrics, "tts_active_streams") == 0
+    assert metric(metrics, "tts_queued_chunks") == 0
+    assert metric(metrics, "tts_cancelled_streams_total", reason="client_disconnected") >= 1
     # The worker pool runs chunks in turn, so a short request finishing means any chunk of the
     # cancelled stream that was already running has finished too; a runaway stream would get
     # another chunk in between two such probes.

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import io
-import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import anyio
 import av
 import numpy as np
 import pytest
@@ -22,6 +20,7 @@ from tts_service.loading import Loaded
 from tts_service.schemas import MODEL_IDS
 from tts_service.text.phonemes import Phonemizer
 
+from .asgi import asgi_post
 from .conftest import ClientFactory, wait_until_ready
 from .standin import SAMPLE_RATE, VOICE_IDS, StandInBackend, make_voice_store, voice_value
 
@@ -445,53 +444,6 @@ def test_a_load_started_early_that_fails_stops_the_server() -> None:
 # --- failures and laziness ---------------------------------------------------------------------
 
 THREE_SENTENCES = "One sentence here. Two sentences here. Three sentences here."
-
-
-async def asgi_post(app: Any, path: str, body: dict) -> tuple[list[dict], BaseException | None]:
-    """POST straight to the ASGI app; every message it sends, and what it raised (if anything).
-
-    Unlike a buffered client this shows whether the app *finished* the response: a server
-    completes a response only when the app sends a body message with ``more_body`` false.
-    """
-    payload = json.dumps(body).encode()
-    messages: list[dict] = []
-    request_sent = False
-
-    async def receive() -> dict:
-        nonlocal request_sent
-        if not request_sent:
-            request_sent = True
-            return {"type": "http.request", "body": payload, "more_body": False}
-        await anyio.sleep_forever()  # the client stays connected
-        raise AssertionError("unreachable")
-
-    async def send(message: dict) -> None:
-        messages.append(message)
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-        ],
-        "client": ("testclient", 50000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
-    try:
-        await app(scope, receive, send)
-    except Exception as exc:  # noqa: BLE001 - what the app raised is the result
-        return messages, exc
-    return messages, None
 
 
 def test_a_mid_stream_failure_never_completes_the_response(make_client: ClientFactory) -> None:

@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 from fastapi.testclient import TestClient
+
+from tests.decode import sse_events as events
 
 from .conftest import ClientFactory
 from .standin import StandInBackend
 from .test_api import GOOD, SPEECH, THREE_SENTENCES, assert_openai_error
 
 SSE = {"input": THREE_SENTENCES, "response_format": "pcm", "stream_format": "sse"}
-
-
-def events(text: str) -> list[tuple[str, dict]]:
-    """(event name, JSON data) of every event of a text/event-stream body (pings skipped)."""
-    parsed: list[tuple[str, dict]] = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        name, data = None, []
-        for line in block.split("\n"):
-            if line.startswith("event:"):
-                name = line[len("event:") :].strip()
-            elif line.startswith("data:"):
-                data.append(line[len("data:") :].strip())
-        if name and data:
-            parsed.append((name, json.loads("\n".join(data))))
-    return parsed
 
 
 def test_sse_sends_the_same_audio_as_deltas_then_done_with_usage(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from typing import Any
 
 import anyio
@@ -13,7 +14,7 @@ from fastapi.responses import Response
 from tts_service.audio import MEDIA_TYPES, create_encoder
 from tts_service.backends import Backend
 from tts_service.errors import HTTPStatusError, InvalidRequestError, NoSpeechError
-from tts_service.middleware import request_id
+from tts_service.middleware import cancel_reason, request_id
 from tts_service.responses import (
     StreamStats,
     audio_response,
@@ -115,14 +116,15 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     synthesizer, voices = service.require()
     text = _validate(body, service.settings.max_input_chars)
     _check_timestamps(body, synthesizer.backend)
-    synthesizer.check_capacity()
     voice = voices.resolve(body.voice_spec or service.settings.default_voice)
     lang = resolve_lang_code(body.lang_code) if body.lang_code else None
     text = await anyio.to_thread.run_sync(_speakable_text, text)  # ~0.1 s for 4096 odd chars
     rid = request_id(request.scope)
     stats = StreamStats(
-        rid, len(text), voice.spec, body.response_format, time.perf_counter(), synthesizer.metrics
-    )
+        rid, len(text), voice.spec, body.response_format, time.perf_counter(), synthesizer.metrics,
+        partial(cancel_reason, request.scope),
+    )  # fmt: skip
+    synthesizer.check_capacity()  # no await between this and opening the stream
     stream = synthesizer.stream(
         text, voice, speed=body.speed, lang=lang, split=body.split_sentences, request_id=rid,
         timestamps=body.timestamps,
@@ -137,7 +139,7 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     audio = encoded_audio(stream, first, encoder, synthesizer.sample_rate, stats, words)
     headers: dict[str, str] = {}  # X-Request-Id is added by RequestIdMiddleware
     if body.stream_format == "sse":
-        return sse_response(audio, stats, headers, words)
+        return sse_response(audio, stats, headers, service.settings.shutdown_grace, words)
     if body.stream:
         return audio_response(audio, body.response_format, headers)
     return await whole_file_response(audio, body.response_format, headers)

@@ -1,0 +1,64 @@
+"""Drive the ASGI app directly, as a server would, for what a buffered test client hides."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+Sender = Callable[[dict], Awaitable[None]]
+
+
+async def asgi_post(
+    app: Any, path: str, body: dict, deliver: Sender | None = None
+) -> tuple[list[dict], BaseException | None]:
+    """POST straight to the ASGI app; every message it sends, and what it raised (if anything).
+
+    Unlike a buffered client this shows whether the app *finished* the response: a server
+    completes a response only when the app sends a body message with ``more_body`` false.
+    ``deliver`` plays the server's side of ``send`` for each message after it is recorded (a
+    client that stops reading is one that never returns); by default it returns at once.
+    """
+    payload = json.dumps(body).encode()
+    messages: list[dict] = []
+    request_sent = False
+
+    async def receive() -> dict:
+        nonlocal request_sent
+        if not request_sent:
+            request_sent = True
+            return {"type": "http.request", "body": payload, "more_body": False}
+        await anyio.sleep_forever()  # the client stays connected
+        raise AssertionError("unreachable")
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+        if deliver is not None:
+            await deliver(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+        ],
+        "client": ("testclient", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    try:
+        await app(scope, receive, send)
+    except Exception as exc:  # noqa: BLE001 - what the app raised is the result
+        return messages, exc
+    return messages, None

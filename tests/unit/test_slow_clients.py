@@ -1,0 +1,118 @@
+"""Issue 7, faults: a client that stops reading holds no more than its look-ahead of synthesized
+audio, and after the send timeout it is dropped and everything it held is freed."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from tests.decode import decode
+from tests.metrics import metric
+from tts_service.middleware import SEND_PIECE_BYTES
+
+from .asgi import asgi_post
+from .conftest import ClientFactory
+from .standin import StandInBackend
+
+SPEECH = "/v1/audio/speech"
+TEN_SENTENCES = " ".join(f"This is sentence number {n} of the text." for n in range(10))
+
+
+async def read_nothing(message: dict) -> None:
+    """A client that takes the headers, then never reads: its socket buffers are full."""
+    if message["type"] == "http.response.body":
+        await anyio.sleep_forever()
+
+
+@pytest.mark.parametrize("lookahead", [1, 2])
+@pytest.mark.parametrize("stream_format", ["audio", "sse"])
+def test_a_client_that_never_reads_is_dropped_after_the_send_timeout_and_frees_its_stream(
+    make_client: ClientFactory, lookahead: int, stream_format: str
+) -> None:
+    backend = StandInBackend(delay=0.02)  # all ten chunks would take 0.2 s, were they made
+    client = make_client(
+        backend, send_timeout=1.0, lookahead_chunks=lookahead, inference_workers=1,
+        urgent_workers=0, group_phonemes=50,  # one chunk per sentence
+    )  # fmt: skip
+    body = {"input": TEN_SENTENCES, "response_format": "pcm", "stream_format": stream_format}
+    started = time.monotonic()
+    pending = client.portal.start_task_soon(asgi_post, client.app, SPEECH, body, read_nothing)
+
+    time.sleep(0.6)
+    # Bounded buffering: the chunk being sent and the look-ahead, nothing more.
+    assert backend.call_count == 1 + lookahead
+    metrics = client.get("/metrics").text
+    assert metric(metrics, "tts_active_streams") == 1
+
+    messages, raised = pending.result(timeout=10)
+    assert raised is None  # ended quietly, no exception for the server to log
+    assert 1.0 <= time.monotonic() - started < 3.0
+    bodies = [m for m in messages if m["type"] == "http.response.body"]
+    assert all(m.get("more_body") for m in bodies), "the response must not look complete"
+    assert client.app.state.service.synthesizer.open_streams == 0
+    metrics = client.get("/metrics").text
+    assert metric(metrics, "tts_active_streams") == 0
+    assert metric(metrics, "tts_queued_chunks") == 0
+    assert metric(metrics, "tts_cancelled_streams_total", reason="send_timeout") == 1
+    assert metric(metrics, "tts_speech_requests_total", outcome="cancelled") == 1
+    assert backend.call_count == 1 + lookahead  # nothing more was synthesized afterwards
+    after = client.post(SPEECH, json={"input": "Still serving.", "response_format": "pcm"})
+    assert after.status_code == 200 and decode(after.content, "pcm").rms > 0.1
+
+
+def test_a_slow_but_steady_reader_is_never_cut(make_client: ClientFactory) -> None:
+    """The timeout is on each 16 KiB piece, not on a whole chunk: a reader that takes 0.1 s per
+    16 KiB gets a chunk that takes it four times the timeout to read."""
+    client = make_client(StandInBackend(), send_timeout=0.3)
+    bytes_per_second = SEND_PIECE_BYTES / 0.1
+
+    async def slow_reader(message: dict) -> None:
+        await anyio.sleep(len(message.get("body", b"")) / bytes_per_second)
+
+    text = "One sentence here. Two sentences here. Three sentences here, and then some more."
+    body = {"input": text, "response_format": "pcm", "split_sentences": False}  # one chunk
+    messages, raised = client.portal.call(asgi_post, client.app, SPEECH, body, slow_reader)
+    assert raised is None
+    bodies = [m for m in messages if m["type"] == "http.response.body"]
+    assert not bodies[-1].get("more_body") and all(m.get("more_body") for m in bodies[:-1])
+    data = b"".join(m["body"] for m in bodies)
+    assert len(data) / bytes_per_second > 4 * 0.3
+    audio = decode(data, "pcm")
+    assert audio.duration > 4 and audio.rms > 0.1
+    metrics = client.get("/metrics").text
+    assert metric(metrics, "tts_speech_requests_total", outcome="done") == 1
+
+
+def test_bodies_reach_the_server_in_pieces_of_at_most_16_kib(client) -> None:  # noqa: ANN001
+    body = {"input": TEN_SENTENCES, "response_format": "wav"}
+    messages, raised = client.portal.call(asgi_post, client.app, SPEECH, body)
+    assert raised is None
+    bodies = [m["body"] for m in messages if m["type"] == "http.response.body"]
+    assert max(len(b) for b in bodies) <= SEND_PIECE_BYTES
+    assert b"".join(bodies) == client.post(SPEECH, json=body).content
+
+
+def test_a_burst_of_requests_cannot_all_pass_the_stream_limit_at_once(
+    make_client: ClientFactory,
+) -> None:
+    """Regression: the capacity check came before an ``await`` (markup stripping in a thread)
+    and the stream was opened after it, so requests arriving together all passed the check."""
+    client = make_client(StandInBackend(delay=0.2), max_streams=2)
+    body = {"input": "One sentence here. Two sentences here.", "response_format": "pcm"}
+
+    async def burst() -> list[int]:
+        statuses: list[int] = []
+
+        async def one() -> None:
+            messages, raised = await asgi_post(client.app, SPEECH, body)
+            assert raised is None
+            statuses.append(messages[0]["status"])
+
+        async with anyio.create_task_group() as group:
+            for _ in range(6):
+                group.start_soon(one)
+        return statuses
+
+    assert sorted(client.portal.call(burst)) == [200, 200, 429, 429, 429, 429]
