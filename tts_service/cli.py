@@ -27,6 +27,10 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+    # espeak's phonemizer warns "words count mismatch" for nearly every sentence with
+    # punctuation (kokoro-onnx keeps it, as the model wants). It resets its logger's level on
+    # every call, but not the logger's filters.
+    logging.getLogger("phonemizer").addFilter(lambda r: "words count mismatch" not in r.msg)
 
 
 def _settings(**overrides: object) -> Settings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tts_service.cli import main
@@ -29,3 +30,20 @@ def test_settings_rewrites_only_the_generated_block_of_a_readme(tmp_path: Path) 
     assert readme_block(text) == settings_markdown()
     assert text.startswith("# Title\n\nBefore.\n\n") and text.endswith(f"{END}\n\nAfter.\n")
     assert "`TTS_PORT`" in CliRunner().invoke(main, ["settings"]).output
+
+
+def test_the_phonemizers_word_count_warning_is_filtered_and_others_are_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    from phonemizer.logger import get_logger
+
+    from tts_service.cli import _configure_logging
+
+    _configure_logging("info")
+    logger = get_logger("normal")  # what phonemizer does on each call: resets level, handlers
+    with caplog.at_level(logging.WARNING, logger="phonemizer"):
+        logger.warning("words count mismatch on 100.0%% of the lines (1/1)")
+        logger.warning("something else")
+    assert [r.getMessage() for r in caplog.records] == ["something else"]
