@@ -35,7 +35,8 @@ import httpx
 from tqdm import tqdm
 
 from benchmarks.measure import measure
-from benchmarks.ttfa import SHORT, _meta
+from benchmarks.report import run_meta
+from benchmarks.ttfa import SHORT
 
 POLL = 0.01
 PHRASE = {"model": "kokoro", "input": SHORT, "voice": "af_heart", "response_format": "pcm"}
@@ -130,7 +131,7 @@ def main(starts: int, requests: int, timeout: float, out: Path) -> None:
     """Start the server several times: seconds to ready, RSS at ready and after requests."""
     out.mkdir(parents=True, exist_ok=True)
     env = {key: value for key, value in sorted(os.environ.items()) if key.startswith("TTS_")}
-    meta = _meta("(started locally)", starts=starts, requests=requests, env=env)
+    meta = run_meta("(started locally)", starts=starts, requests=requests, env=env)
     runs = [
         one_start(requests, timeout, out / f"startup-server-{i}.log")
         for i in tqdm(range(starts), desc="starts", unit="start")

@@ -140,8 +140,10 @@ class Settings(BaseSettings):
     paragraph_pause: float = Field(0.45, ge=0.0, le=5.0)
     """Seconds of silence after a chunk that ends a paragraph (a blank line follows)."""
 
-    warmup: bool = True
-    """Run one short synthesis at start-up so the first real request is not slow."""
+    warmup: bool | None = None
+    """Run one short synthesis at start-up, before reporting ready. Unset: only with the torch
+    backend (CUDA's first inference sets up its kernels). With ONNX it delayed ready by 1.25 s
+    and left the first request no faster (``python -m benchmarks.startup``)."""
 
     api_key: str | None = None
     """When set, ``/v1/audio/speech`` requires ``Authorization: Bearer <key>``; several keys may be
@@ -157,6 +159,9 @@ class Settings(BaseSettings):
     @property
     def threads_per_inference(self) -> int:
         return self.onnx_threads or max(1, cpu_cores() // self.inference_workers)
+
+    def warmup_for(self, backend_name: str) -> bool:
+        return self.warmup if self.warmup is not None else backend_name == "torch"
 
     @property
     def lookahead(self) -> int:

@@ -65,7 +65,7 @@ def load(
     from tts_service.text.phonemes import Phonemizer
 
     phonemizer = Phonemizer()
-    if settings.warmup:
+    if settings.warmup_for(backend.name):
         seconds = warm_up(backend, phonemizer, voices.resolve(settings.default_voice))
         logger.info("Warm-up synthesis took %.2fs", seconds)
     return Loaded(backend, voices, phonemizer, time.perf_counter() - started)

@@ -212,7 +212,9 @@ def test_stop_cancels_the_request(open_player: Any, web_server: RunningServer) -
     assert page.locator("#stop").is_disabled()
 
     cancelled = wait_until(
-        lambda: re.search(rf"\[{request_id}\] speech cancelled: .*", web_server.log()),
+        lambda: re.search(
+            rf"\[{request_id}\] speech cancelled \(client_disconnected\): .*", web_server.log()
+        ),
         15,
         "the server to log the cancelled stream",
     )

@@ -142,3 +142,19 @@ def test_the_soak_sends_mixed_traffic_and_reports_errors_ttfa_and_memory(
     assert sum(v for k, v in counters.items() if k.startswith("tts_rejected_requests")) >= 1
     assert "| unexpected errors | **0** |" in (tmp_path / "soak.md").read_text()
     assert (tmp_path / "soak.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_startup_benchmark_reports_time_to_ready_and_memory(
+    model_settings: object, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.startup", "--starts", "1", "--requests", "1",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (run,) = json.loads((tmp_path / "startup.json").read_text())["runs"]
+    assert 0 < run["listening_s"] <= run["ready_s"] < 300
+    assert 100 < run["rss_ready_mb"] <= run["rss_after_requests_mb"] + 1 < 4000
+    assert 0 < run["first_request_ttfa_s"] < 300
+    assert "| ready (s) |" in (tmp_path / "startup.md").read_text()

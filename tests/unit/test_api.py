@@ -553,3 +553,9 @@ def test_a_stream_dropped_without_close_still_frees_its_slot(make_client: Client
     assert (
         client.post(SPEECH, json={"input": "Hello.", "response_format": "pcm"}).status_code == 200
     )
+
+
+def test_warm_up_is_on_by_default_only_for_torch() -> None:
+    assert not Settings().warmup_for("onnx") and Settings().warmup_for("torch")
+    assert Settings(warmup=True).warmup_for("onnx")
+    assert not Settings(warmup=False).warmup_for("torch")
