@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import click
 import httpx
 import torch
 
+from benchmarks.measure import free_port, process_memory_mb
 from tts_service.assets import ensure_assets
 from tts_service.backends import Backend
 from tts_service.backends.onnx import OnnxBackend
@@ -91,9 +91,7 @@ def main(repeats: int, threads: int, voice: str, server_rss: bool, onnx_only: bo
 
 def _server_figures(model: Path, threads: int) -> tuple[int, int, float]:
     """(VmRSS MB after one request, VmHWM MB, best TTFA s of 3) of a server on ``model``."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "TTS_BACKEND": "onnx", "TTS_MODEL_PATH": str(model),
            "TTS_ONNX_THREADS": str(threads), "TTS_LOG_LEVEL": "warning"}  # fmt: skip
     server = subprocess.Popen(
@@ -117,13 +115,9 @@ def _server_figures(model: Path, threads: int) -> tuple[int, int, float]:
                     if n == 0:
                         ttfa = min(ttfa, time.perf_counter() - started)
         httpx.post(f"{url}/v1/audio/speech", json={**body, "input": TEXTS["long"]}, timeout=300)
-        status = dict(
-            line.split(":", 1)
-            for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
-        )
         return (
-            int(status["VmRSS"].split()[0]) // 1024,
-            int(status["VmHWM"].split()[0]) // 1024,
+            int(process_memory_mb(server.pid)),
+            int(process_memory_mb(server.pid, "VmHWM")),
             ttfa,
         )
     finally:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import socket
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import av
@@ -116,3 +118,18 @@ def playback_stall(m: Measurement) -> float:
         stall += max(0.0, at - playable_until)
         received += size
     return stall
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, for a server started locally."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def process_memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's memory from ``/proc/<pid>/status`` (Linux): ``VmRSS`` now, ``VmHWM`` peak."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for process {pid}")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,25 +33,12 @@ import click
 import httpx
 from tqdm import tqdm
 
-from benchmarks.measure import measure
+from benchmarks.measure import free_port, measure, process_memory_mb
 from benchmarks.report import run_meta
 from benchmarks.ttfa import SHORT
 
 POLL = 0.01
 PHRASE = {"model": "kokoro", "input": SHORT, "voice": "af_heart", "response_format": "pcm"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def _health(client: httpx.Client, url: str) -> int | None:
@@ -63,7 +49,7 @@ def _health(client: httpx.Client, url: str) -> int | None:
 
 
 def one_start(requests: int, timeout: float, log: Path) -> dict[str, Any]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "tts_service", "serve", "--no-fetch", "--port", str(port)]
     with log.open("wb") as log_file, httpx.Client(timeout=timeout) as client:
@@ -83,7 +69,7 @@ def one_start(requests: int, timeout: float, log: Path) -> dict[str, Any]:
             result = {
                 "listening_s": listening if listening is not None else ready,
                 "ready_s": ready,
-                "rss_ready_mb": rss_mb(process.pid),
+                "rss_ready_mb": process_memory_mb(process.pid),
             }
             firsts = [
                 measure(client, url, PHRASE, case="short", mode="after start")
@@ -92,7 +78,7 @@ def one_start(requests: int, timeout: float, log: Path) -> dict[str, Any]:
             if errors := [m.error for m in firsts if m.error]:
                 raise RuntimeError(f"request failed: {errors[0]}")
             result["first_request_ttfa_s"] = firsts[0].ttfa
-            result["rss_after_requests_mb"] = rss_mb(process.pid)
+            result["rss_after_requests_mb"] = process_memory_mb(process.pid)
             return result
         finally:
             process.send_signal(signal.SIGTERM)

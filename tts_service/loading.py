@@ -1,4 +1,4 @@
-"""Loading the model: backend, voices and phonemizer, then one warm-up synthesis.
+"""Loading the model: backend, voices and phonemizer, then (``TTS_WARMUP``) one warm-up synthesis.
 
 It is all blocking work, so it runs on a thread. ``tts-service serve`` starts that thread before
 it imports the web stack (``start_loading``): onnxruntime builds its session in native code, off
