@@ -37,9 +37,17 @@ SHORT = (
     "Hi Mediclinic.  Your EHR project sounds interesting and has the potential for a lot of impact."
 )
 
+OPENING = (
+    "When the first lighthouse keepers climbed their towers each evening, long before electricity "
+    "reached the coast, they carried oil, wicks and a pocket watch, because the light had to turn "
+    "on time all night. Most ships never saw them. That was the point."
+)
+"""A reply whose first sentence is long: the server sends its first clause first (issue 5, P2)."""
+CASES = ("short", "opening", "long")
+
 
 def _cases(names: tuple[str, ...], text_file: str | None) -> dict[str, str]:
-    available = {"short": SHORT, "long": (TEXTS / "article.txt").read_text()}
+    available = {"short": SHORT, "opening": OPENING, "long": (TEXTS / "article.txt").read_text()}
     cases = {name: available[name] for name in names}
     if text_file:
         cases[Path(text_file).stem] = Path(text_file).read_text()
@@ -89,8 +97,8 @@ def main() -> None:
 
 @main.command()
 @_with_common
-@click.option("--case", "case_names", multiple=True, type=click.Choice(["short", "long"]),
-              default=("short", "long"), show_default=True)  # fmt: skip
+@click.option("--case", "case_names", multiple=True, type=click.Choice(CASES),
+              default=CASES, show_default=True)  # fmt: skip
 @click.option("--text-file", type=click.Path(exists=True), help="Also time this text as a case.")
 @click.option(
     "--format", "formats", multiple=True, default=("mp3", "pcm", "wav"), show_default=True
@@ -190,6 +198,8 @@ def load(
                 with lock:
                     results.append(m)
                     progress.update()
+                if 400 <= m.status < 500 and m.status != 429:
+                    return  # the server refuses this request as such: asking again is pointless
                 time.sleep(think)
 
     threads = [threading.Thread(target=client_loop, args=("long-form", article, 0.0))
@@ -213,6 +223,7 @@ def load(
         stalls = [playback_stall(m) for m in results if m.mode == mode and not m.error]
         click.echo(f"{mode}: n={len(ttfas)} TTFA p50={percentile(ttfas, 50):.3f}s "
                    f"p95={percentile(ttfas, 95):.3f}s max={max(ttfas, default=float('nan')):.3f}s "
+                   f"stall p50={percentile(stalls, 50):.2f}s "
                    f"max stall={max(stalls, default=float('nan')):.2f}s "
                    f"p95/idle={percentile(ttfas, 95) / idle:.2f}")  # fmt: skip
     plot_load(out / "load_ttfa.png", results, "TTFA under load")

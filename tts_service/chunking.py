@@ -13,7 +13,7 @@ span a paragraph break or pass the model's 510-token limit.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 
@@ -125,11 +125,13 @@ def plan_chunks(
     group_phonemes: int,
     pauses: Pauses,
     first_chunk_phonemes: int = MAX_TOKENS,
-    growth: float = 1.5,
+    growth: float | Callable[[], float] = 1.5,
     words: bool = False,
 ) -> Iterator[Chunk]:
     """Group pieces into chunks; a generator, so phonemization happens only as chunks are needed.
+    ``growth`` may be a function, asked after each chunk (the model's speed as measured so far).
     ``words``: each chunk also says where its words are (for word timestamps)."""
+    grow = growth if callable(growth) else lambda: growth
     ceiling = min(group_phonemes, MAX_TOKENS)
     limit = 0  # the first chunk is never grouped; then the limit only grows
     group: list[Piece] = []
@@ -144,7 +146,7 @@ def plan_chunks(
             pause=pauses.after(group[-1].boundary),
             words=tuple(_joined_words(group)),
         )
-        limit = min(ceiling, max(limit, MIN_CHUNK_PHONEMES, int(len(chunk.phonemes) * growth)))
+        limit = min(ceiling, max(limit, MIN_CHUNK_PHONEMES, int(len(chunk.phonemes) * grow())))
         index += 1
         group.clear()
         return chunk

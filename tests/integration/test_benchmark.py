@@ -69,8 +69,27 @@ def test_load_mode_reports_each_client_class(server: RunningServer, tmp_path: Pa
     assert {row["mode"] for row in data["summary"]} == {"idle", "conversational", "long-form"}
     assert all(run["error"] is None for run in data["runs"])
     assert "conversational: n=" in result.stdout and "long-form: n=" in result.stdout
-    assert "p95/idle=" in result.stdout
+    assert "p95/idle=" in result.stdout and "stall p50=" in result.stdout
     assert (tmp_path / "load_ttfa.png").stat().st_size > 1000
+
+
+def test_a_load_client_whose_request_is_refused_stops_instead_of_retrying(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """An article over the server's input limit gets one 400, reported, not a tight loop of them."""
+    text = tmp_path / "too-long.txt"
+    text.write_text("Far too long for this server. " * 200)  # 6,000 characters > 4,096
+    result = run_benchmark(
+        "load", "--url", server.url, "--out", str(tmp_path), "--conversational", "0",
+        "--long-form", "1", "--duration", "5", "--text-file", str(text), "--lead", "0",
+        "--idle-runs", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    runs = json.loads((tmp_path / "load.json").read_text())["runs"]
+    refused = [run for run in runs if run["mode"] == "long-form"]
+    assert [run["status"] for run in refused] == [400]
+    assert "input_too_long" in refused[0]["error"]
+    assert "long-form/pcm: HTTP 400" in result.stderr
 
 
 def test_the_benchmark_runs_against_another_openai_compatible_server(
@@ -111,6 +130,14 @@ def test_the_model_floor_command_writes_its_numbers(model_settings: object, tmp_
     assert result.returncode == 0, result.stderr
     data = json.loads((tmp_path / "floor.json").read_text())
     assert 0 < data["first_chunk_seconds"]["min"] <= data["first_chunk_seconds"]["max"]
+    opening = data["opening"]
+    # The first chunk of a long opening sentence is its first clause, not the whole sentence.
+    assert opening["first_sentence"].endswith("all night.")
+    assert opening["first_sentence"].startswith(opening["first_chunk"])
+    assert opening["first_chunk"].endswith(",")
+    assert 0 < opening["first_chunk_seconds"]["min"] <= opening["first_chunk_seconds"]["max"]
+    assert opening["first_sentence_seconds"]["min"] > 0
+    assert len(opening["first_chunk"]) < len(opening["first_sentence"]) / 2
     back = data["back_to_back"]
     assert back["chunks"] == 1 and back["chars"] == len(text.read_text())
     assert 2.0 < back["audio_seconds"] < 8.0 and back["chars_per_second"] > 0

@@ -238,6 +238,28 @@ def test_grouped_chunks_grow_by_at_most_the_growth_factor(phonemizer: Phonemizer
         assert sizes[k] <= 300
 
 
+def test_a_growth_function_is_asked_after_each_chunk(phonemizer: Phonemizer) -> None:
+    """The synthesizer passes the model's measured speed: chunks grow as fast as it allows."""
+    text = " ".join(SHORT_SENTENCES * 3)
+    factors = iter([1.0, 1.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0])
+    asked: list[float] = []
+
+    def growth() -> float:
+        asked.append(next(factors, 10.0))
+        return asked[-1]
+
+    chunks = plan_chunks(
+        split_sentences(text), phonemizer, LANG, group_phonemes=300, pauses=PAUSES,
+        growth=growth,
+    )  # fmt: skip
+    sizes = [len(chunk.phonemes) for chunk in chunks]
+    assert len(asked) == len(sizes)  # once per chunk, as it is emitted
+    assert sizes[2] <= max(MIN_CHUNK_PHONEMES, max(sizes[:2]))  # no growth while it said 1.0
+    assert max(sizes[3:]) > 2 * max(sizes[:3])  # then large groups at once
+    slow = plan(text, phonemizer, group=300, growth=1.0)
+    assert len(sizes) < len(slow)
+
+
 LONG_FIRST = (
     "When the storm finally reached the harbour after three long days at sea, the captain "
     "ordered every sail down and the crew to their stations. Then we waited."

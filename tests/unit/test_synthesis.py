@@ -229,3 +229,14 @@ def test_a_late_chunk_of_an_established_stream_goes_before_other_late_chunks(voi
         synth.shutdown()
     assert young[0] == LATE
     assert established[0] == AT_RISK and established[1] < 0
+
+
+def test_chunks_grow_faster_where_the_model_is_measured_faster(voice) -> None:
+    synth = synthesizer(StandInBackend(), chunk_growth=1.2)
+    try:
+        synth.scheduler.seconds_per_phoneme = 0.04  # about 1.7x real time: the setting holds
+        assert synth._growth() == 1.2
+        synth.scheduler.seconds_per_phoneme = 0.01  # about 6.7x real time
+        assert synth._growth() == pytest.approx(0.6 / (15 * 0.01))
+    finally:
+        synth.shutdown()
