@@ -87,8 +87,8 @@ def test_a_slow_but_steady_reader_is_never_cut(make_client: ClientFactory) -> No
 
 
 def test_bodies_reach_the_server_in_pieces_of_at_most_16_kib(
-    client,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+    client,  # noqa: ANN001
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Chunks grow with the model's measured speed, which the first request changes: fix the
     # growth so that both requests are chunked, and so sound, alike.
