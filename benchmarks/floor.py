@@ -4,13 +4,13 @@
     python -m benchmarks.floor --text-file my.txt --repeats 5
 
 * **first chunk**: the model's time for the first sentence of the short phrase alone (the same
-  chunk the server sends first) — issue 5's P1 compares the server's TTFA with it;
+  chunk the server sends first), which the server's TTFA is compared with;
 * **opening**: a reply whose first sentence is long (the benchmark's ``opening`` case): the
   model's time for the first chunk the server cuts from it (its first clause) and for the whole
-  first sentence, which is what the first audio would wait for without the cut (P2);
+  first sentence, which is what the first audio would wait for without the cut;
 * **back to back**: the long text synthesized in the largest pieces the model takes (510 tokens,
-  as the baseline mode does), one after another with nothing else running — P3 compares the
-  server's long-form characters per second with it.
+  as the baseline mode does), one after another with nothing else running, which the server's
+  long-form characters per second are compared with.
 
 It uses the same settings (``TTS_*``, e.g. ``TTS_ONNX_THREADS``) and model files as the server.
 """
@@ -64,7 +64,7 @@ def main(text_file: str | None, voice: str, repeats: int, out: Path) -> None:
 
         first_sentence = SHORT.split(".")[0] + "."
         first = timed(phonemizer.phonemize(first_sentence, chosen.lang))
-        # P2: the opening's first chunk as the server cuts it, against its whole first sentence.
+        # The opening's first chunk as the server cuts it, against its whole first sentence.
         opening_sentence = OPENING.split(". ")[0] + "."
         opening_whole = timed(phonemizer.phonemize(opening_sentence, chosen.lang))
         opening_chunk = next(synthesizer.stream(OPENING, chosen, speed=1.0, timestamps=True).plan)

@@ -42,7 +42,7 @@ OPENING = (
     "reached the coast, they carried oil, wicks and a pocket watch, because the light had to turn "
     "on time all night. Most ships never saw them. That was the point."
 )
-"""A reply whose first sentence is long: the server sends its first clause first (issue 5, P2)."""
+"""A reply whose first sentence is long: the server sends its first clause first."""
 CASES = ("short", "opening", "long")
 
 

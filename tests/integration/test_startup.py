@@ -41,7 +41,7 @@ def test_unloadable_model_stops_the_server_with_status_1(
 def test_a_second_start_loads_the_saved_optimized_graph_and_sounds_the_same(
     tmp_path: Path, model_settings: Settings
 ) -> None:
-    """Start-up speed (issue 5, P5): onnxruntime's graph optimization cost every start about a
+    """Start-up speed: onnxruntime's graph optimization cost every start about a
     second; it is now done once and its result kept next to the model files."""
     import numpy as np
 

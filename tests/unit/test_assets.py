@@ -85,7 +85,7 @@ def test_malformed_voices_file_is_rejected(tmp_path: Path) -> None:
 def test_an_unchanged_cached_model_is_hashed_once_a_changed_one_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Start-up speed: hashing the 92 MB model cost every start ~0.3 s (issue 5, P5)."""
+    """Start-up speed: hashing the 92 MB model cost every start ~0.3 s."""
     voices = tmp_path / "voices.npz"
     np.savez(voices, af_heart=np.zeros(assets.VOICE_SHAPE, np.float32))
     settings = Settings(models_dir=tmp_path, voices_path=voices)

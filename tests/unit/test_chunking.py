@@ -306,7 +306,7 @@ def test_a_first_sentence_within_the_limit_is_not_cut(phonemizer: Phonemizer) ->
 def test_a_sentence_longer_than_the_next_chunk_may_grow_to_is_cut_between_clauses(
     phonemizer: Phonemizer,
 ) -> None:
-    """Regression (issue 5, P3): a long second sentence was synthesized whole, so on a model
+    """Regression: a long second sentence was synthesized whole, so on a model
     running 1.25x real time the listener waited seconds after the first sentence."""
     text = (
         "Hello there. The " + ", the ".join(["quick brown fox jumps over the lazy dog"] * 6) + "."

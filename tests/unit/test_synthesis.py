@@ -202,7 +202,7 @@ def test_the_end_of_a_stream_is_known_while_every_worker_is_busy(voice) -> None:
 
 
 def test_a_late_chunk_of_an_established_stream_goes_before_other_late_chunks(voice) -> None:
-    """Issue 5, P4: a reading that has already played ``margin`` seconds is kept fed before
+    """Under load, a reading that has already played ``margin`` seconds is kept fed before
     short replies that are late anyway, so long-form playback does not starve under load."""
     from tts_service.scheduler import AT_RISK, LATE
 

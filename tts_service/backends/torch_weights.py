@@ -2,7 +2,7 @@
 
 Hugging Face (where hexgrad publishes ``kokoro-v1_0.pth``) is unreachable, so the state dict of
 ``kokoro.KModel`` is rebuilt from the initializers of ``kokoro-v1.0.int8.onnx``
-(``/work/shared/ASSETS.md`` lists what that takes):
+(what that takes, as found by inspecting the export):
 
 * int8 tensors are dequantized as ``(q - zero_point) * scale``, the zero point taken from the
   node that consumes the tensor (the export shares zero points between unrelated tensors);
