@@ -1,4 +1,4 @@
-"""Start-up time and memory of our server : how long from launch to ready, and RSS.
+"""Start-up time and memory of our server: how long from launch to ready, and RSS.
 
     python -m benchmarks.startup                       # 3 starts of `tts-service serve`
     python -m benchmarks.startup --starts 5 --requests 5
