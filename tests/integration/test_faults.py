@@ -1,4 +1,4 @@
-"""Issue 7, faults, against a real ``tts-service serve`` with the real model: a client that stops
+"""Faults, against a real ``tts-service serve`` with the real model: a client that stops
 reading is dropped after the send timeout and everything it held is freed; SIGTERM lets the
 streams in progress finish, or cuts them cleanly when the grace period is over, and the process
 exits with status 0 either way."""

@@ -1,4 +1,4 @@
-"""Issue 7, load: 100 requests at once against a real server with the real model. Each one gets
+"""Load: 100 requests at once against a real server with the real model. Each one gets
 either a complete reply that decodes, or a clean 429 with Retry-After in OpenAI's error shape;
 the server's memory stays bounded, and afterwards it serves normally."""
 

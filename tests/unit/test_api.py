@@ -517,7 +517,7 @@ def test_reading_the_whole_stream_synthesizes_every_chunk(make_client: ClientFac
 def test_beyond_max_streams_a_request_gets_429_with_retry_after_and_later_succeeds(
     make_client: ClientFactory,
 ) -> None:
-    """Issue 7, overload: a bounded number of streams; the rest are told to come back later."""
+    """Overload: a bounded number of streams; the rest are told to come back later."""
     client = make_client(StandInBackend(), max_streams=1)
     client.get("/health")
     service = client.app.state.service

@@ -1,4 +1,4 @@
-"""Issue 7, faults: a client that stops reading holds no more than its look-ahead of synthesized
+"""Faults: a client that stops reading holds no more than its look-ahead of synthesized
 audio, and after the send timeout it is dropped and everything it held is freed."""
 
 from __future__ import annotations
