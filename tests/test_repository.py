@@ -55,7 +55,9 @@ def test_the_lock_pins_every_dependency_within_what_pyproject_allows() -> None:
     missing, outside = [], []
     for requirement in project_requirements():
         name = canonicalize_name(requirement.name)
-        if name == "torch":  # left out of the lock on purpose (CPU or CUDA build); pinned in pyproject
+        if (
+            name == "torch"
+        ):  # left out of the lock on purpose (CPU or CUDA build); pinned in pyproject
             assert str(requirement.specifier).startswith("=="), "torch must be pinned exactly"
             continue
         if name not in pins:
