@@ -55,9 +55,8 @@ def test_the_lock_pins_every_dependency_within_what_pyproject_allows() -> None:
     missing, outside = [], []
     for requirement in project_requirements():
         name = canonicalize_name(requirement.name)
-        if (
-            name == "torch"
-        ):  # left out of the lock on purpose (CPU or CUDA build); pinned in pyproject
+        # torch is left out of the lock on purpose (CPU or CUDA build) and pinned in pyproject.
+        if name == "torch":
             assert str(requirement.specifier).startswith("=="), "torch must be pinned exactly"
             continue
         if name not in pins:
