@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from types import MappingProxyType
 
 
 class ServiceError(Exception):
@@ -11,7 +12,7 @@ class ServiceError(Exception):
     status_code = 500
     error_type = "server_error"
     code: str | None = None
-    headers: ClassVar[dict[str, str]] = {}
+    headers: Mapping[str, str] = MappingProxyType({})
     """Extra response headers (``WWW-Authenticate``, ``Retry-After``...)."""
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
@@ -54,7 +55,7 @@ class HTTPStatusError(ServiceError):
     """An error the HTTP layer found (unknown path, wrong method), with its own status."""
 
     def __init__(
-        self, status_code: int, message: str, headers: dict[str, str] | None = None
+        self, status_code: int, message: str, headers: Mapping[str, str] | None = None
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
@@ -66,7 +67,7 @@ class AuthenticationError(ServiceError):
     status_code = 401
     error_type = "invalid_request_error"
     code = "invalid_api_key"
-    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+    headers = MappingProxyType({"WWW-Authenticate": "Bearer"})
 
 
 class NotReadyError(ServiceError):

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, cast
 
 import av
 import numpy as np
+from av.audio.stream import AudioStream
 
 ResponseFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 
@@ -127,7 +128,7 @@ class AvEncoder:
         self._container = av.open(
             self._sink, mode="w", format=spec.container, options=spec.container_options
         )
-        self._stream = self._container.add_stream(spec.codec, rate=sample_rate)
+        self._stream = cast(AudioStream, self._container.add_stream(spec.codec, rate=sample_rate))
         self._stream.layout = "mono"
         if spec.bit_rate:
             self._stream.bit_rate = spec.bit_rate

@@ -83,7 +83,8 @@ def export_onnx(weights: Path, config: Path, target: Path) -> None:
     logger.info("Exporting %s (takes about half a minute)", target.name)
     with _without_randomness(), torch.inference_mode():
         torch.onnx.export(
-            _Exported(model), example, buffer, dynamo=False, opset_version=OPSET,
+            _Exported(model), example, buffer,  # type: ignore[arg-type]  # a file object works
+            dynamo=False, opset_version=OPSET,
             input_names=["tokens", "style", "speed"], output_names=["audio", DURATIONS_OUTPUT],
             dynamic_axes={"tokens": {1: "sequence_length"}, "audio": {0: "audio_length"},
                           DURATIONS_OUTPUT: {0: "sequence_length"}},
