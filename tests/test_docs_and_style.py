@@ -1,5 +1,5 @@
-"""The README's commands are the ones CI runs, its configuration reference is generated from
-Settings, and the code is lint-clean."""
+"""The README's commands are the ones CI runs, the configuration reference in the docs is
+generated from Settings, and the code is lint-clean."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tts_service.config import Settings
-from tts_service.config_reference import REGENERATE, readme_block, settings_markdown
+from tts_service.config_reference import PAGE, REGENERATE, generated_block, settings_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -40,10 +40,14 @@ def test_every_setting_has_a_docstring(field: str) -> None:
     )
 
 
-def test_the_readme_configuration_reference_is_generated_from_settings() -> None:
-    assert readme_block(README) == settings_markdown(), (
-        f"README's configuration reference is out of date; regenerate it with `{REGENERATE}`."
+def test_the_configuration_reference_is_generated_from_settings() -> None:
+    assert generated_block((ROOT / PAGE).read_text()) == settings_markdown(), (
+        f"{PAGE} is out of date; regenerate it with `{REGENERATE}`."
     )
+
+
+def test_the_configuration_page_names_the_command_that_regenerates_it() -> None:
+    assert REGENERATE in (ROOT / PAGE).read_text()
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is installed by the test extra")

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "constraints.txt"
 PROJECT = "tts-service"
 # Committed measurement results (JSON series, plots) may be large; nothing else may.
-RESULTS = ("benchmarks/results/",)
+RESULTS = ("docs/results/",)
 MAX_BYTES = 1_000_000
 
 

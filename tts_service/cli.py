@@ -187,16 +187,18 @@ def healthcheck(port: int | None, timeout: float) -> None:
 
 @main.command()
 @click.option(
-    "--readme",
+    "--write",
+    "page",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Rewrite the generated block of this README instead of printing.",
+    help="Rewrite the generated block of this Markdown page (docs/configuration.md) instead of "
+    "printing.",
 )
-def settings(readme: Path | None) -> None:
+def settings(page: Path | None) -> None:
     """Print the configuration reference (a Markdown table generated from Settings)."""
-    from tts_service.config_reference import settings_markdown, update_readme
+    from tts_service.config_reference import settings_markdown, update_page
 
-    if readme is None:
+    if page is None:
         click.echo(settings_markdown(), nl=False)
         return
-    readme.write_text(update_readme(readme.read_text()))
-    click.echo(f"Updated the configuration reference in {readme}")
+    page.write_text(update_page(page.read_text()))
+    click.echo(f"Updated the configuration reference in {page}")

@@ -26,7 +26,7 @@ def _default_models_dir() -> Path:
 class Settings(BaseSettings):
     """Service configuration; ``TTS_<FIELD>`` environment variables override the defaults."""
 
-    # The docstring under each field is its description (and the README's configuration reference).
+    # The docstring under each field is its description (and docs/configuration.md's reference).
     model_config = SettingsConfigDict(
         env_prefix="TTS_", extra="ignore", use_attribute_docstrings=True
     )

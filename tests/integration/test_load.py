@@ -26,7 +26,7 @@ REQUESTS = 100
 MAX_STREAMS = 6
 """Small, so that the accepted replies are few and the test stays short on two cores."""
 RSS_LIMIT_BYTES = 1_000_000_000
-"""The README's sizing promise: a replica stays under 1 GB. The model and onnxruntime's arenas
+"""The sizing promise (docs/operations.md): a replica stays under 1 GB. The model and onnxruntime's arenas
 take 0.3-0.8 GB; a stream holds at most its look-ahead of chunks (a few MB), a refused request
 nothing but its parsed body, so a burst must not move it past that."""
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from tts_service.cli import main
-from tts_service.config_reference import BEGIN, END, readme_block, settings_markdown
+from tts_service.config_reference import BEGIN, END, generated_block, settings_markdown
 
 
 def test_healthcheck_fails_when_nothing_listens() -> None:
@@ -21,13 +21,13 @@ def test_healthcheck_fails_when_nothing_listens() -> None:
     assert "unhealthy" in result.output
 
 
-def test_settings_rewrites_only_the_generated_block_of_a_readme(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\nBefore.\n\n{BEGIN}\n| stale |\n{END}\n\nAfter.\n")
-    result = CliRunner().invoke(main, ["settings", "--readme", str(readme)])
+def test_settings_rewrites_only_the_generated_block_of_a_page(tmp_path: Path) -> None:
+    page = tmp_path / "configuration.md"
+    page.write_text(f"# Title\n\nBefore.\n\n{BEGIN}\n| stale |\n{END}\n\nAfter.\n")
+    result = CliRunner().invoke(main, ["settings", "--write", str(page)])
     assert result.exit_code == 0, result.output
-    text = readme.read_text()
-    assert readme_block(text) == settings_markdown()
+    text = page.read_text()
+    assert generated_block(text) == settings_markdown()
     assert text.startswith("# Title\n\nBefore.\n\n") and text.endswith(f"{END}\n\nAfter.\n")
     assert "`TTS_PORT`" in CliRunner().invoke(main, ["settings"]).output
 
