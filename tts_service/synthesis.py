@@ -328,5 +328,7 @@ class Synthesizer:
         return stream
 
     def shutdown(self) -> None:
-        """Blocking: cancel queued chunks and wait for the running ones (seconds at most)."""
+        """Blocking: stop the running chunks where the backend can, cancel the queued ones, and
+        wait for what still runs (the process must not exit under a running inference)."""
+        self.backend.interrupt()
         self.scheduler.shutdown(wait=_SHUTDOWN_WAIT_S)

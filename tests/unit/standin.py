@@ -66,7 +66,8 @@ def tone_seconds(tokens: int, speed: float) -> float:
 class StandInBackend:
     """A deterministic fake model: tone length tracks tokens/speed; calls are recorded.
 
-    ``delay``: seconds slept per call (slow inference). ``fail_on_call``: 0-based index of the
+    ``delay``: seconds slept per call (slow inference), cut short by ``interrupt``, which makes
+    that call and every later one raise. ``fail_on_call``: 0-based index of the
     call that raises ``RuntimeError`` (a failure in the middle of a stream). ``durations``:
     whether it offers ``synthesize_with_durations`` (as the torch backend does; ONNX does not).
     """
@@ -78,13 +79,16 @@ class StandInBackend:
     durations: bool = True
     calls: list[Call] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _interrupted: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def _call(self, tokens: list[int], style: np.ndarray, speed: float) -> None:
         with self._lock:
             index = len(self.calls)
             self.calls.append(Call(len(tokens), speed, np.array(style), time.perf_counter()))
         if self.delay:
-            time.sleep(self.delay)
+            self._interrupted.wait(self.delay)
+        if self._interrupted.is_set():
+            raise RuntimeError(f"stand-in inference interrupted on call {index}")
         if self.fail_on_call is not None and index == self.fail_on_call:
             raise RuntimeError(f"stand-in inference failure on call {index}")
 
@@ -112,6 +116,9 @@ class StandInBackend:
             if token in _SILENT_TOKENS:
                 audio[start + n * frame : start + (n + 1) * frame] = 0.0
         return audio, durations
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
 
     @property
     def call_count(self) -> int:

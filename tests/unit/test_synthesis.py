@@ -240,3 +240,26 @@ def test_chunks_grow_faster_where_the_model_is_measured_faster(voice) -> None:
         assert synth._growth() == pytest.approx(0.6 / (15 * 0.01))
     finally:
         synth.shutdown()
+
+
+def test_shutdown_stops_a_running_chunk_instead_of_waiting_for_it(voice) -> None:
+    """Regression: shutdown waited for the chunk being synthesized, so a SIGTERM on a slow or
+    busy machine took as long as that chunk (8.6 s seen) after the grace period. Shutdown now
+    interrupts the backend; the bound is a share of the chunk's own length, not a clock time."""
+    delay = 30.0
+    backend = StandInBackend(delay=delay)
+    synth = synthesizer(backend)
+
+    async def shut_down_while_the_first_chunk_runs() -> float:
+        first = asyncio.ensure_future(synth.stream(SENTENCES, voice, speed=1.0).first())
+        while backend.call_count == 0:
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        await asyncio.to_thread(synth.shutdown)
+        took = time.monotonic() - started
+        first.cancel()
+        return took
+
+    took = asyncio.run(shut_down_while_the_first_chunk_runs())
+    assert took < delay / 10, took
+    assert backend.call_count == 1

@@ -42,6 +42,12 @@ class Backend(Protocol):
         Only when ``durations`` is true."""
         ...
 
+    def interrupt(self) -> None:
+        """Stop the inferences running now as soon as the framework allows, each raising in its
+        worker, and any started later. Called once, at shutdown, when no stream is left to hear
+        them; a backend that cannot stop one returns at once and lets it run to its end."""
+        ...
+
 
 # name → "module:factory"; each factory takes (settings, files). Imported only when chosen, so
 # the CPU install never imports an optional framework.

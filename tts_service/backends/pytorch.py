@@ -125,3 +125,6 @@ class TorchBackend:
 
     def synthesize(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
         return self.synthesize_with_durations(tokens, style, speed)[0]
+
+    def interrupt(self) -> None:
+        """PyTorch cannot stop a running forward pass; shutdown waits for it (see Backend)."""
