@@ -55,3 +55,10 @@ def test_the_configuration_page_names_the_command_that_regenerates_it() -> None:
 def test_code_is_lint_clean(command: list[str]) -> None:
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("mypy") is None, reason="mypy is installed by the dev extra")
+def test_the_package_type_checks() -> None:
+    """mypy over ``tts_service/`` with the settings in pyproject.toml."""
+    result = subprocess.run(["mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
