@@ -47,7 +47,9 @@ from tts_service.voices import VoiceStore
 
 logger = logging.getLogger(__name__)
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WEB_DIR = Path(__file__).resolve().parent / "web"
+"""The web player, package data of ``tts_service`` (installed with it, wheel or editable)."""
+PLAYER_FILES = ("index.html", "player.js", "style.css")
 
 
 @dataclass
@@ -110,12 +112,13 @@ def create_app(
     loading: Future[Loaded] | None = None,
     on_fatal: Callable[[], None] | None = None,
     abort_connection: ConnectionAborter | None = None,
+    player_dir: Path = WEB_DIR,
 ) -> FastAPI:
     """Build the app. ``files`` are model files already verified (else the lifespan verifies
     them); ``backend``/``voices`` replace the real model (tests use a stand-in); ``loading`` is a
     load already under way (``start_loading``); ``on_fatal`` is called if loading fails (the CLI
     uses it to stop the server); ``abort_connection`` drops a request's connection (the CLI's
-    server offers it; used on a send timeout)."""
+    server offers it; used on a send timeout); ``player_dir`` holds the web player's files."""
     service = Service(settings)
 
     @asynccontextmanager
@@ -170,9 +173,22 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
             expose_headers=[REQUEST_ID_HEADER],
         )
-    if WEB_DIR.is_dir():
-        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+    if _player_present(player_dir):
+        app.mount("/", StaticFiles(directory=player_dir, html=True), name="web")
     return app
+
+
+def _player_present(directory: Path) -> bool:
+    """Whether the web player's files are all there; if not, one warning says why it is not
+    served (the API works without it)."""
+    missing = [name for name in PLAYER_FILES if not (directory / name).is_file()]
+    if missing:
+        logger.warning(
+            "The web player is not served: %s missing from %s (installed without the package's "
+            "data files?); the API works without it.",
+            ", ".join(missing), directory,
+        )  # fmt: skip
+    return not missing
 
 
 def _validation_error(exc: RequestValidationError) -> InvalidRequestError:

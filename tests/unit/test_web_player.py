@@ -1,0 +1,52 @@
+"""The web player: package data of ``tts_service``, served at ``/``; without its files the API
+still works and one warning says why the player is missing."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+import tts_service
+from tts_service.app import PLAYER_FILES, WEB_DIR, create_app
+from tts_service.config import Settings
+
+from .conftest import wait_until_ready
+from .standin import StandInBackend, make_voice_store
+
+
+def test_the_player_files_live_inside_the_package() -> None:
+    package = Path(tts_service.__file__).resolve().parent
+    assert package / "web" == WEB_DIR
+    assert all((WEB_DIR / name).is_file() for name in PLAYER_FILES)
+
+
+def test_the_player_is_served_at_the_root(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<textarea id="text"' in page.text
+    script = client.get("/player.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+
+
+def test_without_the_player_files_one_warning_says_so_and_the_api_works(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "index.html").write_text("<!doctype html>")  # player.js and style.css are missing
+    with caplog.at_level(logging.INFO, logger="tts_service"):
+        app = create_app(
+            Settings(warmup=False), backend=StandInBackend(), voices=make_voice_store(),
+            player_dir=tmp_path,
+        )  # fmt: skip
+        with TestClient(app) as client:
+            wait_until_ready(client)
+            assert client.get("/v1/models").status_code == 200
+            assert client.get("/").status_code == 404
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "web player is not served" in warnings[0]
+    assert "player.js, style.css missing" in warnings[0]
