@@ -10,8 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 import tts_service
-from tts_service.app import PLAYER_FILES, WEB_DIR, create_app
+from tts_service.app import create_app
 from tts_service.config import Settings
+from tts_service.routes.web import PLAYER_DIR, PLAYER_FILES
 
 from .conftest import wait_until_ready
 from .standin import StandInBackend, make_voice_store
@@ -19,8 +20,8 @@ from .standin import StandInBackend, make_voice_store
 
 def test_the_player_files_live_inside_the_package() -> None:
     package = Path(tts_service.__file__).resolve().parent
-    assert package / "web" == WEB_DIR
-    assert all((WEB_DIR / name).is_file() for name in PLAYER_FILES)
+    assert package / "web" == PLAYER_DIR
+    assert all((PLAYER_DIR / name).is_file() for name in PLAYER_FILES.values())
 
 
 def test_the_player_is_served_at_the_root(client: TestClient) -> None:
@@ -31,6 +32,10 @@ def test_the_player_is_served_at_the_root(client: TestClient) -> None:
     script = client.get("/player.js")
     assert script.status_code == 200
     assert "javascript" in script.headers["content-type"]
+    style = client.get("/style.css")
+    assert style.status_code == 200
+    assert style.headers["content-type"].startswith("text/css")
+    assert client.head("/").status_code == 200
 
 
 def test_without_the_player_files_one_warning_says_so_and_the_api_works(
