@@ -13,6 +13,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
+from pydantic import ValidationError
 
 from tts_service.assets import AssetError, ModelFiles, ensure_assets
 from tts_service.backends import resolve_backend_name, torch_installed
@@ -33,8 +34,17 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("phonemizer").addFilter(lambda r: "words count mismatch" not in r.msg)
 
 
-def _settings(**overrides: object) -> Settings:
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+def _settings(**flags: object) -> Settings:
+    """Settings from the environment and the flags given. A bad value, from either, is one line
+    (``error: TTS_PORT='abc': must be an integer from 1 to 65535``) and exit status 2."""
+    given = {key: value for key, value in flags.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        from tts_service.config_reference import setting_error
+
+        click.echo(f"error: {setting_error(exc, given)}", err=True)
+        sys.exit(2)
 
 
 def _ensure(settings: Settings, fetch: bool) -> ModelFiles:
@@ -67,14 +77,19 @@ def main() -> None:
     Every option can also be set with a TTS_* environment variable (see README)."""
 
 
+# Values of the options that are settings are checked by Settings, like the environment's.
 @main.command()
 @click.option("--host", help="Bind address [TTS_HOST, default 127.0.0.1].")
-@click.option("--port", type=int, help="Port [TTS_PORT, default 8880].")
+@click.option("--port", metavar="PORT", help="Port, 1-65535 [TTS_PORT, default 8880].")
 @click.option("--models-dir", type=click.Path(), help="Model cache [TTS_MODELS_DIR].")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--log-level",
+    metavar="LEVEL",
+    help="debug, info, warning or error [TTS_LOG_LEVEL, default info].",
+)
 @click.option("--fetch/--no-fetch", default=True, help="Fetch missing model files before starting.")
 def serve(
-    host: str | None, port: int | None, models_dir: str | None, log_level: str | None, fetch: bool
+    host: str | None, port: str | None, models_dir: str | None, log_level: str | None, fetch: bool
 ) -> None:
     """Fetch the model if needed, then serve the API on HOST:PORT.
 
@@ -165,9 +180,9 @@ def export_onnx(models_dir: str | None) -> None:
 
 
 @main.command()
-@click.option("--port", type=int, help="Port of the local server [TTS_PORT, default 8880].")
+@click.option("--port", metavar="PORT", help="Port of the local server [TTS_PORT, default 8880].")
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait.")
-def healthcheck(port: int | None, timeout: float) -> None:
+def healthcheck(port: str | None, timeout: float) -> None:
     """Exit 0 if the server on this machine answers /health with 200 (ready), else 1.
 
     For container health checks: the image has no curl."""

@@ -1,8 +1,12 @@
-"""The small commands around the server: ``healthcheck`` (for containers) and ``settings``."""
+"""The command line: bad settings as one line and exit status 2, ``--help``; the small commands around the server: ``healthcheck`` (for containers) and
+``settings``."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +14,53 @@ from click.testing import CliRunner
 
 from tts_service.cli import main
 from tts_service.config_reference import BEGIN, END, readme_block, settings_markdown
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m tts_service ARGS`` as a user runs it: its own process, real exit status and
+    stderr; this checkout's code (cwd), no TTS_* variable but ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("TTS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "tts_service", *args],
+        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "line"),
+    [
+        (["--port", "99999"], {}, "error: --port='99999': must be an integer from 1 to 65535"),
+        (["--port", "abc"], {}, "error: --port='abc': must be an integer from 1 to 65535"),
+        ([], {"TTS_PORT": "abc"}, "error: TTS_PORT='abc': must be an integer from 1 to 65535"),
+        ([], {"TTS_BACKEND": "tensorflow"},
+         "error: TTS_BACKEND='tensorflow': must be one of auto, onnx, torch"),
+        ([], {"TTS_MAX_STREAMS": "0"}, "error: TTS_MAX_STREAMS='0': must be an integer of at least 1"),
+        (["--log-level", "loud"], {},
+         "error: --log-level='loud': must be one of debug, info, warning, error"),
+        ([], {"TTS_SEND_TIMEOUT": "0", "TTS_WARMUP": "maybe"},
+         "error: TTS_SEND_TIMEOUT='0': must be a number greater than 0 and at most 3600; "
+         "TTS_WARMUP='maybe': must be true or false"),
+    ],
+)  # fmt: skip
+def test_a_bad_setting_is_one_line_naming_it_its_value_and_what_is_allowed_then_status_2(
+    args: list[str], env: dict[str, str], line: str
+) -> None:
+    """pydantic's ValidationError used to end the command with a traceback."""
+    result = run_cli("serve", "--no-fetch", *args, **env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [line], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_help_lists_the_log_levels() -> None:
+    result = CliRunner().invoke(main, ["serve", "--help"])
+    assert result.exit_code == 0
+    help_text = " ".join(result.output.split())
+    assert (
+        "--log-level LEVEL debug, info, warning or error [TTS_LOG_LEVEL, default info]" in help_text
+    )
 
 
 def test_healthcheck_fails_when_nothing_listens() -> None:
