@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import sys
 import urllib.error
 import urllib.request
@@ -23,7 +25,12 @@ from tts_service.loading import start_loading
 if TYPE_CHECKING:
     from starlette.types import Scope
 
+logger = logging.getLogger(__name__)
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+LISTEN_BACKLOG = 2048
+"""uvicorn's default backlog."""
 
 
 def _configure_logging(level: str) -> None:
@@ -45,6 +52,33 @@ def _settings(**flags: object) -> Settings:
 
         click.echo(f"error: {setting_error(exc, given)}", err=True)
         sys.exit(2)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound and listening before the model loads: a port in use is one
+    line and exit status 1 at once. uvicorn then serves on this very socket, so no other
+    process can take the port in between."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # As uvicorn does: reuse a port whose old connections linger in TIME_WAIT (not one that a
+    # live socket listens on: on Linux, that still fails).
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            message = (
+                f"{where} is already in use (another server listens there); stop it or choose "
+                "another port with --port or TTS_PORT"
+            )
+        else:
+            message = f"cannot listen on {where}: {exc.strerror or exc}"
+        click.echo(f"error: {message}", err=True)
+        sys.exit(1)
+    return sock
 
 
 def _ensure(settings: Settings, fetch: bool) -> ModelFiles:
@@ -97,6 +131,7 @@ def serve(
     TTS_SHUTDOWN_GRACE seconds to finish, then exit status 0 (1 if the model failed to load)."""
     settings = _settings(host=host, port=port, models_dir=models_dir, log_level=log_level)
     _configure_logging(settings.log_level)
+    sock = _listen(settings.host, settings.port)
     files = _ensure(settings, fetch)
     loading = start_loading(settings, files)  # overlaps the imports below (see loading.py)
 
@@ -124,7 +159,8 @@ def serve(
     # was in place before; a no-op one lets the drained server exit normally (status 0).
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _stopped)
-    server.run()
+    logger.info("Listening on http://%s:%d", settings.host, settings.port)
+    server.run(sockets=[sock])
     if app.state.service.load_error:
         click.echo(f"error: {app.state.service.load_error}", err=True)
         sys.exit(1)

@@ -1,4 +1,4 @@
-"""The command line: bad settings as one line and exit status 2, ``--help``; the small commands around the server: ``healthcheck`` (for containers) and
+"""The command line: bad settings and a busy port as one line and an exit status, ``--help``; the small commands around the server: ``healthcheck`` (for containers) and
 ``settings``."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,25 @@ def test_a_bad_setting_is_one_line_naming_it_its_value_and_what_is_allowed_then_
     assert result.returncode == 2
     assert result.stderr.splitlines() == [line], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_busy_port_is_one_line_and_status_1_before_anything_loads(tmp_path: Path) -> None:
+    """The port used to be bound by uvicorn only after the model files were checked (and
+    fetched) and the model had started loading."""
+    with socket.socket() as other:  # another server, listening
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        started = time.monotonic()
+        result = run_cli(
+            "serve", "--port", str(port), TTS_MODELS_DIR=str(tmp_path), TTS_LOG_LEVEL="debug"
+        )
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: 127.0.0.1:{port} is already in use"), line
+    assert not list(tmp_path.iterdir())  # no model file fetched
+    assert elapsed < 15
 
 
 def test_serve_help_lists_the_log_levels() -> None:
