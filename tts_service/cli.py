@@ -105,6 +105,7 @@ def _ensure_torch(settings: Settings, *, build: bool) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tts-service", message="tts-service %(version)s")
 def main() -> None:
     """OpenAI-compatible text-to-speech server streaming Kokoro-82M sentence by sentence.
 

@@ -1,8 +1,10 @@
-"""The command line: bad settings and a busy port as one line and an exit status, ``--help``; the small commands around the server: ``healthcheck`` (for containers) and
+"""The command line: bad settings and a busy port as one line and an exit status, ``--version``,
+``--help``; the small commands around the server: ``healthcheck`` (for containers) and
 ``settings``."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import socket
 import subprocess
@@ -72,6 +74,12 @@ def test_a_busy_port_is_one_line_and_status_1_before_anything_loads(tmp_path: Pa
     assert line.startswith(f"error: 127.0.0.1:{port} is already in use"), line
     assert not list(tmp_path.iterdir())  # no model file fetched
     assert elapsed < 15
+
+
+def test_version_is_the_installed_packages() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"tts-service {importlib.metadata.version('tts-service')}\n"
 
 
 def test_serve_help_lists_the_log_levels() -> None:
