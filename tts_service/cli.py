@@ -21,24 +21,15 @@ from tts_service.assets import AssetError, ModelFiles, ensure_assets
 from tts_service.backends import resolve_backend_name, torch_installed
 from tts_service.config import Settings
 from tts_service.loading import start_loading
+from tts_service.logs import configure_logging, library_level
 
 if TYPE_CHECKING:
     from starlette.types import Scope
 
 logger = logging.getLogger(__name__)
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
 LISTEN_BACKLOG = 2048
 """uvicorn's default backlog."""
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
-    # espeak's phonemizer warns "words count mismatch" for nearly every sentence with
-    # punctuation (kokoro-onnx keeps it, as the model wants). It resets its logger's level on
-    # every call, but not the logger's filters.
-    logging.getLogger("phonemizer").addFilter(lambda r: "words count mismatch" not in r.msg)
 
 
 def _settings(**flags: object) -> Settings:
@@ -120,7 +111,8 @@ def main() -> None:
 @click.option(
     "--log-level",
     metavar="LEVEL",
-    help="debug, info, warning or error [TTS_LOG_LEVEL, default info].",
+    help="debug, info, warning or error [TTS_LOG_LEVEL, default info]. debug adds the service's "
+    "own detail (a line per synthesized chunk); libraries and the access log stay at info.",
 )
 @click.option("--fetch/--no-fetch", default=True, help="Fetch missing model files before starting.")
 def serve(
@@ -131,7 +123,7 @@ def serve(
     SIGTERM or Ctrl+C stops it gracefully: no new connections, streams in progress get
     TTS_SHUTDOWN_GRACE seconds to finish, then exit status 0 (1 if the model failed to load)."""
     settings = _settings(host=host, port=port, models_dir=models_dir, log_level=log_level)
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
     sock = _listen(settings.host, settings.port)
     files = _ensure(settings, fetch)
     loading = start_loading(settings, files)  # overlaps the imports below (see loading.py)
@@ -152,7 +144,7 @@ def serve(
 
     app = create_app(settings, files=files, loading=loading, on_fatal=stop, abort_connection=abort)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level,
+        app, host=settings.host, port=settings.port, log_level=library_level(settings.log_level),
         log_config=None,
     )  # fmt: skip
     server = GracefulServer(config, grace=settings.shutdown_grace)
@@ -176,7 +168,7 @@ def _stopped(signum: int, frame: FrameType | None) -> None:
 def fetch(models_dir: str | None) -> None:
     """Fetch, assemble and verify the model and voice files (reuses a valid cache)."""
     settings = _settings(models_dir=models_dir)
-    _configure_logging("info")
+    configure_logging("info")
     _ensure(settings, True)
     click.echo(f"Model files are ready in {settings.models_dir}")
 
@@ -186,7 +178,7 @@ def fetch(models_dir: str | None) -> None:
 def convert(models_dir: str | None) -> None:
     """Rebuild the PyTorch weights from the int8 ONNX model and verify them (reuses a valid cache)."""
     settings = _settings(models_dir=models_dir)
-    _configure_logging("info")
+    configure_logging("info")
     try:
         ensure_assets(settings)
         _ensure_torch(settings, build=True)
@@ -202,7 +194,7 @@ def export_onnx(models_dir: str | None) -> None:
     """Export an fp32 ONNX model from the PyTorch weights (reuses an earlier export); serve it
     with TTS_MODEL_PATH. Needs the torch extra."""
     settings = _settings(models_dir=models_dir)
-    _configure_logging("info")
+    configure_logging("info")
     try:
         ensure_assets(settings)
         if not torch_installed():

@@ -118,9 +118,9 @@ def test_the_phonemizers_word_count_warning_is_filtered_and_others_are_not(
 
     from phonemizer.logger import get_logger
 
-    from tts_service.cli import _configure_logging
+    from tts_service.logs import configure_logging
 
-    _configure_logging("info")
+    configure_logging("info")
     logger = get_logger("normal")  # what phonemizer does on each call: resets level, handlers
     with caplog.at_level(logging.WARNING, logger="phonemizer"):
         logger.warning("words count mismatch on 100.0%% of the lines (1/1)")
