@@ -14,7 +14,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
@@ -40,14 +39,12 @@ from tts_service.middleware import (
     SendTimeoutMiddleware,
     request_id,
 )
-from tts_service.routes import discovery, health, speech
+from tts_service.routes import discovery, health, speech, web
 from tts_service.schemas import ErrorDetail, ErrorResponse
 from tts_service.synthesis import Synthesizer
 from tts_service.voices import VoiceStore
 
 logger = logging.getLogger(__name__)
-
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
 @dataclass
@@ -110,12 +107,13 @@ def create_app(
     loading: Future[Loaded] | None = None,
     on_fatal: Callable[[], None] | None = None,
     abort_connection: ConnectionAborter | None = None,
+    player_dir: Path = web.PLAYER_DIR,
 ) -> FastAPI:
     """Build the app. ``files`` are model files already verified (else the lifespan verifies
     them); ``backend``/``voices`` replace the real model (tests use a stand-in); ``loading`` is a
     load already under way (``start_loading``); ``on_fatal`` is called if loading fails (the CLI
     uses it to stop the server); ``abort_connection`` drops a request's connection (the CLI's
-    server offers it; used on a send timeout)."""
+    server offers it; used on a send timeout); ``player_dir`` holds the web player's files."""
     service = Service(settings)
 
     @asynccontextmanager
@@ -149,6 +147,8 @@ def create_app(
     app.include_router(speech.router)
     app.include_router(discovery.router)
     app.include_router(health.router)
+    if (player := web.player_router(player_dir)) is not None:
+        app.include_router(player)
     _install_error_handlers(app, service)
     # Middleware added later runs earlier: request id, send timeout, API key, body limit.
     app.add_middleware(
@@ -170,8 +170,6 @@ def create_app(
             allow_headers=["Authorization", "Content-Type"],
             expose_headers=[REQUEST_ID_HEADER],
         )
-    if WEB_DIR.is_dir():
-        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app
 
 
@@ -189,6 +187,16 @@ def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
     param = location[0]
     message = str(first.get("msg", "Invalid value."))
     return InvalidRequestError(f"{param}: {message}", param=param, code="invalid_value")
+
+
+def _http_message(exc: StarletteHTTPException, request: Request) -> str:
+    """The router's 404 and 405 say which path or which methods; other statuses keep their
+    detail."""
+    if exc.status_code == 404:
+        return f"No such endpoint: {request.method} {request.url.path} (the API: /docs)."
+    if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+        return f"Use {exc.headers['Allow']} for {request.url.path}, not {request.method}."
+    return str(exc.detail)
 
 
 def _install_error_handlers(app: FastAPI, service: Service) -> None:
@@ -210,7 +218,7 @@ def _install_error_handlers(app: FastAPI, service: Service) -> None:
                 "The request body is not valid JSON (UTF-8, nesting and number limits apply)."
             )
         else:
-            error = HTTPStatusError(exc.status_code, str(exc.detail), exc.headers)
+            error = HTTPStatusError(exc.status_code, _http_message(exc, request), exc.headers)
         return service.error_response(error, request.scope)
 
     @app.exception_handler(Exception)

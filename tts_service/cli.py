@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import sys
 import urllib.error
 import urllib.request
@@ -13,28 +15,61 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
+from pydantic import ValidationError
 
 from tts_service.assets import AssetError, ModelFiles, ensure_assets
 from tts_service.backends import resolve_backend_name, torch_installed
 from tts_service.config import Settings
 from tts_service.loading import start_loading
+from tts_service.logs import configure_logging, library_level
 
 if TYPE_CHECKING:
     from starlette.types import Scope
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+logger = logging.getLogger(__name__)
+
+LISTEN_BACKLOG = 2048
+"""uvicorn's default backlog."""
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
-    # espeak's phonemizer warns "words count mismatch" for nearly every sentence with
-    # punctuation (kokoro-onnx keeps it, as the model wants). It resets its logger's level on
-    # every call, but not the logger's filters.
-    logging.getLogger("phonemizer").addFilter(lambda r: "words count mismatch" not in r.msg)
+def _settings(**flags: object) -> Settings:
+    """Settings from the environment and the flags given. A bad value, from either, is one line
+    (``error: TTS_PORT='abc': must be an integer from 1 to 65535``) and exit status 2."""
+    given = {key: value for key, value in flags.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        from tts_service.config_reference import setting_error
+
+        click.echo(f"error: {setting_error(exc, given)}", err=True)
+        sys.exit(2)
 
 
-def _settings(**overrides: object) -> Settings:
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound and listening before the model loads: a port in use is one
+    line and exit status 1 at once. uvicorn then serves on this very socket, so no other
+    process can take the port in between."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # As uvicorn does: reuse a port whose old connections linger in TIME_WAIT (not one that a
+    # live socket listens on: on Linux, that still fails).
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            message = (
+                f"{where} is already in use (another server listens there); stop it or choose "
+                "another port with --port or TTS_PORT"
+            )
+        else:
+            message = f"cannot listen on {where}: {exc.strerror or exc}"
+        click.echo(f"error: {message}", err=True)
+        sys.exit(1)
+    return sock
 
 
 def _ensure(settings: Settings, fetch: bool) -> ModelFiles:
@@ -61,27 +96,35 @@ def _ensure_torch(settings: Settings, *, build: bool) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tts-service", message="tts-service %(version)s")
 def main() -> None:
     """OpenAI-compatible text-to-speech server streaming Kokoro-82M sentence by sentence.
 
     Every option can also be set with a TTS_* environment variable (see README)."""
 
 
+# Values of the options that are settings are checked by Settings, like the environment's.
 @main.command()
 @click.option("--host", help="Bind address [TTS_HOST, default 127.0.0.1].")
-@click.option("--port", type=int, help="Port [TTS_PORT, default 8880].")
+@click.option("--port", metavar="PORT", help="Port, 1-65535 [TTS_PORT, default 8880].")
 @click.option("--models-dir", type=click.Path(), help="Model cache [TTS_MODELS_DIR].")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--log-level",
+    metavar="LEVEL",
+    help="debug, info, warning or error [TTS_LOG_LEVEL, default info]. debug adds the service's "
+    "own detail (a line per synthesized chunk); libraries and the access log stay at info.",
+)
 @click.option("--fetch/--no-fetch", default=True, help="Fetch missing model files before starting.")
 def serve(
-    host: str | None, port: int | None, models_dir: str | None, log_level: str | None, fetch: bool
+    host: str | None, port: str | None, models_dir: str | None, log_level: str | None, fetch: bool
 ) -> None:
     """Fetch the model if needed, then serve the API on HOST:PORT.
 
     SIGTERM or Ctrl+C stops it gracefully: no new connections, streams in progress get
     TTS_SHUTDOWN_GRACE seconds to finish, then exit status 0 (1 if the model failed to load)."""
     settings = _settings(host=host, port=port, models_dir=models_dir, log_level=log_level)
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
+    sock = _listen(settings.host, settings.port)
     files = _ensure(settings, fetch)
     loading = start_loading(settings, files)  # overlaps the imports below (see loading.py)
 
@@ -101,7 +144,7 @@ def serve(
 
     app = create_app(settings, files=files, loading=loading, on_fatal=stop, abort_connection=abort)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level,
+        app, host=settings.host, port=settings.port, log_level=library_level(settings.log_level),
         log_config=None,
     )  # fmt: skip
     server = GracefulServer(config, grace=settings.shutdown_grace)
@@ -109,7 +152,8 @@ def serve(
     # was in place before; a no-op one lets the drained server exit normally (status 0).
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _stopped)
-    server.run()
+    logger.info("Listening on http://%s:%d", settings.host, settings.port)
+    server.run(sockets=[sock])
     if app.state.service.load_error:
         click.echo(f"error: {app.state.service.load_error}", err=True)
         sys.exit(1)
@@ -124,7 +168,7 @@ def _stopped(signum: int, frame: FrameType | None) -> None:
 def fetch(models_dir: str | None) -> None:
     """Fetch, assemble and verify the model and voice files (reuses a valid cache)."""
     settings = _settings(models_dir=models_dir)
-    _configure_logging("info")
+    configure_logging("info")
     _ensure(settings, True)
     click.echo(f"Model files are ready in {settings.models_dir}")
 
@@ -134,7 +178,7 @@ def fetch(models_dir: str | None) -> None:
 def convert(models_dir: str | None) -> None:
     """Rebuild the PyTorch weights from the int8 ONNX model and verify them (reuses a valid cache)."""
     settings = _settings(models_dir=models_dir)
-    _configure_logging("info")
+    configure_logging("info")
     try:
         ensure_assets(settings)
         _ensure_torch(settings, build=True)
@@ -150,7 +194,7 @@ def export_onnx(models_dir: str | None) -> None:
     """Export an fp32 ONNX model from the PyTorch weights (reuses an earlier export); serve it
     with TTS_MODEL_PATH. Needs the torch extra."""
     settings = _settings(models_dir=models_dir)
-    _configure_logging("info")
+    configure_logging("info")
     try:
         ensure_assets(settings)
         if not torch_installed():
@@ -165,9 +209,9 @@ def export_onnx(models_dir: str | None) -> None:
 
 
 @main.command()
-@click.option("--port", type=int, help="Port of the local server [TTS_PORT, default 8880].")
+@click.option("--port", metavar="PORT", help="Port of the local server [TTS_PORT, default 8880].")
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait.")
-def healthcheck(port: int | None, timeout: float) -> None:
+def healthcheck(port: str | None, timeout: float) -> None:
     """Exit 0 if the server on this machine answers /health with 200 (ready), else 1.
 
     For container health checks: the image has no curl."""

@@ -1,7 +1,9 @@
 """The configuration reference, generated from ``Settings`` so the docs cannot drift from it.
 
 ``tts-service settings`` prints it; ``tts-service settings --write docs/configuration.md`` rewrites
-the block between the markers below in place (``tests/test_docs_and_style.py`` checks they agree).
+the block between the markers below in place (``tests/test_docs_and_style.py`` checks they
+agree). The same reading of ``Settings`` turns a validation error into one line for the command
+line (``setting_error``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import types
 import typing
 from pathlib import Path
 
-from annotated_types import Ge, Le
+from annotated_types import Ge, Gt, Le
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from tts_service.config import Settings
@@ -67,6 +70,49 @@ def settings_markdown() -> str:
         cells = (f"`{variable}`", _type(field), _default(field), _markdown(field.description))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+KINDS = {int: "an integer", float: "a number", bool: "true or false", Path: "a path", str: "text"}
+
+
+def _number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def accepted(name: str) -> str:
+    """What setting ``name`` accepts, in words: ``an integer from 1 to 65535``."""
+    field = Settings.model_fields[name]
+    annotation = field.annotation
+    if isinstance(annotation, types.UnionType):  # X | None: unset is the default, not a value
+        annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
+    if typing.get_origin(annotation) is typing.Literal:
+        return "one of " + ", ".join(str(value) for value in typing.get_args(annotation))
+    kind = KINDS.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    low = next((_number(m.ge) for m in field.metadata if isinstance(m, Ge)), None)
+    above = next((_number(m.gt) for m in field.metadata if isinstance(m, Gt)), None)
+    high = next((_number(m.le) for m in field.metadata if isinstance(m, Le)), None)
+    if low is not None:
+        return f"{kind} from {low} to {high}" if high is not None else f"{kind} of at least {low}"
+    bounds = ([f"greater than {above}"] if above else []) + ([f"at most {high}"] if high else [])
+    return " ".join([kind, " and ".join(bounds)]).strip()
+
+
+def setting_error(exc: ValidationError, flags: typing.Collection[str] = ()) -> str:
+    """``exc`` from ``Settings(...)`` as one line: each bad setting by the name it was given
+    under (``--port`` for a field in ``flags``, else its ``TTS_`` variable), the value and what
+    is accepted, e.g. ``TTS_PORT='abc': must be an integer from 1 to 65535``."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        if field not in Settings.model_fields:
+            problems.append(error["msg"])
+            continue
+        name = f"--{field.replace('_', '-')}" if field in flags else f"{prefix}{field}".upper()
+        problem = f"{name}={error['input']!r}: must be {accepted(field)}"
+        if problem not in problems:  # X | None reports each member of the union
+            problems.append(problem)
+    return "; ".join(problems)
 
 
 def generated_block(page: str) -> str:

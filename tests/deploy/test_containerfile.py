@@ -111,12 +111,23 @@ def test_it_serves_on_all_interfaces_port_8880_with_a_health_check() -> None:
     assert values(final, "CMD") == ['["tts-service", "serve"]']
 
 
-def test_it_installs_with_the_readme_command_that_ci_runs() -> None:
+def test_it_installs_with_the_readme_command_that_ci_runs_minus_editable() -> None:
     serve = re.findall(r"```sh\n(.+?)\n```", README.split("## The two commands", 1)[1])[0]
     install = serve.split("&&")[0].strip()
-    assert install == "python -m pip install -e ."
+    assert install == "python -m pip install -c constraints.txt -e ."
     build, _ = stages()
-    assert install in values(build, "RUN")
+    assert install.replace(" -e ", " ") in values(build, "RUN")
+
+
+def test_the_install_is_not_editable_and_the_image_keeps_no_source_tree() -> None:
+    """An editable install points into /app: the image would then need the sources, and the
+    web player (package data) would not be checked to travel with the package."""
+    installs = re.findall(r"pip install [^;&\n]*", all_commands())
+    assert installs
+    for install in installs:
+        assert not re.search(r"(^|\s)(-e|--editable)(\s|=|$)", install), install
+    _, final = stages()
+    assert not [copy for copy in values(final, "COPY") if "/app" in copy]
 
 
 def test_every_tts_service_command_and_option_it_runs_exists() -> None:
@@ -133,7 +144,9 @@ def test_every_extra_it_installs_is_defined() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
-    used = {e for group in re.findall(r"\.\[([\w,-]+)\]", all_commands()) for e in group.split(",")}
+    used = {
+        e for group in re.findall(r"\./?\[([\w,-]+)\]", all_commands()) for e in group.split(",")
+    }
     assert used == {"torch"}
     if "torch" not in extras:
         pytest.skip(

@@ -65,16 +65,25 @@ def model_settings() -> Settings:
     return settings
 
 
-def start_server(tmp: Path, env_overrides: dict[str, str] | None = None) -> RunningServer:
+def start_server(
+    tmp: Path,
+    env_overrides: dict[str, str] | None = None,
+    *,
+    command: list[str] | None = None,
+    cwd: Path | None = None,
+) -> RunningServer:
+    """``command`` (default: this checkout's ``python -m tts_service``) ``serve`` on a free port,
+    logging at debug to a file in ``tmp``; returns once /health says 200."""
     port = free_port()
     log_path = tmp / f"server-{port}.log"
     env = {**os.environ, "TTS_LOG_LEVEL": "debug", **(env_overrides or {})}
     log_file = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tts_service", "serve", "--port", str(port)],
+        [*(command or [sys.executable, "-m", "tts_service"]), "serve", "--port", str(port)],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env=env,
+        cwd=cwd,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.integration.conftest import free_port
@@ -23,6 +25,31 @@ def test_missing_model_file_exits_with_a_message_not_a_traceback(tmp_path: Path)
     result = serve({"TTS_MODEL_PATH": str(tmp_path / "nope.onnx")})
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_busy_port_fails_at_once_before_the_model_loads(model_settings: Settings) -> None:
+    """uvicorn used to bind the port only once the model files were verified and the model had
+    started loading: a second server on the same port loaded the model, then logged a bind
+    error. Now the port is taken first, and a busy one ends the start in one line."""
+    with socket.socket() as other:  # another server, listening
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        command = [sys.executable, "-m", "tts_service", "serve", "--port", str(port)]
+        env = {
+            **os.environ,
+            "TTS_LOG_LEVEL": "debug",
+            "TTS_MODELS_DIR": str(model_settings.models_dir),
+        }
+        started = time.monotonic()
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: 127.0.0.1:{port} is already in use (another server listens there); stop it or "
+        "choose another port with --port or TTS_PORT"
+    ], result.stderr
+    assert elapsed < 10
 
 
 def test_unloadable_model_stops_the_server_with_status_1(

@@ -334,12 +334,32 @@ def test_an_unknown_path_is_an_openai_shaped_404(client: TestClient) -> None:
     assert error["type"] == "invalid_request_error"
 
 
-def test_the_wrong_method_is_an_openai_shaped_error(client: TestClient) -> None:
-    # 405 from the router, or 404 when the web UI's static files are mounted at "/" and
-    # answer every GET the API does not.
-    response = client.get(SPEECH)
-    assert response.status_code in (404, 405)
-    assert_openai_error(response, response.status_code)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/audio/speeches"), ("GET", "/nope"), ("PUT", "/nope"), ("POST", "/index.html"),
+     ("DELETE", "/v1/audio/speech/1"), ("OPTIONS", "/v1/models/kokoro")],
+)  # fmt: skip
+def test_any_method_on_an_unknown_path_is_an_openai_shaped_404(
+    client: TestClient, method: str, path: str
+) -> None:
+    """The web player's files were once mounted at "/" and caught every path the API did not
+    have: a POST to a mistyped path answered 405 "Method Not Allowed" instead of 404."""
+    error = assert_openai_error(client.request(method, path), 404)
+    assert error["type"] == "invalid_request_error"
+    assert f"{method} {path}" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [("GET", SPEECH, "POST"), ("DELETE", "/v1/models", "GET"), ("POST", "/", "GET, HEAD")],
+)
+def test_the_wrong_method_on_a_known_path_is_an_openai_shaped_405(
+    client: TestClient, method: str, path: str, allow: str
+) -> None:
+    response = client.request(method, path)
+    error = assert_openai_error(response, 405)
+    assert response.headers["allow"] == allow
+    assert error["message"] == f"Use {allow} for {path}, not {method}."
 
 
 # --- discovery and health ----------------------------------------------------------------------

@@ -1,8 +1,15 @@
-"""The small commands around the server: ``healthcheck`` (for containers) and ``settings``."""
+"""The command line: bad settings and a busy port as one line and an exit status, ``--version``,
+``--help``; the small commands around the server: ``healthcheck`` (for containers) and
+``settings``."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +17,78 @@ from click.testing import CliRunner
 
 from tts_service.cli import main
 from tts_service.config_reference import BEGIN, END, generated_block, settings_markdown
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m tts_service ARGS`` as a user runs it: its own process, real exit status and
+    stderr; this checkout's code (cwd), no TTS_* variable but ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("TTS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "tts_service", *args],
+        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "line"),
+    [
+        (["--port", "99999"], {}, "error: --port='99999': must be an integer from 1 to 65535"),
+        (["--port", "abc"], {}, "error: --port='abc': must be an integer from 1 to 65535"),
+        ([], {"TTS_PORT": "abc"}, "error: TTS_PORT='abc': must be an integer from 1 to 65535"),
+        ([], {"TTS_BACKEND": "tensorflow"},
+         "error: TTS_BACKEND='tensorflow': must be one of auto, onnx, torch"),
+        ([], {"TTS_MAX_STREAMS": "0"}, "error: TTS_MAX_STREAMS='0': must be an integer of at least 1"),
+        (["--log-level", "loud"], {},
+         "error: --log-level='loud': must be one of debug, info, warning, error"),
+        ([], {"TTS_SEND_TIMEOUT": "0", "TTS_WARMUP": "maybe"},
+         "error: TTS_SEND_TIMEOUT='0': must be a number greater than 0 and at most 3600; "
+         "TTS_WARMUP='maybe': must be true or false"),
+    ],
+)  # fmt: skip
+def test_a_bad_setting_is_one_line_naming_it_its_value_and_what_is_allowed_then_status_2(
+    args: list[str], env: dict[str, str], line: str
+) -> None:
+    """pydantic's ValidationError used to end the command with a traceback."""
+    result = run_cli("serve", "--no-fetch", *args, **env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [line], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_busy_port_is_one_line_and_status_1_before_anything_loads(tmp_path: Path) -> None:
+    """The port used to be bound by uvicorn only after the model files were checked (and
+    fetched) and the model had started loading."""
+    with socket.socket() as other:  # another server, listening
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        started = time.monotonic()
+        result = run_cli(
+            "serve", "--port", str(port), TTS_MODELS_DIR=str(tmp_path), TTS_LOG_LEVEL="debug"
+        )
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: 127.0.0.1:{port} is already in use"), line
+    assert not list(tmp_path.iterdir())  # no model file fetched
+    assert elapsed < 15
+
+
+def test_version_is_the_installed_packages() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"tts-service {importlib.metadata.version('tts-service')}\n"
+
+
+def test_serve_help_lists_the_log_levels() -> None:
+    result = CliRunner().invoke(main, ["serve", "--help"])
+    assert result.exit_code == 0
+    help_text = " ".join(result.output.split())
+    assert (
+        "--log-level LEVEL debug, info, warning or error [TTS_LOG_LEVEL, default info]" in help_text
+    )
 
 
 def test_healthcheck_fails_when_nothing_listens() -> None:
@@ -39,9 +118,9 @@ def test_the_phonemizers_word_count_warning_is_filtered_and_others_are_not(
 
     from phonemizer.logger import get_logger
 
-    from tts_service.cli import _configure_logging
+    from tts_service.logs import configure_logging
 
-    _configure_logging("info")
+    configure_logging("info")
     logger = get_logger("normal")  # what phonemizer does on each call: resets level, handlers
     with caplog.at_level(logging.WARNING, logger="phonemizer"):
         logger.warning("words count mismatch on 100.0%% of the lines (1/1)")

@@ -1,1 +1,1 @@
-"""HTTP routes: speech synthesis, discovery (models, voices), health."""
+"""HTTP routes: speech synthesis, discovery (models, voices), health, the web player."""

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from tts_service.audio import MEDIA_TYPES, create_encoder
 from tts_service.backends import Backend
-from tts_service.errors import HTTPStatusError, InvalidRequestError, NoSpeechError
+from tts_service.errors import InvalidRequestError, NoSpeechError
 from tts_service.middleware import cancel_reason, request_id
 from tts_service.responses import (
     StreamStats,
@@ -143,14 +143,3 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
     if body.stream:
         return audio_response(audio, body.response_format, headers)
     return await whole_file_response(audio, body.response_format, headers)
-
-
-@router.api_route(
-    "/v1/audio/speech",
-    methods=["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"],
-    include_in_schema=False,
-)
-async def speech_wrong_method() -> Response:
-    """Without this, the web player's static files at ``/`` would answer other methods with a
-    405 that advertises ``Allow: GET, HEAD``."""
-    raise HTTPStatusError(405, "Use POST for /v1/audio/speech.", {"Allow": "POST"})

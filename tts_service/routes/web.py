@@ -1,0 +1,48 @@
+"""The web player: ``/`` serves its page, ``/player.js`` and ``/style.css`` its script and style.
+
+Explicit routes rather than static files mounted at ``/``: every other path stays the API's, so
+an unknown one is an OpenAI-shaped 404 whatever its method, and a known one asked with the wrong
+method a 405 that names the right one."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+logger = logging.getLogger(__name__)
+
+PLAYER_DIR = Path(__file__).resolve().parent.parent / "web"
+"""The player's files, package data of ``tts_service`` (installed with it, wheel or editable)."""
+
+PLAYER_FILES = {"/": "index.html", "/player.js": "player.js", "/style.css": "style.css"}
+"""URL → file; index.html refers to the other two by these names."""
+
+
+def player_router(directory: Path = PLAYER_DIR) -> APIRouter | None:
+    """GET (and HEAD) routes for the player's files; None, with one warning that says why,
+    when any of them is missing (the API works without the player)."""
+    missing = [name for name in PLAYER_FILES.values() if not (directory / name).is_file()]
+    if missing:
+        logger.warning(
+            "The web player is not served: %s missing from %s (installed without the package's "
+            "data files?); the API works without it.",
+            ", ".join(missing), directory,
+        )  # fmt: skip
+        return None
+    router = APIRouter(include_in_schema=False)
+    for url, name in PLAYER_FILES.items():
+        router.add_api_route(url, _file(directory / name), methods=["GET", "HEAD"], name=name)
+    logger.debug("Web player served from %s", directory)
+    return router
+
+
+def _file(path: Path) -> Callable[[], Awaitable[FileResponse]]:
+    async def serve_file() -> FileResponse:
+        # Revalidated on every load, so a browser never keeps an old player after an upgrade.
+        return FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    return serve_file
