@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
@@ -35,7 +35,7 @@ LISTEN_BACKLOG = 2048
 def _settings(**flags: object) -> Settings:
     """Settings from the environment and the flags given. A bad value, from either, is one line
     (``error: TTS_PORT='abc': must be an integer from 1 to 65535``) and exit status 2."""
-    given = {key: value for key, value in flags.items() if value is not None}
+    given: dict[str, Any] = {key: value for key, value in flags.items() if value is not None}
     try:
         return Settings(**given)
     except ValidationError as exc:

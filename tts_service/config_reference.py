@@ -12,6 +12,7 @@ import re
 import types
 import typing
 from pathlib import Path
+from typing import Any
 
 from annotated_types import Ge, Gt, Le
 from pydantic import ValidationError
@@ -30,16 +31,24 @@ def _markdown(text: str) -> str:
     return " ".join(text.split()).replace("``", "`").replace("|", "\\|")
 
 
+def _value_type(field: FieldInfo) -> tuple[Any, bool]:
+    """The field's type without ``| None`` (unset means the default), and whether it had it."""
+    annotation: Any = field.annotation
+    if isinstance(annotation, types.UnionType):
+        return next(arg for arg in typing.get_args(annotation) if arg is not type(None)), True
+    return annotation, False
+
+
+def _type_name(annotation: Any, names: dict[Any, str]) -> str:
+    return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
 def _type(field: FieldInfo) -> str:
-    annotation = field.annotation
-    optional = False
-    if isinstance(annotation, types.UnionType):  # X | None
-        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        optional, annotation = True, args[0]
+    annotation, optional = _value_type(field)
     if typing.get_origin(annotation) is typing.Literal:
         name = " \\| ".join(f"`{value}`" for value in typing.get_args(annotation))
     else:
-        name = {Path: "path"}.get(annotation, getattr(annotation, "__name__", str(annotation)))
+        name = _type_name(annotation, {Path: "path"})
     low = next((m.ge for m in field.metadata if isinstance(m, Ge)), None)
     high = next((m.le for m in field.metadata if isinstance(m, Le)), None)
     if low is not None and high is not None:
@@ -72,7 +81,13 @@ def settings_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-KINDS = {int: "an integer", float: "a number", bool: "true or false", Path: "a path", str: "text"}
+KINDS: dict[Any, str] = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    Path: "a path",
+    str: "text",
+}
 
 
 def _number(value: object) -> str:
@@ -82,12 +97,10 @@ def _number(value: object) -> str:
 def accepted(name: str) -> str:
     """What setting ``name`` accepts, in words: ``an integer from 1 to 65535``."""
     field = Settings.model_fields[name]
-    annotation = field.annotation
-    if isinstance(annotation, types.UnionType):  # X | None: unset is the default, not a value
-        annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
+    annotation, _ = _value_type(field)
     if typing.get_origin(annotation) is typing.Literal:
         return "one of " + ", ".join(str(value) for value in typing.get_args(annotation))
-    kind = KINDS.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    kind = _type_name(annotation, KINDS)
     low = next((_number(m.ge) for m in field.metadata if isinstance(m, Ge)), None)
     above = next((_number(m.gt) for m in field.metadata if isinstance(m, Gt)), None)
     high = next((_number(m.le) for m in field.metadata if isinstance(m, Le)), None)
