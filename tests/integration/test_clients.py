@@ -10,8 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import openai
 import pytest
+
+pytest.importorskip("openai", reason="the official client comes with the test extra")
+
+import openai
 from openai import OpenAI
 
 from tests.decode import decode

@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+
+pytest.importorskip("torch", reason="the export needs the PyTorch backend (test extra)")
+
 from click.testing import CliRunner
 
 from tests.integration.test_intelligibility import resample_to_16k, words

@@ -8,6 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+
+pytest.importorskip("torch", reason="the PyTorch backend comes with the test extra")
+
 import torch
 
 from tests.integration.test_intelligibility import resample_to_16k, word_error_rate

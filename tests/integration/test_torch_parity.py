@@ -13,9 +13,12 @@ Whisper transcripts.
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
+
+pytest.importorskip("torch", reason="the PyTorch backend comes with the test extra")
+
+import onnx
 import torch
 
 from tests.integration.test_intelligibility import resample_to_16k, words

@@ -18,6 +18,9 @@ import httpx
 import numpy as np
 import pytest
 
+pytest.importorskip("torch", reason="the PyTorch backend comes with the test extra")
+
+
 from tests.decode import decode
 from tests.integration.conftest import RunningServer, start_server, stop_server
 from tests.integration.test_clients import (  # noqa: F401 - collected again, against torch

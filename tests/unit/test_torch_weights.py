@@ -71,7 +71,7 @@ def test_weight_norm_is_unfolded_and_dead_channels_stay_finite() -> None:
 
 
 def test_auto_picks_torch_only_with_cuda_and_every_name_is_in_the_table() -> None:
-    import torch
+    torch = pytest.importorskip("torch", reason="the PyTorch backend comes with the test extra")
 
     assert resolve_backend_name("auto") == ("torch" if torch.cuda.is_available() else "onnx")
     assert resolve_backend_name("torch") == "torch"
