@@ -158,7 +158,8 @@ class Settings(BaseSettings):
     allows none but the service's own origin (the built-in web player)."""
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    """Log level of the service and uvicorn."""
+    """Log level of the service's own loggers (``debug`` adds one line per chunk); uvicorn and
+    libraries log at ``info`` at most, and probes of ``/health`` and ``/metrics`` only at ``debug``."""
 
     @property
     def threads_per_inference(self) -> int:
