@@ -71,7 +71,8 @@ def test_the_wheel_installed_in_a_fresh_venv_serves_the_api_and_the_player(
     assert not imported.is_relative_to(ROOT), imported
 
     server = start_server(
-        tmp_path, {"TTS_MODELS_DIR": str(model_settings.models_dir)},
+        # An inherited PYTHONPATH (a checkout run with one) would import that code instead.
+        tmp_path, {"TTS_MODELS_DIR": str(model_settings.models_dir), "PYTHONPATH": ""},
         command=[str(venv / "bin" / "tts-service")], cwd=tmp_path,
     )  # fmt: skip
     try:
