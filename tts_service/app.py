@@ -189,13 +189,22 @@ def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
     return InvalidRequestError(f"{param}: {message}", param=param, code="invalid_value")
 
 
-def _http_message(exc: StarletteHTTPException, request: Request) -> str:
+def _http_headers(exc: StarletteHTTPException) -> dict[str, str]:
+    """The exception's headers, ``Allow`` sorted: Starlette joins a route's methods from a set,
+    so its order changed from one run to the next."""
+    headers = dict(exc.headers or {})
+    if "Allow" in headers:
+        headers["Allow"] = ", ".join(sorted(m.strip() for m in headers["Allow"].split(",")))
+    return headers
+
+
+def _http_message(exc: StarletteHTTPException, request: Request, headers: dict[str, str]) -> str:
     """The router's 404 and 405 say which path or which methods; other statuses keep their
     detail."""
     if exc.status_code == 404:
         return f"No such endpoint: {request.method} {request.url.path} (the API: /docs)."
-    if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
-        return f"Use {exc.headers['Allow']} for {request.url.path}, not {request.method}."
+    if exc.status_code == 405 and "Allow" in headers:
+        return f"Use {headers['Allow']} for {request.url.path}, not {request.method}."
     return str(exc.detail)
 
 
@@ -218,7 +227,8 @@ def _install_error_handlers(app: FastAPI, service: Service) -> None:
                 "The request body is not valid JSON (UTF-8, nesting and number limits apply)."
             )
         else:
-            error = HTTPStatusError(exc.status_code, _http_message(exc, request), exc.headers)
+            headers = _http_headers(exc)
+            error = HTTPStatusError(exc.status_code, _http_message(exc, request, headers), headers)
         return service.error_response(error, request.scope)
 
     @app.exception_handler(Exception)
