@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ pytest.importorskip("openai", reason="the official client comes with the test ex
 import openai
 from openai import OpenAI
 
-from tests.decode import decode
+from tests.helpers import decode, sse_events
 from tests.integration.conftest import RunningServer, start_server, stop_server
 
 KEYS = ("sk-first-key", "sk-second-key")
@@ -71,22 +70,13 @@ def test_openai_sdk_stream_to_file(server: RunningServer, tmp_path: Path) -> Non
     assert decode(target.read_bytes()).codec == "opus"
 
 
-def parse_sse(body: str) -> list[tuple[str, dict]]:
-    events = []
-    for block in body.replace("\r\n", "\n").split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "data" in fields:
-            events.append((fields.get("event", ""), json.loads(fields["data"])))
-    return events
-
-
 @pytest.mark.parametrize("fmt", ["pcm", "mp3"])
 def test_sse_stream_sends_deltas_then_done_with_usage(server: RunningServer, fmt: str) -> None:
     response = client(server).audio.speech.create(
         model="kokoro", voice="af_heart", input=TEXT, response_format=fmt, stream_format="sse"
     )
     assert response.response.headers["content-type"].startswith("text/event-stream")
-    events = parse_sse(response.text)
+    events = sse_events(response.text)
     *deltas, (done_event, done) = events
     assert len(deltas) >= 2  # one per chunk at least: the sentences arrive separately
     assert all(event == data["type"] == "speech.audio.delta" for event, data in deltas)

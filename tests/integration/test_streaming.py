@@ -8,22 +8,8 @@ import time
 import httpx
 import pytest
 
-from tests.decode import decode
+from tests.helpers import LONG_TEXT, SHORT_PHRASE, decode, metric, speech
 from tests.integration.conftest import RunningServer
-from tests.metrics import metric
-
-TWO_SENTENCES = (
-    "Hi Mediclinic.  Your EHR project sounds interesting and has the potential for a lot of impact."
-)
-LONG_TEXT = " ".join(
-    f"This is sentence number {n} of a long text that keeps the server busy for a while."
-    for n in range(1, 21)
-)
-
-
-def speech(server: RunningServer, **body: object) -> httpx.Response:
-    payload = {"model": "kokoro", "voice": "af_heart", **body}
-    return httpx.post(f"{server.url}/v1/audio/speech", json=payload, timeout=120)
 
 
 def test_first_audio_arrives_before_second_sentence_is_synthesized(server: RunningServer) -> None:
@@ -31,7 +17,7 @@ def test_first_audio_arrives_before_second_sentence_is_synthesized(server: Runni
     received = bytearray()
     payload = {
         "model": "kokoro",
-        "input": TWO_SENTENCES,
+        "input": SHORT_PHRASE,
         "voice": "af_heart",
         "response_format": "mp3",
     }

@@ -21,14 +21,12 @@ import pytest
 pytest.importorskip("torch", reason="the PyTorch backend comes with the test extra")
 
 
-from tests.decode import decode
+from tests.helpers import decode, resample_to_16k, sse_events, words
 from tests.integration.conftest import RunningServer, start_server, stop_server
 from tests.integration.test_clients import (  # noqa: F401 - collected again, against torch
-    parse_sse,
     test_sdk_raises_bad_request_with_our_message,
     test_sse_stream_sends_deltas_then_done_with_usage,
 )
-from tests.integration.test_intelligibility import resample_to_16k, words
 from tests.integration.test_streaming import (  # noqa: F401 - collected again, against torch
     test_discovery_lists_models_and_all_54_voices,
     test_every_format_streams_decodable_speech,
@@ -70,7 +68,7 @@ def test_torch_server_sends_word_timestamps_that_fit_the_audio(
     }  # fmt: skip
     response = httpx.post(f"{server.url}/v1/audio/speech", json=body, timeout=120)
     assert response.status_code == 200, response.text
-    deltas = [data for event, data in parse_sse(response.text) if event == "speech.audio.delta"]
+    deltas = [data for event, data in sse_events(response.text) if event == "speech.audio.delta"]
     assert len(deltas) >= 2  # times run on across chunks
     audio = decode(b"".join(base64.b64decode(d["audio"]) for d in deltas), "pcm")
     timed = [word for delta in deltas for word in delta["words"]]

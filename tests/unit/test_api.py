@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.decode import decode
+from tests.helpers import GOOD, SPEECH, THREE_SENTENCES, TWO_SENTENCES, assert_openai_error, decode
 from tts_service.app import create_app
 from tts_service.audio import MEDIA_TYPES
 from tts_service.config import Settings
@@ -24,28 +24,12 @@ from .asgi import asgi_post
 from .conftest import ClientFactory, wait_until_ready
 from .standin import SAMPLE_RATE, VOICE_IDS, StandInBackend, make_voice_store, voice_value
 
-SPEECH = "/v1/audio/speech"
-TWO_SENTENCES = "Hello there. This is a test of the system."
 SENTENCE_PAUSE = 0.2  # Settings().sentence_pause
 UNTRIMMED_EDGES_S = 0.4  # the stand-in's 0.2 s of silence before and after its tone
 
 
 def decoded_seconds(data: bytes, fmt: str) -> float:
     return decode(data, fmt).duration
-
-
-def assert_openai_error(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert isinstance(error["message"], str) and error["message"]
-    assert isinstance(error["type"], str) and error["type"]
-    assert error["param"] is None or isinstance(error["param"], str)
-    assert error["code"] is None or isinstance(error["code"], str)
-    return error
 
 
 # --- speech ------------------------------------------------------------------------------------
@@ -240,8 +224,6 @@ def test_concurrent_requests_each_get_exactly_their_own_audio(
 
 
 # --- errors ------------------------------------------------------------------------------------
-
-GOOD = {"input": "Hello there.", "voice": "af_heart", "response_format": "pcm"}
 
 
 def without(key: str) -> dict:
@@ -462,8 +444,6 @@ def test_a_load_started_early_that_fails_stops_the_server() -> None:
 
 
 # --- failures and laziness ---------------------------------------------------------------------
-
-THREE_SENTENCES = "One sentence here. Two sentences here. Three sentences here."
 
 
 def test_a_mid_stream_failure_never_completes_the_response(make_client: ClientFactory) -> None:
