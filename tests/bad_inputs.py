@@ -125,6 +125,10 @@ BAD_REQUESTS = [
         code="no_speakable_text",
     ),
     Bad("input-only-code-fence", _with(input="```\n```"), param="input", code="no_speakable_text"),
+    Bad(
+        "input-only-punctuation", _with(input="?!... ...!"), param="input", code="no_speakable_text"
+    ),
+    Bad("input-emoji-in-japanese", _with(input="🙂🙂🙂", lang_code="ja"), param="input"),
     # voice
     Bad(
         "voice-path-traversal",
@@ -138,6 +142,12 @@ BAD_REQUESTS = [
     Bad("voice-empty", _with(voice=""), param="voice"),
     Bad("voice-blend-huge-weight", _with(voice="af_heart(999999)+"), param="voice"),
     Bad("voice-blend-only-plus", _with(voice="+"), param="voice", code="voice_not_found"),
+    Bad(
+        "voice-blend-trailing-plus",
+        _with(voice="af_heart(2)+"),
+        param="voice",
+        code="voice_not_found",
+    ),
     Bad("voice-blend-empty-part", _with(voice="af_heart++af_bella"), param="voice"),
     Bad("voice-blend-negative", _with(voice="af_heart(-1)+af_bella"), param="voice"),
     Bad("voice-blend-zero", _with(voice="af_heart(0)"), param="voice"),
@@ -151,6 +161,7 @@ BAD_REQUESTS = [
     Bad("voice-number", _with(voice=5), param="voice"),
     Bad("voice-list", _with(voice=["af_heart"]), param="voice"),
     Bad("voice-object-without-id", _with(voice={}), param="voice"),
+    Bad("voice-object-empty-id", _with(voice={"id": ""})),
     Bad("voice-object-nested", _with(voice={"id": {"id": "af_heart"}}), param="voice"),
     Bad("voice-object-path", _with(voice={"id": "../voices/af_heart"}), param="voice"),
     # speed
@@ -162,6 +173,8 @@ BAD_REQUESTS = [
     Bad("speed-bool", _with(speed=True), param="speed"),
     Bad("speed-null", _with(speed=None), param="speed"),
     Bad("speed-zero", _with(speed=0), param="speed"),
+    Bad("speed-under-the-minimum", _with(speed=0.1), param="speed"),
+    Bad("speed-over-the-maximum", _with(speed=4.5), param="speed"),
     Bad("speed-negative", _with(speed=-1), param="speed"),
     Bad("speed-huge", _with(speed=1e308), param="speed"),
     Bad("speed-list", _with(speed=[1.0]), param="speed"),

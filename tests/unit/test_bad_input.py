@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.bad_inputs import BAD_REQUESTS, ODD_BUT_VALID, Bad, send
-from tests.helpers import GOOD, SPEECH, decode, metric
+from tests.helpers import GOOD, SPEECH, assert_openai_error, decode, metric
 
 from .conftest import ClientFactory, build_app, wait_until_ready
 from .standin import StandInBackend
@@ -31,6 +31,11 @@ def shared_client() -> Iterator[TestClient]:
 @pytest.mark.parametrize("case", BAD_REQUESTS, ids=[case.id for case in BAD_REQUESTS])
 def test_a_bad_request_gets_an_openai_shaped_4xx(shared_client: TestClient, case: Bad) -> None:
     case.assert_rejected(send(shared_client, case))
+
+
+def test_malformed_json_says_so(shared_client: TestClient) -> None:
+    error = assert_openai_error(send(shared_client, Bad("not-json", b"{not json")), 400)
+    assert "JSON" in error["message"]
 
 
 @pytest.mark.parametrize(
