@@ -115,6 +115,28 @@ def server(
 
 
 @pytest.fixture(scope="session")
+def torch_server(
+    model_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """The full server with ``TTS_BACKEND=torch`` on the CPU (skips where torch is not installed)."""
+    pytest.importorskip("torch", reason="the PyTorch backend comes with the test extra")
+    running = start_server(
+        tmp_path_factory.mktemp("torch-server"), {"TTS_BACKEND": "torch", "TTS_TORCH_DEVICE": "cpu"}
+    )
+    assert "Kokoro on PyTorch" in running.log()  # the torch backend, not a silent fallback
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(params=["default", "torch"])
+def backend_server(request: pytest.FixtureRequest) -> RunningServer:
+    """``server``, then ``torch_server``: a test that takes this runs against each backend. Given
+    to the API tests that exercise the backend (formats, speed, SSE, errors from the model's
+    side); ``TTS_TEST_BACKEND=torch`` runs every integration test against a torch server."""
+    return request.getfixturevalue("server" if request.param == "default" else "torch_server")
+
+
+@pytest.fixture(scope="session")
 def whisper(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - faster_whisper.WhisperModel
     """Whisper base (CTranslate2) assembled from its two PyPI parts; runs offline on the CPU."""
     from faster_whisper import WhisperModel

@@ -71,8 +71,10 @@ def test_openai_sdk_stream_to_file(server: RunningServer, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("fmt", ["pcm", "mp3"])
-def test_sse_stream_sends_deltas_then_done_with_usage(server: RunningServer, fmt: str) -> None:
-    response = client(server).audio.speech.create(
+def test_sse_stream_sends_deltas_then_done_with_usage(
+    backend_server: RunningServer, fmt: str
+) -> None:
+    response = client(backend_server).audio.speech.create(
         model="kokoro", voice="af_heart", input=TEXT, response_format=fmt, stream_format="sse"
     )
     assert response.response.headers["content-type"].startswith("text/event-stream")
@@ -89,9 +91,9 @@ def test_sse_stream_sends_deltas_then_done_with_usage(server: RunningServer, fmt
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
 
 
-def test_sdk_raises_bad_request_with_our_message(server: RunningServer) -> None:
+def test_sdk_raises_bad_request_with_our_message(backend_server: RunningServer) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
-        client(server).audio.speech.create(model="kokoro", voice="zz_nobody", input="Hi.")
+        client(backend_server).audio.speech.create(model="kokoro", voice="zz_nobody", input="Hi.")
     assert "Unknown voice 'zz_nobody'" in raised.value.message
     assert raised.value.body["param"] == "voice"  # type: ignore[index]
 

@@ -50,9 +50,9 @@ def test_first_audio_arrives_before_second_sentence_is_synthesized(server: Runni
     ],
 )
 def test_every_format_streams_decodable_speech(
-    server: RunningServer, fmt: str, media_type: str, codec: str
+    backend_server: RunningServer, fmt: str, media_type: str, codec: str
 ) -> None:
-    response = speech(server, input="Hello there. How are you today?", response_format=fmt)
+    response = speech(backend_server, input="Hello there. How are you today?", response_format=fmt)
     assert response.status_code == 200
     assert response.headers["content-type"] == media_type
     assert "content-length" not in response.headers  # streamed (chunked), not buffered
@@ -63,8 +63,12 @@ def test_every_format_streams_decodable_speech(
     assert audio.rms > 0.01
 
 
-def test_stream_false_returns_the_whole_file_with_content_length(server: RunningServer) -> None:
-    response = speech(server, input="One piece, all at once.", response_format="wav", stream=False)
+def test_stream_false_returns_the_whole_file_with_content_length(
+    backend_server: RunningServer,
+) -> None:
+    response = speech(
+        backend_server, input="One piece, all at once.", response_format="wav", stream=False
+    )
     assert response.status_code == 200
     assert int(response.headers["content-length"]) == len(response.content)
     audio = decode(response.content)
@@ -105,19 +109,21 @@ def test_disconnecting_mid_stream_stops_synthesis(server: RunningServer) -> None
     assert after_first_probe <= 3, server.chunk_lines(request_id)  # sent, look-ahead, in flight
 
 
-def test_speed_changes_duration(server: RunningServer) -> None:
+def test_speed_changes_duration(backend_server: RunningServer) -> None:
     text = "The quick brown fox jumps over the lazy dog."
-    normal = decode(speech(server, input=text, response_format="pcm").content, "pcm").duration
+    normal = decode(
+        speech(backend_server, input=text, response_format="pcm").content, "pcm"
+    ).duration
     fast = decode(
-        speech(server, input=text, response_format="pcm", speed=2.0).content, "pcm"
+        speech(backend_server, input=text, response_format="pcm", speed=2.0).content, "pcm"
     ).duration
     assert fast < 0.7 * normal
 
 
-def test_official_openai_client_streams_speech(server: RunningServer, tmp_path) -> None:  # noqa: ANN001
+def test_official_openai_client_streams_speech(backend_server: RunningServer, tmp_path) -> None:  # noqa: ANN001
     from openai import OpenAI
 
-    client = OpenAI(base_url=f"{server.url}/v1", api_key="not-needed")
+    client = OpenAI(base_url=f"{backend_server.url}/v1", api_key="not-needed")
     target = tmp_path / "speech.mp3"
     with client.audio.speech.with_streaming_response.create(
         model="tts-1", voice="nova", input="The official client works. Nothing else is needed."
@@ -127,11 +133,11 @@ def test_official_openai_client_streams_speech(server: RunningServer, tmp_path) 
     assert audio.codec.startswith("mp3") and audio.duration > 2.0 and audio.rms > 0.01
 
 
-def test_discovery_lists_models_and_all_54_voices(server: RunningServer) -> None:
-    models = httpx.get(f"{server.url}/v1/models").json()
+def test_discovery_lists_models_and_all_54_voices(backend_server: RunningServer) -> None:
+    models = httpx.get(f"{backend_server.url}/v1/models").json()
     assert {m["id"] for m in models["data"]} >= {"kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"}
-    voices = httpx.get(f"{server.url}/v1/audio/voices").json()["voices"]
+    voices = httpx.get(f"{backend_server.url}/v1/audio/voices").json()["voices"]
     assert len(voices) == 54
     heart = next(v for v in voices if v["id"] == "af_heart")
     assert heart["language"] == "American English" and heart["gender"] == "female"
-    assert httpx.get(f"{server.url}/v1/audio/models").json()["models"][0]["id"] == "kokoro"
+    assert httpx.get(f"{backend_server.url}/v1/audio/models").json()["models"][0]["id"] == "kokoro"
