@@ -1,5 +1,5 @@
-"""One table of malformed speech requests and one of odd but valid ones, run in-process against the
-stand-in backend (tests/unit/test_bad_input.py) and against a real server with the real model
+"""The one table of malformed speech requests and one of odd but valid ones, run in-process against
+the stand-in backend (tests/unit/test_bad_input.py) and against a real server with the real model
 (tests/integration/test_bad_input.py).
 
 Every bad request must get a 4xx in OpenAI's error shape, never a 500 or a hang; every odd but
@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-SPEECH = "/v1/audio/speech"
-GOOD: dict[str, Any] = {"input": "Hello there.", "voice": "af_heart", "response_format": "pcm"}
+from tests.helpers import GOOD, SPEECH, assert_openai_error
+
 MAX_INPUT_CHARS = 4096  # Settings().max_input_chars
 MAX_REQUEST_BYTES = 1_048_576  # Settings().max_request_bytes
 
@@ -33,6 +33,17 @@ class Bad:
     headers: dict[str, str] = field(default_factory=dict)
     chunked: bool = False
     """Send the body without Content-Length (chunked transfer encoding)."""
+
+    def assert_rejected(self, response: httpx.Response) -> dict[str, Any]:
+        """``response`` is this case's status with OpenAI's error body, an X-Request-Id, type
+        ``invalid_request_error`` and this case's ``param`` and ``code`` where given."""
+        return assert_openai_error(
+            response,
+            self.status,
+            error_type="invalid_request_error",
+            param=self.param,
+            code=self.code,
+        )
 
 
 def _with(**fields: Any) -> dict[str, Any]:
@@ -114,6 +125,10 @@ BAD_REQUESTS = [
         code="no_speakable_text",
     ),
     Bad("input-only-code-fence", _with(input="```\n```"), param="input", code="no_speakable_text"),
+    Bad(
+        "input-only-punctuation", _with(input="?!... ...!"), param="input", code="no_speakable_text"
+    ),
+    Bad("input-emoji-in-japanese", _with(input="🙂🙂🙂", lang_code="ja"), param="input"),
     # voice
     Bad(
         "voice-path-traversal",
@@ -127,6 +142,12 @@ BAD_REQUESTS = [
     Bad("voice-empty", _with(voice=""), param="voice"),
     Bad("voice-blend-huge-weight", _with(voice="af_heart(999999)+"), param="voice"),
     Bad("voice-blend-only-plus", _with(voice="+"), param="voice", code="voice_not_found"),
+    Bad(
+        "voice-blend-trailing-plus",
+        _with(voice="af_heart(2)+"),
+        param="voice",
+        code="voice_not_found",
+    ),
     Bad("voice-blend-empty-part", _with(voice="af_heart++af_bella"), param="voice"),
     Bad("voice-blend-negative", _with(voice="af_heart(-1)+af_bella"), param="voice"),
     Bad("voice-blend-zero", _with(voice="af_heart(0)"), param="voice"),
@@ -140,6 +161,7 @@ BAD_REQUESTS = [
     Bad("voice-number", _with(voice=5), param="voice"),
     Bad("voice-list", _with(voice=["af_heart"]), param="voice"),
     Bad("voice-object-without-id", _with(voice={}), param="voice"),
+    Bad("voice-object-empty-id", _with(voice={"id": ""})),
     Bad("voice-object-nested", _with(voice={"id": {"id": "af_heart"}}), param="voice"),
     Bad("voice-object-path", _with(voice={"id": "../voices/af_heart"}), param="voice"),
     # speed
@@ -151,6 +173,8 @@ BAD_REQUESTS = [
     Bad("speed-bool", _with(speed=True), param="speed"),
     Bad("speed-null", _with(speed=None), param="speed"),
     Bad("speed-zero", _with(speed=0), param="speed"),
+    Bad("speed-under-the-minimum", _with(speed=0.1), param="speed"),
+    Bad("speed-over-the-maximum", _with(speed=4.5), param="speed"),
     Bad("speed-negative", _with(speed=-1), param="speed"),
     Bad("speed-huge", _with(speed=1e308), param="speed"),
     Bad("speed-list", _with(speed=[1.0]), param="speed"),
@@ -204,21 +228,3 @@ def send(client: httpx.Client, case: Bad) -> httpx.Response:
 
         return client.post(SPEECH, content=pieces(), headers=headers)
     return client.post(SPEECH, content=raw, headers=headers)
-
-
-def assert_openai_error(response: httpx.Response, case: Bad) -> dict[str, Any]:
-    """The response is ``case.status`` with OpenAI's error body and an X-Request-Id."""
-    assert response.status_code == case.status, response.text[:500]
-    assert response.headers["content-type"].startswith("application/json")
-    assert response.headers.get("x-request-id")
-    body = response.json()
-    assert set(body) == {"error"}
-    error = body["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert isinstance(error["message"], str) and error["message"]
-    assert error["type"] == "invalid_request_error"
-    if case.param is not None:
-        assert error["param"] == case.param, error
-    if case.code is not None:
-        assert error["code"] == case.code, error
-    return error

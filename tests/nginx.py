@@ -22,12 +22,6 @@ MISSING = (
 _TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _local(conf: str, prefix: Path, port: int) -> str:
     """``conf`` listening on 127.0.0.1:``port`` with its temp files and access log in ``prefix``."""
     conf, listens = re.subn(r"listen\s+\d+\s*;", f"listen 127.0.0.1:{port};", conf)

@@ -95,9 +95,9 @@ class Settings(BaseSettings):
 
     group_phonemes: int = Field(510, ge=50, le=510)
     """After the first chunk, consecutive sentences are grouped into chunks of up to this many
-    phonemes: larger chunks cost less model time per phoneme (long text ran 0.92x as fast as the
-    model back to back with 300, 0.99x with 510), smaller ones let the rest of a conversational
-    reply wait less behind a long-form chunk under mixed load (a running chunk is never stopped)."""
+    phonemes: larger chunks cost less model time per phoneme (docs/performance.md, Long form),
+    smaller ones let the rest of a conversational reply wait less behind a long-form chunk under
+    mixed load (a running chunk is never stopped)."""
 
     first_chunk_phonemes: int = Field(100, ge=20, le=510)
     """A first sentence longer than this many phonemes is cut after its first clause (or words)."""
@@ -105,8 +105,8 @@ class Settings(BaseSettings):
     chunk_growth: float = Field(1.2, ge=1.0, le=10.0)
     """Each chunk may be at most this many times longer than the longest before it (sentences
     are cut between clauses to keep to it), or 0.6 times the model's measured speed in multiples
-    of real time where that is more: keep it below the speed of a slow machine (about 1.25 for
-    int8 ONNX on 2 slow cores) so synthesis stays ahead of playback."""
+    of real time where that is more: keep it below the model's speed on the slowest machine it
+    runs on (docs/performance.md, Backends side by side) so synthesis stays ahead of playback."""
 
     max_input_chars: int = Field(4096, ge=1)
     """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""
@@ -146,8 +146,8 @@ class Settings(BaseSettings):
 
     warmup: bool | None = None
     """Run one short synthesis at start-up, before reporting ready. Unset: only with the torch
-    backend (CUDA's first inference sets up its kernels). With ONNX it delayed ready by 1.25 s
-    and left the first request no faster (``python -m benchmarks.startup``)."""
+    backend (CUDA's first inference sets up its kernels). With ONNX it delays ready and leaves
+    the first request no faster (docs/performance.md, Start-up and memory)."""
 
     api_key: str | None = None
     """When set, ``/v1/audio/speech`` requires ``Authorization: Bearer <key>``; several keys may be

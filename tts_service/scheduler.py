@@ -13,9 +13,8 @@ Urgent workers run at normal priority and take only first chunks; background wor
 lower OS priority (``nice``) and take everything else (first chunks too, while every urgent
 worker is busy). So a first chunk starts at once even while a long-form chunk is running, and
 the operating system gives it the CPU: a chunk cannot be interrupted once the model runs, but
-its thread can be out-prioritized. All workers share one model session; on the 2-core machine a
-first chunk took 1.3 s next to a running long-form chunk against 1.15 s alone (2.4 s when both
-threads ran at the same priority).
+its thread can be out-prioritized. All workers share one model session (what this costs a first
+chunk is measured in docs/performance.md, Under load).
 """
 
 from __future__ import annotations

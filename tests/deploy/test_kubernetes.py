@@ -1,4 +1,5 @@
-"""The Kubernetes manifests, validated offline against the Kubernetes API schemas
+"""The Kubernetes manifests as they are applied (each kustomization of ``deploy/k8s`` rendered:
+the base and its overlays), validated offline against the Kubernetes API schemas
 (kubernetes-validate, strict: unknown fields fail) and checked for what the deployment relies on."""
 
 from __future__ import annotations
@@ -8,30 +9,38 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-import yaml
+
+from tests.deploy.kustomize import render
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
-MANIFESTS = sorted(K8S.rglob("*.yaml"))
+KUSTOMIZATIONS = ["base", "overlays/gpu", "overlays/queue-depth"]
 OLDEST_KUBERNETES = "1.29.0"  # the oldest release still validated; autoscaling/v2 is older
 
 
-def documents(path: Path) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
-
-
-def one(path: str, kind: str) -> dict[str, Any]:
-    (doc,) = [d for d in documents(K8S / path) if d["kind"] == kind]
+def one(kustomization: str, kind: str) -> dict[str, Any]:
+    (doc,) = [d for d in render(K8S / kustomization) if d["kind"] == kind]
     return doc
 
 
-@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: str(p.relative_to(K8S)))
+def test_every_kustomization_is_tested() -> None:
+    found = {str(p.parent.relative_to(K8S)) for p in K8S.rglob("kustomization.yaml")}
+    assert found == set(KUSTOMIZATIONS)
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
 @pytest.mark.parametrize("version", [OLDEST_KUBERNETES, kubernetes_validate.latest_version()])
-def test_manifest_is_valid_kubernetes(path: Path, version: str) -> None:
-    for doc in documents(path):
+def test_manifest_is_valid_kubernetes(kustomization: str, version: str) -> None:
+    for doc in render(K8S / kustomization):
         kubernetes_validate.validate(doc, version, strict=True)
 
 
-@pytest.mark.parametrize("path", ["deployment.yaml", "gpu/deployment.yaml"])
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_each_kustomization_is_a_whole_deployment(kustomization: str) -> None:
+    kinds = sorted(doc["kind"] for doc in render(K8S / kustomization))
+    assert kinds == ["Deployment", "HorizontalPodAutoscaler", "Service"]
+
+
+@pytest.mark.parametrize("path", ["base", "overlays/gpu"])
 def test_deployment_is_ready_only_once_the_model_is_warm(path: str) -> None:
     deployment = one(path, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
@@ -45,14 +54,14 @@ def test_deployment_is_ready_only_once_the_model_is_warm(path: str) -> None:
 
 
 def test_cpu_deployment_uses_one_inference_thread_per_core_of_its_limit() -> None:
-    (container,) = one("deployment.yaml", "Deployment")["spec"]["template"]["spec"]["containers"]
+    (container,) = one("base", "Deployment")["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e for e in container["env"]}
     assert env["TTS_ONNX_THREADS"]["valueFrom"]["resourceFieldRef"]["resource"] == "limits.cpu"
     assert container["image"].endswith(":cpu")
 
 
 def test_gpu_deployment_asks_for_a_gpu_and_replaces_the_cpu_one() -> None:
-    gpu, cpu = one("gpu/deployment.yaml", "Deployment"), one("deployment.yaml", "Deployment")
+    gpu, cpu = one("overlays/gpu", "Deployment"), one("base", "Deployment")
     (container,) = gpu["spec"]["template"]["spec"]["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert container["image"].endswith(":gpu")
@@ -61,12 +70,12 @@ def test_gpu_deployment_asks_for_a_gpu_and_replaces_the_cpu_one() -> None:
 
 
 def test_service_and_autoscalers_point_at_the_deployment() -> None:
-    deployment = one("deployment.yaml", "Deployment")
+    deployment = one("base", "Deployment")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
-    service = one("service.yaml", "Service")
+    service = one("base", "Service")
     assert service["spec"]["selector"].items() <= labels.items()
     assert service["spec"]["ports"][0]["targetPort"] == "http"
-    for path in ("hpa.yaml", "queue-depth/hpa.yaml"):
+    for path in ("base", "overlays/queue-depth"):
         target = one(path, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]
         assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
 
@@ -74,13 +83,13 @@ def test_service_and_autoscalers_point_at_the_deployment() -> None:
 def test_the_queue_depth_autoscaler_uses_a_metric_the_service_exports() -> None:
     from tts_service.metrics import Metrics
 
-    hpa = one("queue-depth/hpa.yaml", "HorizontalPodAutoscaler")
+    hpa = one("overlays/queue-depth", "HorizontalPodAutoscaler")
     (metric,) = hpa["spec"]["metrics"]
     exported = {m.name for m in Metrics().registry.collect()}
     assert metric["pods"]["metric"]["name"] in exported
 
 
-@pytest.mark.parametrize("path", ["deployment.yaml", "gpu/deployment.yaml"])
+@pytest.mark.parametrize("path", ["base", "overlays/gpu"])
 def test_a_stopping_pod_is_not_killed_before_its_streams_have_had_their_grace_period(
     path: str,
 ) -> None:

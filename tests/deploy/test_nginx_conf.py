@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.nginx import MISSING, NGINX, SHIPPED_CONF, check_conf, free_port, shipped_conf
+from tests.helpers import free_port
+from tests.nginx import MISSING, NGINX, SHIPPED_CONF, check_conf, shipped_conf
 
 
 @pytest.mark.skipif(NGINX is None, reason=MISSING)

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import free_port
 from tts_service.assets import ensure_assets
 from tts_service.config import Settings
 
@@ -28,12 +28,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.slow)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -118,6 +112,28 @@ def server(
     )
     yield running
     stop_server(running)
+
+
+@pytest.fixture(scope="session")
+def torch_server(
+    model_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """The full server with ``TTS_BACKEND=torch`` on the CPU (skips where torch is not installed)."""
+    pytest.importorskip("torch", reason="the PyTorch backend comes with the test extra")
+    running = start_server(
+        tmp_path_factory.mktemp("torch-server"), {"TTS_BACKEND": "torch", "TTS_TORCH_DEVICE": "cpu"}
+    )
+    assert "Kokoro on PyTorch" in running.log()  # the torch backend, not a silent fallback
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(params=["default", "torch"])
+def backend_server(request: pytest.FixtureRequest) -> RunningServer:
+    """``server``, then ``torch_server``: a test that takes this runs against each backend. Given
+    to the API tests that exercise the backend (formats, speed, SSE, errors from the model's
+    side); ``TTS_TEST_BACKEND=torch`` runs every integration test against a torch server."""
+    return request.getfixturevalue("server" if request.param == "default" else "torch_server")
 
 
 @pytest.fixture(scope="session")

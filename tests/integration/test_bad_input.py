@@ -6,7 +6,6 @@ All of it shares the session's one server."""
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 
 import httpx
@@ -15,16 +14,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.bad_inputs import (
-    BAD_REQUESTS,
-    GOOD,
-    ODD_BUT_VALID,
-    SPEECH,
-    Bad,
-    assert_openai_error,
-    send,
-)
-from tests.decode import decode
+from tests.bad_inputs import BAD_REQUESTS, ODD_BUT_VALID, Bad, send
+from tests.helpers import GOOD, SPEECH, decode, metric
 
 from .conftest import RunningServer
 
@@ -44,7 +35,7 @@ def http(server: RunningServer) -> Iterator[httpx.Client]:
 def test_a_bad_request_gets_an_openai_shaped_4xx_from_the_real_server(
     http: httpx.Client, case: Bad
 ) -> None:
-    assert_openai_error(send(http, case), case)
+    case.assert_rejected(send(http, case))
 
 
 @pytest.mark.parametrize(
@@ -70,11 +61,8 @@ def test_the_real_server_still_speaks_after_the_whole_table(
     assert server.process.poll() is None
     metrics = http.get("/metrics").text
     assert 'status="500"' not in metrics
-    counted = re.search(
-        r'tts_errors_total\{code="voice_not_found",status="400",type="invalid_request_error"\} (\S+)',
-        metrics,
-    )
-    assert counted and float(counted.group(1)) >= 2 * 6  # six voice_not_found cases, twice over
+    labels = {"status": "400", "type": "invalid_request_error", "code": "voice_not_found"}
+    assert metric(metrics, "tts_errors_total", **labels) >= 2 * 6  # six such cases, twice over
 
 
 @pytest.mark.skipif(os.environ.get("TTS_TEST_BACKEND") == "torch", reason="torch has durations")
@@ -83,7 +71,7 @@ def test_timestamps_from_the_onnx_server_are_a_400_naming_the_torch_backend(
 ) -> None:
     body = {**GOOD, "stream_format": "sse", "timestamps": True}
     case = Bad("timestamps-on-onnx", body, param="timestamps", code="unsupported_by_backend")
-    error = assert_openai_error(http.post(SPEECH, json=body), case)
+    error = case.assert_rejected(http.post(SPEECH, json=body))
     assert "TTS_BACKEND=torch" in error["message"]
 
 

@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from tests.integration.conftest import RunningServer, free_port
+from tests.helpers import free_port
+from tests.integration.conftest import RunningServer
 
 
 def wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:

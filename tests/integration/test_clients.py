@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ pytest.importorskip("openai", reason="the official client comes with the test ex
 import openai
 from openai import OpenAI
 
-from tests.decode import decode
+from tests.helpers import decode, sse_events
 from tests.integration.conftest import RunningServer, start_server, stop_server
 
 KEYS = ("sk-first-key", "sk-second-key")
@@ -70,22 +69,15 @@ def test_openai_sdk_stream_to_file(server: RunningServer, tmp_path: Path) -> Non
     assert decode(target.read_bytes()).codec == "opus"
 
 
-def parse_sse(body: str) -> list[tuple[str, dict]]:
-    events = []
-    for block in body.replace("\r\n", "\n").split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "data" in fields:
-            events.append((fields.get("event", ""), json.loads(fields["data"])))
-    return events
-
-
 @pytest.mark.parametrize("fmt", ["pcm", "mp3"])
-def test_sse_stream_sends_deltas_then_done_with_usage(server: RunningServer, fmt: str) -> None:
-    response = client(server).audio.speech.create(
+def test_sse_stream_sends_deltas_then_done_with_usage(
+    backend_server: RunningServer, fmt: str
+) -> None:
+    response = client(backend_server).audio.speech.create(
         model="kokoro", voice="af_heart", input=TEXT, response_format=fmt, stream_format="sse"
     )
     assert response.response.headers["content-type"].startswith("text/event-stream")
-    events = parse_sse(response.text)
+    events = sse_events(response.text)
     *deltas, (done_event, done) = events
     assert len(deltas) >= 2  # one per chunk at least: the sentences arrive separately
     assert all(event == data["type"] == "speech.audio.delta" for event, data in deltas)
@@ -98,9 +90,9 @@ def test_sse_stream_sends_deltas_then_done_with_usage(server: RunningServer, fmt
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
 
 
-def test_sdk_raises_bad_request_with_our_message(server: RunningServer) -> None:
+def test_sdk_raises_bad_request_with_our_message(backend_server: RunningServer) -> None:
     with pytest.raises(openai.BadRequestError) as raised:
-        client(server).audio.speech.create(model="kokoro", voice="zz_nobody", input="Hi.")
+        client(backend_server).audio.speech.create(model="kokoro", voice="zz_nobody", input="Hi.")
     assert "Unknown voice 'zz_nobody'" in raised.value.message
     assert raised.value.body["param"] == "voice"  # type: ignore[index]
 

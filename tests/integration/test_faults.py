@@ -19,12 +19,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.decode import decode, sse_events
-from tests.metrics import metric
+from tests.helpers import LONG_TEXT, decode, metric, sse_events
 from tts_service.config import Settings
 
 from .conftest import RunningServer, start_server, stop_server
-from .test_streaming import LONG_TEXT
 
 SEND_TIMEOUT_S = 2
 CLIENT_RECEIVE_BUFFER = 4096

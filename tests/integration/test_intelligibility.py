@@ -8,14 +8,10 @@ the words here, a broken join mangles the words around it) push WER far past 0.1
 
 from __future__ import annotations
 
-import re
-
-import numpy as np
 import pytest
 
-from tests.decode import decode
+from tests.helpers import decode, resample_to_16k, speech, word_error_rate
 from tests.integration.conftest import RunningServer
-from tests.integration.test_streaming import speech
 
 CASES = [
     # A long first sentence: only its first clause is the first chunk; the join must not show.
@@ -35,27 +31,6 @@ CASES = [
         "the first words while the rest is still being made.",
     ),
 ]
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z' ]+", " ", text.lower().replace("-", " ")).split()
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    ref, hyp = words(reference), words(hypothesis)
-    distance = np.arange(len(hyp) + 1)
-    for i, ref_word in enumerate(ref, 1):
-        previous, distance = distance, np.empty_like(distance)
-        distance[0] = i
-        for j, hyp_word in enumerate(hyp, 1):
-            substitution = previous[j - 1] + (ref_word != hyp_word)
-            distance[j] = min(previous[j] + 1, distance[j - 1] + 1, substitution)
-    return float(distance[-1]) / max(1, len(ref))
-
-
-def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
-    positions = np.arange(0, samples.size, rate / 16_000)
-    return np.interp(positions, np.arange(samples.size), samples).astype(np.float32)
 
 
 def test_word_error_rate_helper() -> None:

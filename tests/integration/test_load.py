@@ -15,12 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.decode import decode
-from tests.metrics import metric
+from tests.helpers import SHORT_PHRASE, decode, metric
 from tts_service.config import Settings
 
 from .conftest import RunningServer, start_server, stop_server
-from .test_streaming import TWO_SENTENCES
 
 REQUESTS = 100
 MAX_STREAMS = 6
@@ -46,7 +44,7 @@ def plan() -> list[dict]:
     """A third long (6 s of audio), the rest short; every format; some not streamed."""
     bodies = []
     for n in range(REQUESTS):
-        text = TWO_SENTENCES if n % 3 == 0 else f"Reply number {n}."
+        text = SHORT_PHRASE if n % 3 == 0 else f"Reply number {n}."
         bodies.append(
             {"model": "kokoro", "voice": "af_heart", "input": text,
              "response_format": FORMATS[n % len(FORMATS)], "stream": n % 7 != 0}
@@ -111,7 +109,7 @@ def test_100_requests_at_once_each_get_audio_or_a_clean_429(busy_server: Running
     for reply in served:
         audio = decode(reply.content, reply.fmt if reply.fmt == "pcm" else None)
         assert audio.rms > 0.01
-        assert audio.duration > (5.0 if reply.text == TWO_SENTENCES else 0.5)
+        assert audio.duration > (5.0 if reply.text == SHORT_PHRASE else 0.5)
         assert ("content-length" in reply.headers) == (not reply.stream)
     for reply in refused:
         assert reply.headers["content-type"] == "application/json"
@@ -128,7 +126,7 @@ def test_100_requests_at_once_each_get_audio_or_a_clean_429(busy_server: Running
     assert metric(metrics, "tts_queued_chunks") == 0
     after = httpx.post(
         f"{server.url}/v1/audio/speech",
-        json={"model": "kokoro", "voice": "af_heart", "input": TWO_SENTENCES,
+        json={"model": "kokoro", "voice": "af_heart", "input": SHORT_PHRASE,
               "response_format": "mp3"},
         timeout=120,
     )  # fmt: skip

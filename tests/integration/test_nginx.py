@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.decode import decode
+from tests.helpers import decode, free_port
 from tests.integration.conftest import RunningServer, start_server, stop_server
-from tests.nginx import MISSING, NGINX, Nginx, free_port, shipped_conf
+from tests.nginx import MISSING, NGINX, Nginx, shipped_conf
 from tts_service.config import Settings
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason=MISSING)

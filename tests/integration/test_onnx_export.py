@@ -18,8 +18,7 @@ pytest.importorskip("torch", reason="the export needs the PyTorch backend (test 
 
 from click.testing import CliRunner
 
-from tests.integration.test_intelligibility import resample_to_16k, words
-from tests.integration.test_torch_parity import SENTENCES
+from tests.helpers import PARITY_SENTENCES, resample_to_16k, words
 from tts_service.assets import ensure_assets
 from tts_service.backends.onnx import OnnxBackend
 from tts_service.backends.onnx_export import FP32_NAME
@@ -28,7 +27,7 @@ from tts_service.config import Settings
 from tts_service.text.phonemes import Phonemizer
 from tts_service.voices import VoiceStore
 
-TEXTS = SENTENCES[:2]
+TEXTS = PARITY_SENTENCES[:2]
 
 
 @pytest.fixture(scope="module")

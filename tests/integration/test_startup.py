@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.integration.conftest import free_port
+from tests.helpers import free_port
 from tts_service.assets import VOICES_NAME
 from tts_service.config import Settings
 

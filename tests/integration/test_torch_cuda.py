@@ -13,7 +13,7 @@ pytest.importorskip("torch", reason="the PyTorch backend comes with the test ext
 
 import torch
 
-from tests.integration.test_intelligibility import resample_to_16k, word_error_rate
+from tests.helpers import resample_to_16k, word_error_rate
 from tts_service.assets import ensure_assets
 from tts_service.backends.pytorch import TorchBackend
 from tts_service.config import Settings

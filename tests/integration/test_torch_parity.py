@@ -21,7 +21,7 @@ pytest.importorskip("torch", reason="the PyTorch backend comes with the test ext
 import onnx
 import torch
 
-from tests.integration.test_intelligibility import resample_to_16k, words
+from tests.helpers import PARITY_SENTENCES, resample_to_16k, words
 from tts_service.assets import ensure_assets, sha256_of
 from tts_service.backends.pytorch import TorchBackend
 from tts_service.backends.torch_weights import (
@@ -34,11 +34,6 @@ from tts_service.config import Settings
 from tts_service.text.phonemes import Phonemizer
 from tts_service.voices import VoiceStore
 
-SENTENCES = [
-    "The weather is nice today. We should go for a walk in the park.",
-    "Please turn off the lights in the kitchen, then lock the front door.",
-    "Reading a good book is a fine way to spend a quiet evening at home.",
-]
 MEL_BOUND = 0.13
 ONNX_DURATIONS = "/encoder/Clip_output_0"  # round(duration).clamp(min=1) inside the export
 
@@ -71,7 +66,7 @@ def pairs(settings, torch_backend, onnx_session):  # noqa: ANN001, ANN201
     voice = VoiceStore.load(ensure_assets(settings).voices).resolve("af_heart")
     phonemizer = Phonemizer()
     result = []
-    for text in SENTENCES:
+    for text in PARITY_SENTENCES:
         tokens = phonemizer.tokenize(phonemizer.phonemize(text, voice.lang))
         style = voice.style_for(len(tokens)).reshape(1, -1).astype(np.float32)
         onnx_audio, onnx_durations = onnx_session.run(

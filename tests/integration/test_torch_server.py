@@ -1,18 +1,18 @@
-"""The full server with ``TTS_BACKEND=torch`` on the CPU passes the ONNX server's API tests.
+"""The full server with ``TTS_BACKEND=torch`` on the CPU sends word timestamps that fit its audio.
 
-The test functions are the very ones of ``test_streaming.py`` and ``test_clients.py``, collected
-again here against a server that runs the PyTorch backend (this module's ``server`` fixture).
-Left out to keep the suite short: tests that exercise no backend code beyond what these do (the
-400 table, the SDK's per-format calls, which ``test_every_format_streams_decodable_speech``
-covers), and ``test_first_audio_arrives_before_second_sentence_is_synthesized``, which expects two
-chunks where main's chunker now plans four (it fails on the ONNX server too). ``TTS_TEST_BACKEND=torch python -m pytest tests/integration`` runs every integration
-test against a torch server.
+The API tests that exercise the backend (formats, speed, SSE, the openai client, errors from the
+model's side) run against both backends through the ``backend_server`` fixture
+(``tests/integration/conftest.py``). Left out of that to keep the suite short: tests that exercise
+no backend code beyond what those do (the 400 table, the SDK's per-format calls, which
+``test_every_format_streams_decodable_speech`` covers), and
+``test_first_audio_arrives_before_second_sentence_is_synthesized``, which expects two chunks where
+main's chunker now plans four (it fails on the ONNX server too). ``TTS_TEST_BACKEND=torch python -m
+pytest tests/integration`` runs every integration test against a torch server.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import httpx
 import numpy as np
@@ -21,35 +21,8 @@ import pytest
 pytest.importorskip("torch", reason="the PyTorch backend comes with the test extra")
 
 
-from tests.decode import decode
-from tests.integration.conftest import RunningServer, start_server, stop_server
-from tests.integration.test_clients import (  # noqa: F401 - collected again, against torch
-    parse_sse,
-    test_sdk_raises_bad_request_with_our_message,
-    test_sse_stream_sends_deltas_then_done_with_usage,
-)
-from tests.integration.test_intelligibility import resample_to_16k, words
-from tests.integration.test_streaming import (  # noqa: F401 - collected again, against torch
-    test_discovery_lists_models_and_all_54_voices,
-    test_every_format_streams_decodable_speech,
-    test_official_openai_client_streams_speech,
-    test_speed_changes_duration,
-    test_stream_false_returns_the_whole_file_with_content_length,
-)
-from tts_service.config import Settings
-
-
-@pytest.fixture(scope="module")
-def server(
-    model_settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    running = start_server(
-        tmp_path_factory.mktemp("torch-server"), {"TTS_BACKEND": "torch", "TTS_TORCH_DEVICE": "cpu"}
-    )
-    assert "Kokoro on PyTorch" in running.log()  # the torch backend, not a silent fallback
-    yield running
-    stop_server(running)
-
+from tests.helpers import decode, resample_to_16k, sse_events, words
+from tests.integration.conftest import RunningServer
 
 TIMED_TEXT = (
     "The weather is nice today. We should go for a walk in the park, then read a good book at home."
@@ -61,16 +34,16 @@ one that forgot a chunk's offset seconds off."""
 
 
 def test_torch_server_sends_word_timestamps_that_fit_the_audio(
-    server: RunningServer,
+    torch_server: RunningServer,
     whisper,  # noqa: ANN001
 ) -> None:
     body = {
         "input": TIMED_TEXT, "voice": "af_heart", "response_format": "pcm",
         "stream_format": "sse", "timestamps": True,
     }  # fmt: skip
-    response = httpx.post(f"{server.url}/v1/audio/speech", json=body, timeout=120)
+    response = httpx.post(f"{torch_server.url}/v1/audio/speech", json=body, timeout=120)
     assert response.status_code == 200, response.text
-    deltas = [data for event, data in parse_sse(response.text) if event == "speech.audio.delta"]
+    deltas = [data for event, data in sse_events(response.text) if event == "speech.audio.delta"]
     assert len(deltas) >= 2  # times run on across chunks
     audio = decode(b"".join(base64.b64decode(d["audio"]) for d in deltas), "pcm")
     timed = [word for delta in deltas for word in delta["words"]]

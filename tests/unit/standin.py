@@ -1,4 +1,5 @@
-"""A stand-in for the Kokoro model, and a small voice catalogue, for fast tests.
+"""A stand-in for the Kokoro model, a small voice catalogue and a counting phonemizer, for fast
+tests.
 
 ``StandInBackend`` implements ``tts_service.backends.Backend`` for real (no mocks): it returns a
 440 Hz tone whose length is proportional to ``len(tokens) / speed``, wrapped in silence so that
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from kokoro_onnx.config import DEFAULT_VOCAB
 
-from tts_service.text.phonemes import is_sounding
+from tts_service.text.phonemes import Phonemizer, is_sounding
 from tts_service.voices import VoiceStore
 
 SAMPLE_RATE = 24_000
@@ -144,3 +145,15 @@ def make_voice_store(ids: tuple[str, ...] = VOICE_IDS) -> VoiceStore:
             for voice_id in ids
         }
     )
+
+
+class CountingPhonemizer(Phonemizer):
+    """The real phonemizer, counting how many times it was asked to phonemize."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def phonemize(self, text: str, lang: str) -> str:
+        self.calls.append(text)
+        return super().phonemize(text, lang)

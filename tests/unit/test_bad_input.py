@@ -4,22 +4,13 @@ OpenAI's shape with a request id, is counted in the metrics, and the service kee
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.bad_inputs import (
-    BAD_REQUESTS,
-    GOOD,
-    ODD_BUT_VALID,
-    SPEECH,
-    Bad,
-    assert_openai_error,
-    send,
-)
-from tests.decode import decode
+from tests.bad_inputs import BAD_REQUESTS, ODD_BUT_VALID, Bad, send
+from tests.helpers import GOOD, SPEECH, assert_openai_error, decode, metric
 
 from .conftest import ClientFactory, build_app, wait_until_ready
 from .standin import StandInBackend
@@ -39,7 +30,12 @@ def shared_client() -> Iterator[TestClient]:
 
 @pytest.mark.parametrize("case", BAD_REQUESTS, ids=[case.id for case in BAD_REQUESTS])
 def test_a_bad_request_gets_an_openai_shaped_4xx(shared_client: TestClient, case: Bad) -> None:
-    assert_openai_error(send(shared_client, case), case)
+    case.assert_rejected(send(shared_client, case))
+
+
+def test_malformed_json_says_so(shared_client: TestClient) -> None:
+    error = assert_openai_error(send(shared_client, Bad("not-json", b"{not json")), 400)
+    assert "JSON" in error["message"]
 
 
 @pytest.mark.parametrize(
@@ -59,37 +55,27 @@ def test_the_service_still_speaks_after_the_whole_table(shared_client: TestClien
     assert decode(response.content, "pcm").rms > 0.01
 
 
-def _metric(text: str, name: str, **labels: str) -> float:
-    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-    for line in text.splitlines():
-        match = re.fullmatch(rf"{name}\{{(.*)\}} (\S+)", line)
-        if match and ",".join(sorted(match.group(1).split(","))) == wanted:
-            return float(match.group(2))
-    return 0.0
-
-
 def test_errors_are_counted_by_status_type_and_code(client: TestClient) -> None:
     for voice in ("nosuchvoice", "../../etc/passwd"):
         client.post(SPEECH, json={**GOOD, "voice": voice})
     client.post(SPEECH, json={**GOOD, "speed": "fast"})
     metrics = client.get("/metrics").text
     labels = {"status": "400", "type": "invalid_request_error"}
-    assert _metric(metrics, "tts_errors_total", **labels, code="voice_not_found") == 2
-    assert _metric(metrics, "tts_errors_total", **labels, code="invalid_value") == 1
-    assert _metric(metrics, "tts_rejected_requests_total", reason="voice_not_found") == 2
+    assert metric(metrics, "tts_errors_total", **labels, code="voice_not_found") == 2
+    assert metric(metrics, "tts_errors_total", **labels, code="invalid_value") == 1
+    assert metric(metrics, "tts_rejected_requests_total", reason="voice_not_found") == 2
 
 
 def test_a_too_large_body_is_refused_before_it_is_read(make_client: ClientFactory) -> None:
     """The Content-Length alone decides: the app never reads a byte of the body."""
     client = make_client(max_request_bytes=2048)
-    error = assert_openai_error(
-        client.post(SPEECH, json={**GOOD, "input": "Hello. " * 400}),
-        Bad("too-large", status=413, code="request_too_large"),
+    error = Bad("too-large", status=413, code="request_too_large").assert_rejected(
+        client.post(SPEECH, json={**GOOD, "input": "Hello. " * 400})
     )
     assert "2048" in error["message"]
     assert client.post(SPEECH, json=GOOD).status_code == 200
     metrics = client.get("/metrics").text
-    assert _metric(metrics, "tts_rejected_requests_total", reason="request_too_large") == 1
+    assert metric(metrics, "tts_rejected_requests_total", reason="request_too_large") == 1
 
 
 def test_a_body_just_under_the_limit_is_accepted(make_client: ClientFactory) -> None:

@@ -10,6 +10,8 @@ from tts_service.chunking import MIN_CHUNK_PHONEMES, MIN_HEAD_PHONEMES, Chunk, P
 from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
 
+from .standin import CountingPhonemizer
+
 PAUSES = Pauses(sentence=0.2, clause=0.1, paragraph=0.45)
 GROUP = 300
 LANG = "en-us"
@@ -28,18 +30,6 @@ SHORT_SENTENCES = [
     "A clock ticked softly.",
     "Morning came at last.",
 ]
-
-
-class CountingPhonemizer(Phonemizer):
-    """The real phonemizer, counting how many times it was asked to phonemize."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[str] = []
-
-    def phonemize(self, text: str, lang: str) -> str:
-        self.calls.append(text)
-        return super().phonemize(text, lang)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import struct
 import numpy as np
 import pytest
 
-from tests.decode import decode as decode_audio
+from tests.helpers import decode as decode_audio
 from tts_service.audio import MEDIA_TYPES, create_encoder, float_to_pcm16
 
 SR = 24_000

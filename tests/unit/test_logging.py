@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.decode import sse_events
+from tests.helpers import sse_events
 from tts_service.logs import configure_logging
 
 from .conftest import ClientFactory

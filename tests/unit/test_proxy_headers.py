@@ -10,9 +10,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.helpers import SPEECH, TWO_SENTENCES
 from tts_service.audio import MEDIA_TYPES
-
-from .test_api import SPEECH, TWO_SENTENCES
 
 
 @pytest.mark.parametrize("fmt", sorted(MEDIA_TYPES))

@@ -8,8 +8,7 @@ import time
 import anyio
 import pytest
 
-from tests.decode import decode
-from tests.metrics import metric
+from tests.helpers import decode, metric
 from tts_service import synthesis
 from tts_service.middleware import SEND_PIECE_BYTES
 

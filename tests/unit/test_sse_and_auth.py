@@ -7,12 +7,12 @@ import base64
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.decode import sse_events as events
+from tests.helpers import GOOD, SPEECH, THREE_SENTENCES, assert_openai_error
+from tests.helpers import sse_events as events
 from tts_service import synthesis
 
 from .conftest import ClientFactory
 from .standin import StandInBackend
-from .test_api import GOOD, SPEECH, THREE_SENTENCES, assert_openai_error
 
 SSE = {"input": THREE_SENTENCES, "response_format": "pcm", "stream_format": "sse"}
 

@@ -12,8 +12,13 @@ from tts_service.config import Settings
 from tts_service.errors import NoSpeechError
 from tts_service.synthesis import AudioChunk, SpeechStream, Synthesizer, speech_bounds
 
-from .standin import EDGE_SILENCE_S, SAMPLE_RATE, StandInBackend, make_voice_store
-from .test_chunking import CountingPhonemizer
+from .standin import (
+    EDGE_SILENCE_S,
+    SAMPLE_RATE,
+    CountingPhonemizer,
+    StandInBackend,
+    make_voice_store,
+)
 
 MARGIN_S = 0.03  # synthesis keeps this much of the model's edge silence
 SENTENCES = " ".join(f"This is sentence number {n}." for n in range(8))

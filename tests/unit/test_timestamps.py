@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.decode import decode
+from tests.helpers import SPEECH, assert_openai_error, decode
+from tests.helpers import sse_events as events
 from tts_service.chunking import Pauses, plan_chunks
 from tts_service.text import split_sentences
 from tts_service.text.phonemes import Phonemizer
@@ -19,8 +20,6 @@ from tts_service.timestamps import WordSpan, word_spans
 
 from .conftest import ClientFactory
 from .standin import SAMPLE_RATE, StandInBackend
-from .test_api import SPEECH, assert_openai_error
-from .test_sse_and_auth import events
 
 TEXT = (
     "Hello there, my friend. We walked along the river, then we sat on the grass for a while. "

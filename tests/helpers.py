@@ -1,0 +1,178 @@
+"""What the unit, integration, deploy and browser tests share: the texts they speak, a decoder for
+the audio that comes back, readers for SSE and Prometheus bodies, the check of OpenAI's error
+shape and the word comparisons the Whisper tests make.
+
+Fixtures live in each folder's ``conftest.py``; the stand-in backend in ``tests/unit/standin.py``;
+the table of malformed requests in ``tests/bad_inputs.py``. Test modules import from these, never
+from one another (``tests/test_layout.py`` checks).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import av
+import httpx
+import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import RunningServer
+
+SPEECH = "/v1/audio/speech"
+GOOD: dict[str, Any] = {"input": "Hello there.", "voice": "af_heart", "response_format": "pcm"}
+"""A request that is spoken: the base the bad and odd requests are made from."""
+
+TWO_SENTENCES = "Hello there. This is a test of the system."
+THREE_SENTENCES = "One sentence here. Two sentences here. Three sentences here."
+SHORT_PHRASE = (
+    "Hi Mediclinic.  Your EHR project sounds interesting and has the potential for a lot of impact."
+)
+"""The benchmarks' short phrase: a short sentence (the first chunk), then a long one."""
+LONG_TEXT = " ".join(
+    f"This is sentence number {n} of a long text that keeps the server busy for a while."
+    for n in range(1, 21)
+)
+PARITY_SENTENCES = [
+    "The weather is nice today. We should go for a walk in the park.",
+    "Please turn off the lights in the kitchen, then lock the front door.",
+    "Reading a good book is a fine way to spend a quiet evening at home.",
+]
+"""What the backends are compared on (the torch backend, the fp32 ONNX export)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def speech(server: RunningServer, **body: object) -> httpx.Response:
+    """POST ``body`` (model ``kokoro``, voice ``af_heart`` unless given) to a running server."""
+    payload = {"model": "kokoro", "voice": "af_heart", **body}
+    return httpx.post(f"{server.url}{SPEECH}", json=payload, timeout=120)
+
+
+# --- what came back ------------------------------------------------------------------------------
+
+
+@dataclass
+class Decoded:
+    samples: np.ndarray  # float32 mono
+    sample_rate: int
+    codec: str
+    container: str
+
+    @property
+    def duration(self) -> float:
+        return self.samples.size / self.sample_rate
+
+    @property
+    def rms(self) -> float:
+        return float(np.sqrt(np.mean(np.square(self.samples)))) if self.samples.size else 0.0
+
+
+def decode(data: bytes, fmt: str | None = None) -> Decoded:
+    """Decode ``data`` with PyAV; ``fmt="pcm"`` reads headerless 16-bit 24 kHz mono."""
+    if fmt == "pcm":
+        samples = np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+        return Decoded(samples, 24_000, "pcm_s16le", "raw")
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        frames = [
+            frame.to_ndarray().astype(np.float32).reshape(frame.samples, -1).mean(axis=1)
+            if frame.format.is_packed
+            else frame.to_ndarray().astype(np.float32).mean(axis=0)
+            for frame in container.decode(stream)
+        ]
+        rate = stream.codec_context.sample_rate
+        samples = np.concatenate(frames) if frames else np.zeros(0, np.float32)
+        if stream.codec_context.format.name.startswith("s16"):
+            samples = samples / 32768.0
+        return Decoded(samples, rate, stream.codec_context.name, container.format.name)
+
+
+def sse_events(text: str) -> list[tuple[str, dict]]:
+    """(event name, JSON data) of every event of a text/event-stream body (pings skipped)."""
+    parsed: list[tuple[str, dict]] = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        name, data = None, []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[len("event:") :].strip()
+            elif line.startswith("data:"):
+                data.append(line[len("data:") :].strip())
+        if name and data:
+            parsed.append((name, json.loads("\n".join(data))))
+    return parsed
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of sample ``name`` with exactly these ``labels`` in a Prometheus text exposition
+    (``/metrics``), read as Prometheus would (0.0 when absent, as a counter that has not counted
+    yet is)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
+
+
+def assert_openai_error(
+    response: httpx.Response,
+    status: int,
+    *,
+    error_type: str | None = None,
+    param: str | None = None,
+    code: str | None = None,
+) -> dict[str, Any]:
+    """``response`` is ``status`` with OpenAI's error body and an X-Request-Id; ``error_type``,
+    ``param`` and ``code`` are checked where given. Returns the error object."""
+    assert response.status_code == status, response.text[:500]
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers.get("x-request-id")
+    body = response.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert isinstance(error["message"], str) and error["message"]
+    assert isinstance(error["type"], str) and error["type"]
+    assert error["param"] is None or isinstance(error["param"], str)
+    assert error["code"] is None or isinstance(error["code"], str)
+    if error_type is not None:
+        assert error["type"] == error_type, error
+    if param is not None:
+        assert error["param"] == param, error
+    if code is not None:
+        assert error["code"] == code, error
+    return error
+
+
+# --- what Whisper heard --------------------------------------------------------------------------
+
+
+def words(text: str) -> list[str]:
+    return re.sub(r"[^a-z' ]+", " ", text.lower().replace("-", " ")).split()
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    ref, hyp = words(reference), words(hypothesis)
+    distance = np.arange(len(hyp) + 1)
+    for i, ref_word in enumerate(ref, 1):
+        previous, distance = distance, np.empty_like(distance)
+        distance[0] = i
+        for j, hyp_word in enumerate(hyp, 1):
+            substitution = previous[j - 1] + (ref_word != hyp_word)
+            distance[j] = min(previous[j] + 1, distance[j - 1] + 1, substitution)
+    return float(distance[-1]) / max(1, len(ref))
+
+
+def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Linear interpolation to Whisper's 16 kHz."""
+    positions = np.arange(0, samples.size, rate / 16_000)
+    return np.interp(positions, np.arange(samples.size), samples).astype(np.float32)
