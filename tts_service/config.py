@@ -150,8 +150,9 @@ class Settings(BaseSettings):
     and left the first request no faster (``python -m benchmarks.startup``)."""
 
     api_key: str | None = None
-    """When set, ``/v1/audio/speech`` requires ``Authorization: Bearer <key>``; several keys may be
-    given separated by commas. Discovery and health stay open."""
+    """When set, every endpoint requires ``Authorization: Bearer <key>``; several keys may be
+    given separated by commas. Health, metrics, discovery, the API docs and the web player stay
+    open."""
 
     cors_origins: str = ""
     """Origins allowed to call the API from a browser, comma-separated (``*`` for any); empty
