@@ -22,6 +22,7 @@ OPEN_PATHS = frozenset(
         "/v1/models",  # discovery: Open WebUI lists models and voices without a key
         "/v1/audio/models",
         "/v1/audio/voices",
+        "/v1/audio/formats",
     }
 )
 """API paths open without a key. The app adds its documentation pages and the web player's

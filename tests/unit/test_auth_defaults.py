@@ -67,6 +67,7 @@ def test_a_websocket_added_to_the_app_needs_the_key(app: FastAPI) -> None:
         "/v1/audio/models",
         "/v1/audio/voices",
         "/v1/audio/voices/",
+        "/v1/audio/formats",
         "/docs",
         "/redoc",
         "/openapi.json",
