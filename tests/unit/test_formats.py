@@ -3,6 +3,7 @@ choice and the web player (through ``GET /v1/audio/formats``) all read it."""
 
 from __future__ import annotations
 
+import re
 from typing import get_args
 
 import pytest
@@ -10,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from tts_service.audio import FORMATS, MEDIA_TYPES, create_encoder
 from tts_service.audio.formats import AudioFormat, ResponseFormat
+from tts_service.routes.web import PLAYER_DIR, PLAYER_FILES
 from tts_service.schemas import SpeechRequest
 
 from .standin import StandInBackend
@@ -46,3 +48,19 @@ def test_formats_are_listed_without_a_key_as_the_table_says(make_client) -> None
             "id": spec.name, "media_type": spec.media_type, "extension": spec.extension,
             "streams": spec.streams, "description": spec.description,
         }  # fmt: skip
+
+
+def test_the_player_keeps_no_copy_of_the_formats() -> None:
+    """It used to list them in its page and again in its script; now it asks the server."""
+    page = (PLAYER_DIR / "index.html").read_text()
+    select = re.search(r'<select id="format".*?</select>', page, re.DOTALL)
+    assert select is not None
+    assert re.findall(r'<option value="([^"]*)"', select.group(0)) == ["auto"]
+    scripts = "".join(
+        (PLAYER_DIR / name).read_text() for name in PLAYER_FILES.values() if name.endswith(".js")
+    )
+    # Bare samples are the one kind it decodes itself, and keeps as a WAV file it writes.
+    own = {"audio/pcm", "audio/wav", "wav"}
+    for spec in FORMATS.values():
+        for value in (spec.name, spec.media_type, spec.extension):
+            assert value in own or f'"{value}"' not in scripts, value

@@ -2,9 +2,11 @@
  *
  * This module is the page: it wires the form, chooses a playback path per request and runs the
  * request. Each path is a module of its own, loaded by the browser as ES modules (no build step):
- *   player/mse.js       - MSE: MediaSource accepts audio/mpeg: request mp3, append it as it arrives.
- *   player/web-audio.js - Web Audio: otherwise (Firefox, ...): request raw pcm and schedule it
- *                         gaplessly on one AudioContext clock.
+ *   player/mse.js       - MSE: MediaSource takes the format's media type (the server's default,
+ *                         mp3, in Chromium): append each chunk as it arrives.
+ *   player/web-audio.js - Web Audio: otherwise (Firefox, ...): request bare samples (pcm) and
+ *                         schedule them gaplessly on one AudioContext clock.
+ * The formats come from the server (GET /v1/audio/formats); the page keeps no list of its own.
  *   player/blob.js      - Blob: neither available: download everything, then play it.
  * player/state.js holds what they share; player/element.js the audio element.
  *
@@ -15,14 +17,15 @@
 import { BlobPlayer } from "./player/blob.js";
 import { MsePlayer, mediaSourceClass } from "./player/mse.js";
 import {
-  EXTENSION, PATH_LABEL, audioBlob, clearError, current, failRun, finishRun, formatBytes,
-  markPlaying, player, render, setCurrent, setState, showError, ui,
+  PATH_LABEL, RAW_PCM, RECORDING, audioBlob, catalog, clearError, current, failRun, finishRun, formatBytes,
+  isRawPcm, markPlaying, player, render, setCurrent, setState, showError, ui,
 } from "./player/state.js";
 import { WebAudioPlayer, sharedAudioContext, suspendWhenIdle } from "./player/web-audio.js";
 
 const STORAGE_KEY = "tts-player-settings";
 
 let downloadUrl = null;
+let formatsLoaded = null; // loadFormats() at start-up
 
 Object.assign(player, {
   capabilities: capabilities,
@@ -41,6 +44,7 @@ window.addEventListener("unhandledrejection", (event) => player.pageErrors.push(
 
 // ---------------------------------------------------------------- capabilities and paths
 
+/** What this browser offers: MediaSource for each streaming format's media type, and Web Audio. */
 function capabilities() {
   const MS = mediaSourceClass();
   const mse = (mime) => {
@@ -50,25 +54,31 @@ function capabilities() {
       return false;
     }
   };
-  return {
-    mseMp3: mse("audio/mpeg"),
-    mseAac: mse("audio/aac"),
-    webAudio: Boolean(window.AudioContext || window.webkitAudioContext),
-  };
+  const mseTypes = {};
+  for (const info of catalog.formats.values()) {
+    if (info.streams && info.media_type !== RAW_PCM) mseTypes[info.media_type] = mse(info.media_type);
+  }
+  return { mse: mseTypes, webAudio: Boolean(window.AudioContext || window.webkitAudioContext) };
 }
 
-/** Which path plays `choice` ("auto" or a response_format) here, and which format to ask for. */
+/** Which path plays `choice` ("auto" or a response_format) here, and which format to ask for.
+ * A format that streams plays while it downloads: bare samples through Web Audio, any other
+ * through MSE when MediaSource takes its media type. "auto" is the server's default format when
+ * it can stream here, else bare samples through Web Audio; the Blob path is the last resort. */
 function choosePath(choice) {
   const caps = capabilities();
-  if (choice === "auto") {
-    if (caps.mseMp3) return { path: "mse", format: "mp3" };
-    if (caps.webAudio) return { path: "webaudio", format: "pcm" };
-    return { path: "blob", format: "mp3" };
+  const format = choice === "auto" ? catalog.defaultFormat : choice;
+  const info = catalog.formats.get(format);
+  if (info && info.streams) {
+    if (info.media_type === RAW_PCM ? caps.webAudio : caps.mse[info.media_type]) {
+      return { path: info.media_type === RAW_PCM ? "webaudio" : "mse", format };
+    }
   }
-  if (choice === "mp3" && caps.mseMp3) return { path: "mse", format: "mp3" };
-  if (choice === "aac" && caps.mseAac) return { path: "mse", format: "aac" };
-  if (choice === "pcm" && caps.webAudio) return { path: "webaudio", format: "pcm" };
-  return { path: "blob", format: choice };
+  if (choice === "auto" && caps.webAudio) {
+    const raw = [...catalog.formats.values()].find((f) => f.streams && f.media_type === RAW_PCM);
+    if (raw) return { path: "webaudio", format: raw.id };
+  }
+  return { path: "blob", format };
 }
 
 async function errorFromResponse(res) {
@@ -100,10 +110,11 @@ function setDownload(blob) {
   downloadUrl = URL.createObjectURL(blob);
   const run = current;
   const voice = (run.voice || "speech").replace(/[^a-z0-9_]+/gi, "-").replace(/^-|-$/g, "");
+  const extension = isRawPcm(run.format) ? RECORDING.extension : catalog.formats.get(run.format).extension;
   ui.download.href = downloadUrl;
-  ui.download.download = `speech-${voice || "blend"}.${EXTENSION[run.format]}`;
+  ui.download.download = `speech-${voice || "blend"}.${extension}`;
   ui.download.setAttribute("aria-disabled", "false");
-  ui.download.textContent = `⬇ Download ${EXTENSION[run.format]} (${formatBytes(blob.size)})`;
+  ui.download.textContent = `⬇ Download ${extension} (${formatBytes(blob.size)})`;
 }
 
 // ---------------------------------------------------------------- the audio element
@@ -152,6 +163,11 @@ async function play() {
   if (!text.trim()) {
     showError("Type some text to speak.");
     ui.text.focus();
+    return;
+  }
+  if (!catalog.defaultFormat) await formatsLoaded; // pressed before the formats arrived
+  if (!catalog.defaultFormat) {
+    showError("The server's formats could not be loaded: reload the page.");
     return;
   }
   const voice = ui.blend.value.trim() || ui.voice.value;
@@ -256,6 +272,30 @@ function loadSettings() {
   }
 }
 
+/** The server's formats fill the format menu (after "Auto") and `catalog`; `wanted` is the
+ * format chosen at the last visit. */
+async function loadFormats(wanted) {
+  try {
+    const res = await fetch("/v1/audio/formats");
+    if (!res.ok) throw await errorFromResponse(res);
+    const listing = await res.json();
+    catalog.defaultFormat = listing.default;
+    catalog.sampleRate = listing.sample_rate;
+    for (const info of listing.formats) {
+      catalog.formats.set(info.id, info);
+      const option = document.createElement("option");
+      option.value = info.id;
+      option.textContent = info.id;
+      option.title = info.description;
+      ui.format.append(option);
+    }
+    if (wanted && catalog.formats.has(wanted)) ui.format.value = wanted;
+    describePath();
+  } catch (error) {
+    ui.formatHint.textContent = `Could not load the formats (${error.message}); reload the page.`;
+  }
+}
+
 async function loadVoices(wanted) {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -296,10 +336,11 @@ async function loadVoices(wanted) {
 }
 
 function describePath() {
+  if (!catalog.defaultFormat) return; // the formats are not loaded (yet)
   const { path, format } = choosePath(ui.format.value);
   ui.formatHint.textContent = {
     mse: `Streams ${format} into the audio element (MSE).`,
-    webaudio: "Streams raw pcm through Web Audio.",
+    webaudio: `Streams raw ${format} through Web Audio.`,
     blob: `Plays ${format} once it has fully downloaded (Blob).`,
   }[path];
   if (!current || !current.active) {
@@ -311,7 +352,7 @@ function describePath() {
 /** Open the audio output when the user interacts (typing the text, say), so that Play does
  * not wait for the device. Web Audio path only. */
 function warmUpAudio() {
-  if (current && current.active) return;
+  if ((current && current.active) || !catalog.defaultFormat) return;
   if (choosePath(ui.format.value).path !== "webaudio") return;
   const ctx = sharedAudioContext();
   if (ctx.state !== "running") {
@@ -324,7 +365,6 @@ function warmUpAudio() {
 function init() {
   const saved = loadSettings();
   if (saved.blend) ui.blend.value = saved.blend;
-  if (saved.format && [...ui.format.options].some((o) => o.value === saved.format)) ui.format.value = saved.format;
   if (saved.speed) ui.speed.value = saved.speed;
 
   const updateSpeed = () => { ui.speedValue.textContent = `${Number(ui.speed.value).toFixed(2)}×`; };
@@ -363,10 +403,11 @@ function init() {
   }
   updateSpeed();
   updateCount();
-  describePath();
   setState("idle");
   render();
-  loadVoices(saved.voice);
+  // The formats first: once the voices are listed, the page is ready to play.
+  formatsLoaded = loadFormats(saved.format);
+  formatsLoaded.then(() => loadVoices(saved.voice));
 }
 
 init();

@@ -3,7 +3,7 @@
  * quota errors, endOfStream() after the last append). */
 
 import { resetElement, setElementSource, startElement } from "./element.js";
-import { MIME, concatBytes, current, failRun, player, ui } from "./state.js";
+import { catalog, concatBytes, current, failRun, player, ui } from "./state.js";
 
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024; // stop reading the network past this backlog
 
@@ -14,7 +14,7 @@ export function mediaSourceClass() {
 export class MsePlayer {
   constructor(run) {
     this.run = run;
-    this.mime = MIME[run.format];
+    this.mime = catalog.formats.get(run.format).media_type;
     this.queue = [];
     this.queuedBytes = 0;
     this.ended = false;

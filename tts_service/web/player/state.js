@@ -2,16 +2,22 @@
  * (`player`, also window.ttsPlayer), the run in progress (`current`) and the readout. Every
  * playback path reports through the functions here. */
 
-export const SAMPLE_RATE = 24000; // the service's pcm: 16-bit little-endian, mono, no header
-export const MIME = {
-  mp3: "audio/mpeg",
-  aac: "audio/aac",
-  opus: "audio/ogg",
-  flac: "audio/flac",
-  wav: "audio/wav",
-  pcm: "audio/wav", // kept as WAV (a header is added) for playback and download
-};
-export const EXTENSION = { mp3: "mp3", aac: "aac", opus: "ogg", flac: "flac", wav: "wav", pcm: "wav" };
+/** The server's formats (GET /v1/audio/formats, read once at start-up; the player keeps no list
+ * of its own): id → { id, media_type, extension, streams, description }. */
+export const catalog = { defaultFormat: null, sampleRate: null, formats: new Map() };
+
+/** Bare 16-bit little-endian mono samples: the one media type the player decodes itself (through
+ * Web Audio, and into a WAV file to replay and download). */
+export const RAW_PCM = "audio/pcm";
+
+/** Bare samples are kept as a WAV file, the player writing its header, to replay and download. */
+export const RECORDING = { mediaType: "audio/wav", extension: "wav" };
+
+export function isRawPcm(format) {
+  const info = catalog.formats.get(format);
+  return Boolean(info && info.media_type === RAW_PCM);
+}
+
 export const PATH_LABEL = { mse: "MSE", webaudio: "Web Audio", blob: "Blob" };
 
 const $ = (id) => document.getElementById(id);
@@ -106,18 +112,19 @@ export function wavBlob(parts) {
   header.setUint32(16, 16, true);
   header.setUint16(20, 1, true); // PCM
   header.setUint16(22, 1, true); // mono
-  header.setUint32(24, SAMPLE_RATE, true);
-  header.setUint32(28, SAMPLE_RATE * 2, true);
+  header.setUint32(24, catalog.sampleRate, true);
+  header.setUint32(28, catalog.sampleRate * 2, true);
   header.setUint16(32, 2, true);
   header.setUint16(34, 16, true);
   text(36, "data");
   header.setUint32(40, length, true);
   const data = concatBytes(parts).subarray(0, length);
-  return new Blob([header, data], { type: "audio/wav" });
+  return new Blob([header, data], { type: RECORDING.mediaType });
 }
 
 export function audioBlob(run) {
-  return run.format === "pcm" ? wavBlob(run.received) : new Blob(run.received, { type: MIME[run.format] });
+  if (isRawPcm(run.format)) return wavBlob(run.received);
+  return new Blob(run.received, { type: catalog.formats.get(run.format).media_type });
 }
 
 export function seconds(ms) {

@@ -4,7 +4,7 @@
 
 import { resetElement, setElementSource } from "./element.js";
 import {
-  SAMPLE_RATE, audioBlob, clearError, current, finishRun, markPlaying, player, showError, ui,
+  audioBlob, catalog, clearError, current, finishRun, markPlaying, player, showError, ui,
 } from "./state.js";
 
 const WEB_AUDIO_LEAD = 0.025; // seconds between scheduling a chunk and the earliest it may start
@@ -20,7 +20,7 @@ export function sharedAudioContext() {
   if (audioContext && audioContext.state !== "closed") return audioContext;
   const AudioContextClass = window.AudioContext || window.webkitAudioContext;
   try {
-    audioContext = new AudioContextClass({ sampleRate: SAMPLE_RATE, latencyHint: "interactive" });
+    audioContext = new AudioContextClass({ sampleRate: catalog.sampleRate, latencyHint: "interactive" });
   } catch (_) {
     audioContext = new AudioContextClass(); // 24 kHz buffers are resampled to the device rate
   }
@@ -69,7 +69,7 @@ export class WebAudioPlayer {
     const frames = bytes.byteLength / 2;
     if (!frames) return null;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const buffer = this.ctx.createBuffer(1, frames, SAMPLE_RATE);
+    const buffer = this.ctx.createBuffer(1, frames, catalog.sampleRate);
     const channel = buffer.getChannelData(0);
     for (let i = 0; i < frames; i++) channel[i] = view.getInt16(2 * i, true) / 32768;
     this.schedule(buffer);
@@ -79,7 +79,7 @@ export class WebAudioPlayer {
   schedule(buffer) {
     const ctx = this.ctx;
     const now = ctx.currentTime;
-    let startAt = this.base + this.frames / SAMPLE_RATE;
+    let startAt = this.base + this.frames / catalog.sampleRate;
     if (startAt < now + 0.01) {
       // First chunk, or the network fell behind playback: start a new run just ahead of now.
       if (this.firstStart !== null) {
@@ -102,7 +102,7 @@ export class WebAudioPlayer {
     this.frames += buffer.length;
     this.totalFrames += buffer.length;
     player.scheduledSources += 1;
-    player.audioSeconds = this.totalFrames / SAMPLE_RATE;
+    player.audioSeconds = this.totalFrames / catalog.sampleRate;
     if (this.firstStart === null) {
       this.firstStart = startAt;
       this.watchStart();
