@@ -279,6 +279,12 @@ def build_weights(onnx_path: Path, target: Path, config: Path) -> None:
     logger.info("Saved %s", target)
 
 
+def prepare(settings: Settings, *, build: bool) -> None:
+    """The torch backend's files (its entry in the backends table): the weights built (``build``)
+    or checked, then loaded strictly once, so weights that do not fit KModel fail here."""
+    load_model(*ensure_weights(settings, build=build))
+
+
 def ensure_weights(settings: Settings, *, build: bool = True) -> tuple[Path, Path]:
     """(weights, config) for KModel: the user's files if given, else the rebuilt cache (built
     from the cached int8 ONNX model when missing or corrupt and ``build`` is set)."""
