@@ -19,9 +19,11 @@ logger = logging.getLogger(__name__)
 PLAYER_DIR = Path(__file__).resolve().parent.parent / "web"
 """The player's files, package data of ``tts_service`` (installed with it, wheel or editable)."""
 
-PLAYER_MODULES = ("state.js", "element.js", "mse.js", "web-audio.js", "blob.js")
-"""The ES modules under ``player/`` that ``player.js`` imports: what the paths share, then one
-module per playback path."""
+PLAYER_MODULES = (
+    "state.js", "element.js", "server.js", "paths.js", "mse.js", "web-audio.js", "blob.js",
+)  # fmt: skip
+"""The ES modules under ``player/`` that ``player.js`` imports: what the paths share, the
+server's lists, the choice of path, then one module per playback path."""
 
 PLAYER_FILES = {
     "/": "index.html",

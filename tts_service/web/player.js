@@ -6,18 +6,21 @@
  *                         mp3, in Chromium): append each chunk as it arrives.
  *   player/web-audio.js - Web Audio: otherwise (Firefox, ...): request bare samples (pcm) and
  *                         schedule them gaplessly on one AudioContext clock.
- * The formats come from the server (GET /v1/audio/formats); the page keeps no list of its own.
  *   player/blob.js      - Blob: neither available: download everything, then play it.
- * player/state.js holds what they share; player/element.js the audio element.
+ * player/paths.js chooses among them; player/state.js holds what they share; player/element.js
+ * the audio element; player/server.js reads the formats (GET /v1/audio/formats: the page keeps
+ * no list of its own) and the voices.
  *
  * Observable state for people and tests: window.ttsPlayer (path, state, timestamps from
  * performance.now(), byte counts, request id) and the readout on the page.
  */
 
 import { BlobPlayer } from "./player/blob.js";
-import { MsePlayer, mediaSourceClass } from "./player/mse.js";
+import { MsePlayer } from "./player/mse.js";
+import { capabilities, choosePath } from "./player/paths.js";
+import { errorFromResponse, loadFormats, loadVoices } from "./player/server.js";
 import {
-  PATH_LABEL, RAW_PCM, RECORDING, audioBlob, catalog, clearError, current, failRun, finishRun, formatBytes,
+  PATH_LABEL, RECORDING, audioBlob, catalog, clearError, current, failRun, finishRun, formatBytes,
   isRawPcm, markPlaying, player, render, setCurrent, setState, showError, ui,
 } from "./player/state.js";
 import { WebAudioPlayer, sharedAudioContext, suspendWhenIdle } from "./player/web-audio.js";
@@ -41,62 +44,6 @@ Object.assign(player, {
 window.ttsPlayer = player;
 window.addEventListener("error", (event) => player.pageErrors.push(String(event.message)));
 window.addEventListener("unhandledrejection", (event) => player.pageErrors.push(String(event.reason)));
-
-// ---------------------------------------------------------------- capabilities and paths
-
-/** What this browser offers: MediaSource for each streaming format's media type, and Web Audio. */
-function capabilities() {
-  const MS = mediaSourceClass();
-  const mse = (mime) => {
-    try {
-      return Boolean(MS && typeof MS.isTypeSupported === "function" && MS.isTypeSupported(mime));
-    } catch (_) {
-      return false;
-    }
-  };
-  const mseTypes = {};
-  for (const info of catalog.formats.values()) {
-    if (info.streams && info.media_type !== RAW_PCM) mseTypes[info.media_type] = mse(info.media_type);
-  }
-  return { mse: mseTypes, webAudio: Boolean(window.AudioContext || window.webkitAudioContext) };
-}
-
-/** Which path plays `choice` ("auto" or a response_format) here, and which format to ask for.
- * A format that streams plays while it downloads: bare samples through Web Audio, any other
- * through MSE when MediaSource takes its media type. "auto" is the server's default format when
- * it can stream here, else bare samples through Web Audio; the Blob path is the last resort. */
-function choosePath(choice) {
-  const caps = capabilities();
-  const format = choice === "auto" ? catalog.defaultFormat : choice;
-  const info = catalog.formats.get(format);
-  if (info && info.streams) {
-    if (info.media_type === RAW_PCM ? caps.webAudio : caps.mse[info.media_type]) {
-      return { path: info.media_type === RAW_PCM ? "webaudio" : "mse", format };
-    }
-  }
-  if (choice === "auto" && caps.webAudio) {
-    const raw = [...catalog.formats.values()].find((f) => f.streams && f.media_type === RAW_PCM);
-    if (raw) return { path: "webaudio", format: raw.id };
-  }
-  return { path: "blob", format };
-}
-
-async function errorFromResponse(res) {
-  let message = `The server answered ${res.status} ${res.statusText}.`;
-  let code = null;
-  try {
-    const body = await res.json();
-    if (body && body.error && body.error.message) {
-      message = body.error.message;
-      code = body.error.code || body.error.type || null;
-    }
-  } catch (_) {
-    /* not JSON: keep the status line */
-  }
-  const error = new Error(message);
-  error.detail = `HTTP ${res.status}${code ? ` · ${code}` : ""}`;
-  return error;
-}
 
 function setDownload(blob) {
   if (downloadUrl) URL.revokeObjectURL(downloadUrl);
@@ -272,69 +219,6 @@ function loadSettings() {
   }
 }
 
-/** The server's formats fill the format menu (after "Auto") and `catalog`; `wanted` is the
- * format chosen at the last visit. */
-async function loadFormats(wanted) {
-  try {
-    const res = await fetch("/v1/audio/formats");
-    if (!res.ok) throw await errorFromResponse(res);
-    const listing = await res.json();
-    catalog.defaultFormat = listing.default;
-    catalog.sampleRate = listing.sample_rate;
-    for (const info of listing.formats) {
-      catalog.formats.set(info.id, info);
-      const option = document.createElement("option");
-      option.value = info.id;
-      option.textContent = info.id;
-      option.title = info.description;
-      ui.format.append(option);
-    }
-    if (wanted && catalog.formats.has(wanted)) ui.format.value = wanted;
-    describePath();
-  } catch (error) {
-    ui.formatHint.textContent = `Could not load the formats (${error.message}); reload the page.`;
-  }
-}
-
-async function loadVoices(wanted) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const res = await fetch("/v1/audio/voices");
-      if (res.status === 503 && attempt < 60) {
-        ui.voiceHint.textContent = "The model is loading…";
-        await new Promise((resolve) => setTimeout(resolve, 2000));
-        continue;
-      }
-      if (!res.ok) throw await errorFromResponse(res);
-      const { voices } = await res.json();
-      const groups = new Map();
-      for (const voice of voices) {
-        if (!groups.has(voice.language)) groups.set(voice.language, []);
-        groups.get(voice.language).push(voice);
-      }
-      ui.voice.textContent = "";
-      for (const [language, members] of groups) {
-        const group = document.createElement("optgroup");
-        group.label = language;
-        for (const voice of members) {
-          const option = document.createElement("option");
-          option.value = voice.id;
-          option.textContent = `${voice.name} (${voice.gender}) · ${voice.id}`;
-          group.append(option);
-        }
-        ui.voice.append(group);
-      }
-      const ids = voices.map((voice) => voice.id);
-      ui.voice.value = ids.includes(wanted) ? wanted : ids.includes("af_heart") ? "af_heart" : ids[0];
-      ui.voiceHint.textContent = `${voices.length} voices in ${groups.size} languages.`;
-      return;
-    } catch (error) {
-      ui.voiceHint.textContent = `Could not load the voice list (${error.message}); af_heart is used.`;
-      return;
-    }
-  }
-}
-
 function describePath() {
   if (!catalog.defaultFormat) return; // the formats are not loaded (yet)
   const { path, format } = choosePath(ui.format.value);
@@ -407,7 +291,10 @@ function init() {
   render();
   // The formats first: once the voices are listed, the page is ready to play.
   formatsLoaded = loadFormats(saved.format);
-  formatsLoaded.then(() => loadVoices(saved.voice));
+  formatsLoaded.then(() => {
+    describePath();
+    loadVoices(saved.voice);
+  });
 }
 
 init();
