@@ -1,8 +1,10 @@
 """Optional API keys (``TTS_API_KEY``), checked by an ASGI middleware before anything else, so an
 unauthenticated caller learns nothing about the request it sent (not even that its JSON is bad).
 
-Safe by default: when keys are set, every path needs one except those listed as open, so a new
-endpoint is protected without anyone remembering to add it here."""
+Safe by default: when keys are set, every endpoint needs one except those listed as open, so a
+new endpoint is protected without anyone remembering to add it here. A path that no route serves
+is left to the router's 404, as without keys (clients probe such paths to learn the server's
+kind)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import hmac
 from collections.abc import Iterable, Sequence
 
 from starlette.datastructures import Headers
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tts_service.errors import AuthenticationError
@@ -46,6 +49,19 @@ def _normalized(path: str) -> str:
     return path.rstrip("/") or "/"
 
 
+def _routed(scope: Scope) -> bool:
+    """Whether a route of the app serves this path (with any method, or with a trailing slash
+    the router would redirect). Without a router to ask, assume one does."""
+    router = getattr(scope.get("app"), "router", None)
+    if router is None:
+        return True
+    for path in {scope["path"], _normalized(scope["path"])}:
+        probe = {**scope, "path": path}
+        if any(route.matches(probe)[0] is not Match.NONE for route in router.routes):
+            return True
+    return False
+
+
 class ApiKeyMiddleware:
     def __init__(
         self,
@@ -63,6 +79,7 @@ class ApiKeyMiddleware:
         if (
             scope["type"] in ("http", "websocket")
             and _normalized(scope["path"]) not in self.open_paths
+            and _routed(scope)
         ):
             try:
                 check_api_key(Headers(scope=scope).get("authorization", ""), self.keys)

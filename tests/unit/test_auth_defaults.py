@@ -82,12 +82,18 @@ def test_listed_paths_stay_open_when_keys_are_set(client: TestClient, path: str)
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("POST", "/v1/audio/speech"), ("GET", "/v1/audio/speech"), ("GET", "/v1/no-such-endpoint")],
+    [("POST", "/v1/audio/speech"), ("GET", "/v1/audio/speech"), ("POST", "/v1/audio/speech/")],
 )
-def test_other_paths_need_the_key_whatever_the_method(
+def test_other_endpoints_need_the_key_whatever_the_method(
     client: TestClient, method: str, path: str
 ) -> None:
-    """Even a wrong method or an unknown path: a caller without the key learns nothing."""
+    """Even with a wrong method: a caller without the key learns nothing about the endpoint."""
     response = client.request(method, path)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "invalid_api_key"
+
+
+@pytest.mark.parametrize("path", ["/v1/readyz", "/v1/test"])
+def test_a_path_no_route_serves_is_a_404_as_without_keys(client: TestClient, path: str) -> None:
+    """wyoming-openai probes these paths, without a key, to learn what kind of server it is."""
+    assert client.get(path).status_code == 404
