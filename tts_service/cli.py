@@ -18,7 +18,7 @@ import click
 from pydantic import ValidationError
 
 from tts_service.assets import AssetError, ModelFiles, ensure_assets
-from tts_service.backends import resolve_backend_name, torch_installed
+from tts_service.backends import BACKENDS, prepare_backend, resolve_backend_name
 from tts_service.config import Settings
 from tts_service.loading import start_loading
 from tts_service.logs import configure_logging, library_level
@@ -73,26 +73,14 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _ensure(settings: Settings, fetch: bool) -> ModelFiles:
-    """The ONNX model and voices, plus the PyTorch weights when the torch backend is chosen."""
+    """The ONNX model and voices, plus the files of the chosen backend (if it has its own)."""
     try:
         files = ensure_assets(settings, fetch=fetch)
-        if resolve_backend_name(settings.backend) == "torch":
-            _ensure_torch(settings, build=fetch)
+        prepare_backend(settings, resolve_backend_name(settings.backend), build=fetch)
         return files
     except AssetError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-
-
-def _ensure_torch(settings: Settings, *, build: bool) -> None:
-    if not torch_installed():
-        raise AssetError(
-            "The torch backend needs the torch extra: pip install -e '.[torch]' "
-            "(or set TTS_BACKEND=onnx)."
-        )
-    from tts_service.backends.torch_weights import ensure_weights, load_model
-
-    load_model(*ensure_weights(settings, build=build))  # a strict load: the weights fit KModel
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -181,7 +169,9 @@ def convert(models_dir: str | None) -> None:
     configure_logging("info")
     try:
         ensure_assets(settings)
-        _ensure_torch(settings, build=True)
+        for name, spec in BACKENDS.items():
+            if spec.prepare is not None:  # the PyTorch weights
+                prepare_backend(settings, name, build=True)
     except AssetError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -197,7 +187,7 @@ def export_onnx(models_dir: str | None) -> None:
     configure_logging("info")
     try:
         ensure_assets(settings)
-        if not torch_installed():
+        if not BACKENDS["torch"].installed():  # the export runs the torch backend's model
             raise AssetError("Exporting needs the torch extra: pip install -e '.[torch]'.")
         from tts_service.backends.onnx_export import ensure_fp32_onnx
 

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tts_service.backends import BackendName, warmup_by_default
+
 
 def cpu_cores() -> int:
     """CPU cores this process may run on (respects CPU affinity, e.g. a container's cpuset)."""
@@ -46,7 +48,7 @@ class Settings(BaseSettings):
     voices_path: Path | None = None
     """Use this voices file (kokoro-onnx's ``voices-v1.0.bin`` npz layout) instead of the cache."""
 
-    backend: Literal["auto", "onnx", "torch"] = "auto"
+    backend: Literal["auto", BackendName] = "auto"
     """Inference backend: ``onnx`` (onnxruntime), ``torch`` (PyTorch, needs the ``torch`` extra) or
     ``auto`` (``torch`` when CUDA is available and the extra is installed, otherwise ``onnx``)."""
 
@@ -150,8 +152,9 @@ class Settings(BaseSettings):
     the first request no faster (docs/performance.md, Start-up and memory)."""
 
     api_key: str | None = None
-    """When set, ``/v1/audio/speech`` requires ``Authorization: Bearer <key>``; several keys may be
-    given separated by commas. Discovery and health stay open."""
+    """When set, every endpoint requires ``Authorization: Bearer <key>``; several keys may be
+    given separated by commas. Health, metrics, discovery, the API docs and the web player stay
+    open."""
 
     cors_origins: str = ""
     """Origins allowed to call the API from a browser, comma-separated (``*`` for any); empty
@@ -166,7 +169,7 @@ class Settings(BaseSettings):
         return self.onnx_threads or max(1, cpu_cores() // self.inference_workers)
 
     def warmup_for(self, backend_name: str) -> bool:
-        return self.warmup if self.warmup is not None else backend_name == "torch"
+        return self.warmup if self.warmup is not None else warmup_by_default(backend_name)
 
     @property
     def lookahead(self) -> int:

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tts_service.audio.encoders import ResponseFormat
+from tts_service.audio.formats import ResponseFormat
 
 MODEL_IDS = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 
@@ -115,6 +115,23 @@ class VoiceCard(BaseModel):
 
 class VoiceList(BaseModel):
     voices: list[VoiceCard]
+
+
+class AudioFormatCard(BaseModel):
+    id: str = Field(description="The response_format value.")
+    media_type: str = Field(description="The Content-Type of audio in this format.")
+    extension: str = Field(description="A file name's extension for it.")
+    streams: bool = Field(
+        description="Whether a browser can play it while it downloads (Media Source Extensions "
+        "for a container, Web Audio for bare samples); the others play once complete."
+    )
+    description: str
+
+
+class AudioFormatList(BaseModel):
+    default: str = Field(description="The response_format of a request that names none.")
+    sample_rate: int = Field(description="Samples per second of every format (mono).")
+    formats: list[AudioFormatCard]
 
 
 class Usage(BaseModel):

@@ -10,22 +10,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, cast
+from typing import Protocol, cast
 
 import av
 import numpy as np
 from av.audio.stream import AudioStream
-
-ResponseFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
-
-MEDIA_TYPES: dict[str, str] = {
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-    "wav": "audio/wav",
-    "pcm": "audio/pcm",
-}
 
 
 def float_to_pcm16(samples: np.ndarray) -> np.ndarray:
@@ -47,7 +36,11 @@ class Encoder(Protocol):
         ...
 
 
+@dataclass
 class PcmEncoder:
+    sample_rate: int
+    """The samples' rate (bare samples carry none)."""
+
     def encode(self, samples: np.ndarray) -> bytes:
         return float_to_pcm16(samples).tobytes()
 
@@ -102,28 +95,22 @@ class _Sink:
 
 
 @dataclass(frozen=True)
-class _AvFormat:
+class AvCodec:
+    """An FFmpeg container and codec; called with a sample rate, it is a new encoder."""
+
     container: str
     codec: str
     bit_rate: int | None
     container_options: dict[str, str] = field(default_factory=dict)
 
-
-_AV_FORMATS: dict[str, _AvFormat] = {
-    # No ID3v2 tag and no Xing/LAME frame: nothing but MPEG audio frames, so chunks concatenate.
-    "mp3": _AvFormat("mp3", "libmp3lame", 64_000, {"id3v2_version": "0", "write_xing": "0"}),
-    # Ogg pages are flushed per packet so each chunk's audio leaves at once.
-    "opus": _AvFormat("ogg", "libopus", 32_000, {"flush_packets": "1", "page_duration": "20000"}),
-    "aac": _AvFormat("adts", "aac", 64_000),
-    "flac": _AvFormat("flac", "flac", None),
-}
+    def __call__(self, sample_rate: int) -> AvEncoder:
+        return AvEncoder(self, sample_rate)
 
 
 class AvEncoder:
     """One FFmpeg encoder + muxer for a whole response."""
 
-    def __init__(self, fmt: str, sample_rate: int) -> None:
-        spec = _AV_FORMATS[fmt]
+    def __init__(self, spec: AvCodec, sample_rate: int) -> None:
         self._sink = _Sink()
         self._container = av.open(
             self._sink, mode="w", format=spec.container, options=spec.container_options
@@ -159,11 +146,3 @@ class AvEncoder:
         if not self._closed:
             self._closed = True
             self._container.close()
-
-
-def create_encoder(fmt: str, sample_rate: int) -> Encoder:
-    if fmt == "pcm":
-        return PcmEncoder()
-    if fmt == "wav":
-        return WavEncoder(sample_rate)
-    return AvEncoder(fmt, sample_rate)

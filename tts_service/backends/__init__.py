@@ -9,8 +9,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
@@ -49,12 +50,49 @@ class Backend(Protocol):
         ...
 
 
-# name → "module:factory"; each factory takes (settings, files). Imported only when chosen, so
-# the CPU install never imports an optional framework.
-BACKENDS: dict[str, str] = {
-    "onnx": "tts_service.backends.onnx:OnnxBackend.from_settings",
-    "torch": "tts_service.backends.pytorch:TorchBackend.from_settings",
+@dataclass(frozen=True)
+class BackendSpec:
+    """One inference backend and what it needs; everything outside this table reads it."""
+
+    factory: str
+    """``module:callable`` that takes (settings, files) and returns the Backend; imported only
+    when the backend is chosen, so an install without its framework never imports it."""
+    extra: str | None = None
+    """The package extra that installs it (``pip install -e '.[extra]'``); None: the base install."""
+    modules: tuple[str, ...] = ()
+    """Top-level modules the extra installs: all found (nothing imported) means it is installed."""
+    accelerator: str | None = None
+    """``module:callable`` → whether it has its accelerator here, so that ``auto`` picks it. It
+    may import the framework: it is asked only where a GPU driver is loaded."""
+    warmup: bool = False
+    """Whether start-up runs one synthesis before reporting ready when ``TTS_WARMUP`` is unset."""
+    prepare: str | None = None
+    """``module:callable(settings, *, build)`` for the files it needs beyond the ONNX model and
+    voices: built by ``fetch`` and ``convert`` (``build=True``), checked before serving."""
+
+    def installed(self) -> bool:
+        return all(importlib.util.find_spec(name) is not None for name in self.modules)
+
+
+BACKENDS: dict[str, BackendSpec] = {
+    # onnxruntime, in the base install: what ``auto`` falls back to.
+    "onnx": BackendSpec("tts_service.backends.onnx:OnnxBackend.from_settings"),
+    # PyTorch: the first inference on CUDA sets up its kernels, hence the warm-up.
+    "torch": BackendSpec(
+        "tts_service.backends.pytorch:TorchBackend.from_settings",
+        extra="torch",
+        modules=("torch", "kokoro", "onnx"),
+        accelerator="tts_service.backends.pytorch:accelerator_available",
+        warmup=True,
+        prepare="tts_service.backends.torch_weights:prepare",
+    ),
 }
+"""name → backend; adding a backend is one entry here (and its name in ``BackendName``) plus its
+module."""
+
+BackendName = Literal["onnx", "torch"]
+"""The names in ``BACKENDS``, spelt out for type checkers and ``TTS_BACKEND`` (a test keeps the
+two equal)."""
 
 
 def _import(target: str):  # noqa: ANN202 - returns a factory
@@ -65,34 +103,56 @@ def _import(target: str):  # noqa: ANN202 - returns a factory
     return obj
 
 
-def torch_installed() -> bool:
-    """Whether the ``torch`` extra is installed (checked without importing anything)."""
-    return all(importlib.util.find_spec(name) is not None for name in ("torch", "kokoro", "onnx"))
-
-
 def _gpu_driver_present() -> bool:
-    """Whether a CUDA (NVIDIA) or ROCm (AMD) kernel driver is loaded; PyTorch can use neither
+    """Whether a CUDA (NVIDIA) or ROCm (AMD) kernel driver is loaded; no framework can use a GPU
     without one. Outside Linux there is no such cheap check: assume one may be there."""
     if sys.platform != "linux":
         return True
     return Path("/proc/driver/nvidia/version").exists() or Path("/dev/kfd").exists()
 
 
+def base_backend() -> str:
+    """The first backend of the base install (no extra): ``auto``'s fallback."""
+    return next(name for name, spec in BACKENDS.items() if spec.extra is None)
+
+
 def resolve_backend_name(requested: str) -> str:
-    """``auto`` → ``torch`` when the extra is installed and CUDA is available, else ``onnx``."""
+    """``auto`` → the first installed backend that has its accelerator here (asked only where a
+    GPU driver is loaded: asking may import a framework, about 2 s and 150 MB for PyTorch), else
+    the base install's backend."""
     if requested != "auto":
         return requested
-    if torch_installed() and _gpu_driver_present():
-        import torch  # about 2 s and 150 MB: only where a GPU driver says it may pay off
+    if _gpu_driver_present():
+        for name, spec in BACKENDS.items():
+            if spec.accelerator and spec.installed() and _import(spec.accelerator)():
+                return name
+    return base_backend()
 
-        if torch.cuda.is_available():
-            return "torch"
-    return "onnx"
+
+def warmup_by_default(name: str) -> bool:
+    """Whether backend ``name`` warms up when ``TTS_WARMUP`` is unset (no: one not in the table)."""
+    spec = BACKENDS.get(name)
+    return spec is not None and spec.warmup
+
+
+def prepare_backend(settings: Settings, name: str, *, build: bool) -> None:
+    """Check that backend ``name`` is installed, and build (``build``) or check the files it needs
+    beyond the ONNX model; AssetError says what to do when either is missing."""
+    from tts_service.assets import AssetError
+
+    spec = BACKENDS[name]
+    if not spec.installed():
+        raise AssetError(
+            f"The {name} backend needs the {spec.extra} extra: pip install -e '.[{spec.extra}]' "
+            f"(or set TTS_BACKEND={base_backend()})."
+        )
+    if spec.prepare is not None:
+        _import(spec.prepare)(settings, build=build)
 
 
 def backend_factory(settings: Settings) -> Callable[[Settings, ModelFiles], Backend]:
     """The chosen backend's factory; imports its module (and its framework) on first call."""
-    return _import(BACKENDS[resolve_backend_name(settings.backend)])  # type: ignore[no-any-return]
+    return _import(BACKENDS[resolve_backend_name(settings.backend)].factory)  # type: ignore[no-any-return]
 
 
 def load_backend(settings: Settings, files: ModelFiles) -> Backend:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 from kokoro.custom_stft import CustomSTFT
 
-from tts_service.assets import _atomic_write
+from tts_service.assets import atomic_write
 from tts_service.backends.onnx import DURATIONS_OUTPUT
 from tts_service.backends.torch_weights import ensure_weights, load_model
 
@@ -89,7 +89,7 @@ def export_onnx(weights: Path, config: Path, target: Path) -> None:
             dynamic_axes={"tokens": {1: "sequence_length"}, "audio": {0: "audio_length"},
                           DURATIONS_OUTPUT: {0: "sequence_length"}},
         )  # fmt: skip
-    _atomic_write(target, lambda f: f.write(buffer.getvalue()))
+    atomic_write(target, lambda f: f.write(buffer.getvalue()))
     logger.info("Saved %s", target)
 
 

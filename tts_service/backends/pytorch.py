@@ -35,6 +35,11 @@ ONNX_LOUDNESS = 1.5
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def accelerator_available() -> bool:
+    """Whether PyTorch finds a CUDA (or ROCm) device: ``TTS_BACKEND=auto`` then picks this backend."""
+    return torch.cuda.is_available()
+
+
 def resolve_device(requested: str) -> torch.device:
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"

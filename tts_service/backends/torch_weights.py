@@ -34,8 +34,8 @@ import numpy as np
 from tts_service.assets import (
     MODEL_NAME,
     AssetError,
-    _atomic_write,
     assemble_model,
+    atomic_write,
     sha256_of,
     verify_model,
 )
@@ -275,8 +275,14 @@ def build_weights(onnx_path: Path, target: Path, config: Path) -> None:
     state = convert(onnx_path, config)
     buffer = io.BytesIO()  # not the file itself: torch.save would record its name in the archive
     torch.save(state, buffer)
-    _atomic_write(target, lambda f: f.write(buffer.getvalue()))
+    atomic_write(target, lambda f: f.write(buffer.getvalue()))
     logger.info("Saved %s", target)
+
+
+def prepare(settings: Settings, *, build: bool) -> None:
+    """The torch backend's files (its entry in the backends table): the weights built (``build``)
+    or checked, then loaded strictly once, so weights that do not fit KModel fail here."""
+    load_model(*ensure_weights(settings, build=build))
 
 
 def ensure_weights(settings: Settings, *, build: bool = True) -> tuple[Path, Path]:
@@ -311,5 +317,5 @@ def ensure_weights(settings: Settings, *, build: bool = True) -> tuple[Path, Pat
             "Rebuilt %s has SHA-256 %s, not %s: another torch version serializes differently",
             target, actual, WEIGHTS_SHA256,
         )  # fmt: skip
-    _atomic_write(record, lambda f: f.write(actual.encode()))
+    atomic_write(record, lambda f: f.write(actual.encode()))
     return target, config

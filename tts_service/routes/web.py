@@ -1,4 +1,5 @@
-"""The web player: ``/`` serves its page, ``/player.js`` and ``/style.css`` its script and style.
+"""The web player: ``/`` serves its page, ``/player.js`` its script (an ES module that imports
+the modules under ``/player/``) and ``/style.css`` its style.
 
 Explicit routes rather than static files mounted at ``/``: every other path stays the API's, so
 an unknown one is an OpenAI-shaped 404 whatever its method, and a known one asked with the wrong
@@ -18,8 +19,20 @@ logger = logging.getLogger(__name__)
 PLAYER_DIR = Path(__file__).resolve().parent.parent / "web"
 """The player's files, package data of ``tts_service`` (installed with it, wheel or editable)."""
 
-PLAYER_FILES = {"/": "index.html", "/player.js": "player.js", "/style.css": "style.css"}
-"""URL → file; index.html refers to the other two by these names."""
+PLAYER_MODULES = (
+    "state.js", "element.js", "server.js", "paths.js", "mse.js", "web-audio.js", "blob.js",
+)  # fmt: skip
+"""The ES modules under ``player/`` that ``player.js`` imports: what the paths share, the
+server's lists, the choice of path, then one module per playback path."""
+
+PLAYER_FILES = {
+    "/": "index.html",
+    **{f"/player/{name}": f"player/{name}" for name in PLAYER_MODULES},
+    "/player.js": "player.js",
+    "/style.css": "style.css",
+}
+"""URL → file; index.html refers to ``player.js`` and ``style.css`` by these names, and
+``player.js`` to its modules."""
 
 
 def player_router(directory: Path = PLAYER_DIR) -> APIRouter | None:
