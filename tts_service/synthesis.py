@@ -24,12 +24,14 @@ from functools import partial
 import numpy as np
 from kokoro_onnx.trim import trim
 
+from tts_service import policy
 from tts_service.backends import Backend
 from tts_service.chunking import Chunk, Pauses, plan_chunks
 from tts_service.config import Settings
 from tts_service.errors import NoSpeechError, OverloadedError
 from tts_service.metrics import Metrics
-from tts_service.scheduler import AT_RISK, LATE, SPARE, Scheduler
+from tts_service.policy import Playback
+from tts_service.scheduler import Scheduler
 from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
 from tts_service.timestamps import WordSpan, word_spans
@@ -39,13 +41,6 @@ logger = logging.getLogger(__name__)
 
 # Keep a little of the model's edge silence so soft onsets and endings are not clipped.
 _EDGE_MARGIN_S = 0.03
-# Speech runs at roughly 15 phonemes per second; used to guess the length of unsynthesized audio.
-_PHONEMES_PER_SECOND = 15.0
-_GUESS_PHONEMES = 100
-_GROWTH_SHARE_OF_SPEED = 0.6
-"""Chunks grow by at most this share of the model's measured speed: a safety margin, as speech
-runs at 16-19 phonemes per second (the 15 above is a low guess) and part of every inference
-makes edge silence that is trimmed away."""
 _SHUTDOWN_WAIT_S = 60.0
 """Longest wait at shutdown for chunks already running (one chunk takes seconds)."""
 
@@ -117,29 +112,21 @@ class SpeechStream:
                     self._plan_next += 1
             return self._planned.pop(n, None)
 
-    def _audio_guess(self, k: int) -> float:
-        if k in self._seconds:
-            return self._seconds[k]
-        return self._phonemes.get(k, _GUESS_PHONEMES) / _PHONEMES_PER_SECOND
-
-    def _urgency(self, n: int, now: float) -> tuple[int, float]:
+    def _urgency(self, n: int, now: float) -> policy.Key:
         """How urgent chunk ``n`` is at ``now`` (``time.monotonic()``), for the scheduler."""
-        start = self._playback_start if self._playback_start is not None else now
-        ahead = self._delivered_seconds + sum(
-            self._audio_guess(k) for k in range(self._delivered, n)
+        playback = Playback(self._playback_start, self._delivered, self._delivered_seconds)
+        before = (
+            policy.audio_guess(self._phonemes.get(k), self._seconds.get(k))
+            for k in range(self._delivered, n)
         )
-        deadline = start + ahead
-        compute = self._phonemes.get(n, _GUESS_PHONEMES) * self.scheduler.seconds_per_phoneme
-        slack = deadline - compute - now
-        # A listener who has already heard ``margin`` seconds is kept fed first, even once
-        # behind: a gap in the middle of a reading is what long-form must never have, while a
-        # short reply that is late anyway waits for spare time (its first audio never does).
-        established = self._delivered_seconds >= self.margin
-        if slack < 0 and not established:
-            return (LATE, deadline)
-        if slack < self.margin:
-            return (AT_RISK, slack)
-        return (SPARE, deadline)
+        phonemes = self._phonemes.get(n, policy.GUESS_PHONEMES)
+        return policy.urgency(
+            deadline=policy.deadline(playback, before, now),
+            compute=phonemes * self.scheduler.seconds_per_phoneme,
+            now=now,
+            margin=self.margin,
+            established=self._delivered_seconds >= self.margin,
+        )
 
     async def _produce(self, n: int) -> AudioChunk | None:
         """Plan chunk ``n`` (phonemize, off the event loop), then have the scheduler synthesize
@@ -261,17 +248,19 @@ class Synthesizer:
         """Raise OverloadedError when a new stream would exceed the configured limits."""
         settings = self.settings
         queued = self.scheduler.queued
-        if self.open_streams < settings.max_streams and queued < settings.max_queued_chunks:
+        if policy.admits(
+            open_streams=self.open_streams, queued=queued,
+            max_streams=settings.max_streams, max_queued=settings.max_queued_chunks,
+        ):  # fmt: skip
             return
-        # Roughly when a worker frees up: the queued chunks at the measured inference speed.
-        workers = settings.inference_workers + settings.urgent_workers
-        per_chunk = _GUESS_PHONEMES * self.scheduler.seconds_per_phoneme
-        wait = max(queued, 1) * per_chunk / max(workers, 1)
         raise OverloadedError(
             f"The server is busy ({self.open_streams} streams, {queued} chunks waiting); "
             "retry shortly.",
-            retry_after=min(60, max(1, round(wait))),
-        )
+            retry_after=policy.retry_after(
+                queued=queued, seconds_per_phoneme=self.scheduler.seconds_per_phoneme,
+                workers=settings.inference_workers + settings.urgent_workers,
+            ),
+        )  # fmt: skip
 
     def _release(self, released: list[bool]) -> None:
         if not released:
@@ -283,12 +272,7 @@ class Synthesizer:
         return self.backend.sample_rate
 
     def _growth(self) -> float:
-        """How many times longer than the longest chunk so far the next may be: the configured
-        growth, or more where the model has been measured faster than that (a share of its speed
-        in multiples of real time), so that on a fast machine a long text soon goes in larger,
-        more efficient chunks, while each still is ready before the audio before it has played."""
-        speed = 1.0 / max(_PHONEMES_PER_SECOND * self.scheduler.seconds_per_phoneme, 1e-6)
-        return max(self.settings.chunk_growth, _GROWTH_SHARE_OF_SPEED * speed)
+        return policy.growth(self.settings.chunk_growth, self.scheduler.seconds_per_phoneme)
 
     def stream(
         self,

@@ -10,6 +10,7 @@ import pytest
 
 from tts_service.config import Settings
 from tts_service.errors import NoSpeechError
+from tts_service.policy import Priority
 from tts_service.synthesis import AudioChunk, SpeechStream, Synthesizer, speech_bounds
 
 from .standin import EDGE_SILENCE_S, SAMPLE_RATE, StandInBackend, make_voice_store
@@ -142,8 +143,6 @@ def test_the_stream_plans_lazily_as_chunks_are_taken(voice) -> None:
 
 def test_a_chunk_is_late_at_risk_or_spare_by_how_much_audio_plays_before_it(voice) -> None:
     """The scheduler's view of a stream: chunk n is needed when the audio before it has played."""
-    from tts_service.scheduler import AT_RISK, LATE, SPARE
-
     backend = StandInBackend()
     synth = synthesizer(backend, group_phonemes=50, lookahead_chunks=1)
     synth.scheduler.seconds_per_phoneme = 0.0  # inference takes no time: only playback counts
@@ -168,17 +167,15 @@ def test_a_chunk_is_late_at_risk_or_spare_by_how_much_audio_plays_before_it(voic
         spare, at_risk, late = asyncio.run(urgencies())
     finally:
         synth.shutdown()
-    assert spare[0] == SPARE
-    assert at_risk[0] == AT_RISK and 0.0 <= at_risk[1] < 1.0
-    assert late[0] == LATE
+    assert spare[0] == Priority.SPARE
+    assert at_risk[0] == Priority.AT_RISK and 0.0 <= at_risk[1] < 1.0
+    assert late[0] == Priority.LATE
 
 
 def test_the_end_of_a_stream_is_known_while_every_worker_is_busy(voice) -> None:
     """Regression: finding that a stream has no further chunk used to be a task queued behind
     inference, so a finished reply stayed open until a worker came free (seconds under load)."""
     import threading
-
-    from tts_service.scheduler import SPARE
 
     busy = 10.0  # how long the background worker stays busy unless released
     backend = StandInBackend()
@@ -187,7 +184,7 @@ def test_the_end_of_a_stream_is_known_while_every_worker_is_busy(voice) -> None:
 
     async def end_while_busy() -> float:
         # The background worker is busy (a long-form chunk, say); the urgent one is free.
-        synth.scheduler.submit(lambda: release.wait(busy), lambda now: (SPARE, 0.0))
+        synth.scheduler.submit(lambda: release.wait(busy), lambda now: (Priority.SPARE, 0.0))
         stream = synth.stream("Just one sentence.", voice, speed=1.0)
         await stream.first()
         started = time.perf_counter()
@@ -205,8 +202,6 @@ def test_the_end_of_a_stream_is_known_while_every_worker_is_busy(voice) -> None:
 def test_a_late_chunk_of_an_established_stream_goes_before_other_late_chunks(voice) -> None:
     """Under load, a reading that has already played ``margin`` seconds is kept fed before
     short replies that are late anyway, so long-form playback does not starve under load."""
-    from tts_service.scheduler import AT_RISK, LATE
-
     backend = StandInBackend()
     synth = synthesizer(backend, group_phonemes=50, lookahead_chunks=1)
     synth.scheduler.seconds_per_phoneme = 0.0
@@ -228,8 +223,8 @@ def test_a_late_chunk_of_an_established_stream_goes_before_other_late_chunks(voi
         young, established = asyncio.run(late_urgencies())
     finally:
         synth.shutdown()
-    assert young[0] == LATE
-    assert established[0] == AT_RISK and established[1] < 0
+    assert young[0] == Priority.LATE
+    assert established[0] == Priority.AT_RISK and established[1] < 0
 
 
 def test_chunks_grow_faster_where_the_model_is_measured_faster(voice) -> None:
