@@ -58,12 +58,17 @@ class Playback:
     """How many seconds of audio those chunks hold."""
 
 
+def phonemes_guess(phonemes: int | None) -> int:
+    """A chunk's phonemes, or a typical chunk's while it is not planned yet (None)."""
+    return GUESS_PHONEMES if phonemes is None else phonemes
+
+
 def audio_guess(phonemes: int | None, seconds: float | None = None) -> float:
     """Seconds of audio of a chunk: its measured length once synthesized, else a guess from its
-    phonemes (or from a typical chunk's, when it is not planned yet)."""
+    phonemes (see ``phonemes_guess``)."""
     if seconds is not None:
         return seconds
-    return (GUESS_PHONEMES if phonemes is None else phonemes) / PHONEMES_PER_SECOND
+    return phonemes_guess(phonemes) / PHONEMES_PER_SECOND
 
 
 def deadline(playback: Playback, seconds_before: Iterable[float], now: float) -> float:

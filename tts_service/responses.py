@@ -21,6 +21,7 @@ from starlette.types import Send
 
 from tts_service.audio import MEDIA_TYPES, Encoder
 from tts_service.metrics import Metrics
+from tts_service.pipeline import AudioChunk, SpeechStream
 from tts_service.schemas import (
     ErrorDetail,
     SpeechAudioDelta,
@@ -29,7 +30,6 @@ from tts_service.schemas import (
     Usage,
     WordTimestamp,
 )
-from tts_service.synthesis import AudioChunk, SpeechStream
 
 logger = logging.getLogger(__name__)
 

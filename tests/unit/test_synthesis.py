@@ -10,8 +10,9 @@ import pytest
 
 from tts_service.config import Settings
 from tts_service.errors import NoSpeechError
+from tts_service.pipeline import AudioChunk, SpeechStream, speech_bounds
 from tts_service.policy import Priority
-from tts_service.synthesis import AudioChunk, SpeechStream, Synthesizer, speech_bounds
+from tts_service.synthesis import Synthesizer
 
 from .standin import EDGE_SILENCE_S, SAMPLE_RATE, StandInBackend, make_voice_store
 from .test_chunking import CountingPhonemizer
@@ -151,15 +152,15 @@ def test_a_chunk_is_late_at_risk_or_spare_by_how_much_audio_plays_before_it(voic
         stream = synth.stream(SENTENCES, voice, speed=1.0)
         first = await stream.first()
         played = first.samples.size / SAMPLE_RATE  # ~1.8 s of tone and pause
-        now = stream._playback_start
+        now = stream.playback.start
         assert now is not None
         stream.margin = 1.0
         result = [
-            stream._urgency(1, now),  # ~1.8 s of audio plays before it: time to spare
-            stream._urgency(1, now + played - 0.5),  # its listener reaches it in 0.5 s: at risk
+            stream.urgency(1, now),  # ~1.8 s of audio plays before it: time to spare
+            stream.urgency(1, now + played - 0.5),  # its listener reaches it in 0.5 s: at risk
         ]
         stream.margin = played + 1.0  # (a listener who has heard less than the margin)
-        result.append(stream._urgency(1, now + played + 0.01))  # should be playing: late
+        result.append(stream.urgency(1, now + played + 0.01))  # should be playing: late
         stream.close()
         return result
 
@@ -210,12 +211,12 @@ def test_a_late_chunk_of_an_established_stream_goes_before_other_late_chunks(voi
         stream = synth.stream(SENTENCES, voice, speed=1.0)
         first = await stream.first()
         played = first.samples.size / SAMPLE_RATE
-        now = stream._playback_start
+        now = stream.playback.start
         assert now is not None
         stream.margin = played + 1.0  # not yet established: a late chunk is LATE
-        young = stream._urgency(1, now + played + 0.5)
+        young = stream.urgency(1, now + played + 0.5)
         stream.margin = played - 0.1  # it has now played more than the margin
-        established = stream._urgency(1, now + played + 0.5)
+        established = stream.urgency(1, now + played + 0.5)
         stream.close()
         return young, established
 
