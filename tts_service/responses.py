@@ -1,7 +1,8 @@
 """Response bodies for one speech stream: raw audio (streamed or whole) and SSE events.
 
 All three share one generator, ``encoded_audio``, that encodes each chunk as soon as it is
-synthesized and yields to the event loop after it.
+synthesized and yields to the event loop after it. Each item it yields carries its bytes and
+the words they hold (``EncodedAudio``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import anyio
 from fastapi.responses import Response, StreamingResponse
@@ -86,45 +88,55 @@ class StreamStats:
         )  # fmt: skip
 
 
+class EncodedAudio(NamedTuple):
+    """One item of an encoded stream: bytes of audio and the words they complete."""
+
+    data: bytes
+    words: tuple[WordTimestamp, ...] | None = None
+    """With word timestamps, the words of the chunks encoded since the item before (in seconds
+    from the start of the stream); None when they were not asked for."""
+
+
 async def encoded_audio(
     stream: SpeechStream,
     first: AudioChunk,
     encoder: Encoder,
     sample_rate: int,
     stats: StreamStats,
-    words: list[WordTimestamp] | None = None,
-) -> AsyncGenerator[bytes, None]:
+    timestamps: bool = False,
+) -> AsyncGenerator[EncodedAudio, None]:
     """Encode and yield each chunk as soon as it is synthesized (the stream's look-ahead keeps
     the next one synthesizing meanwhile). An exception propagates: the transfer is aborted, never
     finished as if complete. Leaving early (client gone) closes the stream: synthesis stops.
-    ``words`` receives each chunk's word timestamps, in seconds from the start of the stream,
-    before the chunk's bytes are yielded."""
+    With ``timestamps``, each item carries the words of the chunks encoded since the one before
+    (a chunk whose encoding gave no bytes yet passes its words on to the next item)."""
     outcome = "failed"
+    words: list[WordTimestamp] = []
     stats.metrics.active_streams.inc()
     try:
         chunk: AudioChunk | None = first
         while chunk is not None:
             data = await anyio.to_thread.run_sync(encoder.encode, chunk.samples)
-            if words is not None:
-                words.extend(
-                    WordTimestamp(
-                        word=span.word,
-                        start=round((stats.samples + span.start) / sample_rate, 3),
-                        end=round((stats.samples + span.end) / sample_rate, 3),
-                    )
-                    for span in chunk.words
+            words.extend(
+                WordTimestamp(
+                    word=span.word,
+                    start=round((stats.samples + span.start) / sample_rate, 3),
+                    end=round((stats.samples + span.end) / sample_rate, 3),
                 )
+                for span in chunk.words
+            )
             stats.chunks += 1
             stats.tokens += chunk.tokens
             stats.samples += chunk.samples.size
             stats.audio_seconds += chunk.samples.size / sample_rate
             if data:
                 stats.audio_sent()
-                yield data
+                yield EncodedAudio(data, _take(words) if timestamps else None)
                 await asyncio.sleep(0)  # let the server flush this chunk now
             chunk = await stream.next_chunk()
-        if tail := await anyio.to_thread.run_sync(encoder.finish):
-            yield tail
+        tail = await anyio.to_thread.run_sync(encoder.finish)
+        if tail or words:  # the last chunks' words go even when their encoding gave no bytes
+            yield EncodedAudio(tail, _take(words) if timestamps else None)
         outcome = "done"
     except (asyncio.CancelledError, GeneratorExit):
         outcome = "cancelled"
@@ -134,6 +146,22 @@ async def encoded_audio(
         encoder.close()
         stats.metrics.active_streams.dec()
         stats.finish(outcome)
+
+
+def _take(words: list[WordTimestamp]) -> tuple[WordTimestamp, ...]:
+    taken = tuple(words)
+    words.clear()
+    return taken
+
+
+async def _audio_bytes(
+    items: AsyncGenerator[EncodedAudio, None],
+) -> AsyncGenerator[bytes, None]:
+    """The bytes of ``items``, which are closed with this generator."""
+    async with aclosing(items):
+        async for item in items:
+            if item.data:
+                yield item.data
 
 
 class AudioStreamingResponse(StreamingResponse):
@@ -149,38 +177,35 @@ class AudioStreamingResponse(StreamingResponse):
 
 
 def audio_response(
-    audio: AsyncGenerator[bytes, None], fmt: str, headers: dict[str, str]
+    audio: AsyncGenerator[EncodedAudio, None], fmt: str, headers: dict[str, str]
 ) -> Response:
     return AudioStreamingResponse(
-        audio, media_type=MEDIA_TYPES[fmt], headers=STREAM_HEADERS | headers
+        _audio_bytes(audio), media_type=MEDIA_TYPES[fmt], headers=STREAM_HEADERS | headers
     )
 
 
 async def whole_file_response(
-    audio: AsyncIterator[bytes], fmt: str, headers: dict[str, str]
+    audio: AsyncGenerator[EncodedAudio, None], fmt: str, headers: dict[str, str]
 ) -> Response:
-    data = b"".join([part async for part in audio])
+    data = b"".join([part async for part in _audio_bytes(audio)])
     return Response(data, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
-def _delta(data: bytes, words: list[WordTimestamp] | None) -> ServerSentEvent:
-    """One delta event; with timestamps, it takes the words collected since the last one."""
-    delta = SpeechAudioDelta(audio=base64.b64encode(data).decode("ascii"))
-    if words is not None:
-        delta.words = words.copy()
-        words.clear()
+def _delta(item: EncodedAudio) -> ServerSentEvent:
+    """One delta event, with the item's words when timestamps were asked for."""
+    delta = SpeechAudioDelta(audio=base64.b64encode(item.data).decode("ascii"))
+    if item.words is not None:
+        delta.words = list(item.words)
     return ServerSentEvent(data=delta.model_dump_json(exclude_none=True), event=delta.type)
 
 
 async def _events(
-    audio: AsyncGenerator[bytes, None], stats: StreamStats, words: list[WordTimestamp] | None
+    audio: AsyncGenerator[EncodedAudio, None], stats: StreamStats
 ) -> AsyncIterator[ServerSentEvent]:
     try:
         async with aclosing(audio):  # closed with the events, whatever ends them
-            async for data in audio:
-                yield _delta(data, words)
-        if words:  # the last chunks' encoding gave no bytes after them: their words still go
-            yield _delta(b"", words)
+            async for item in audio:
+                yield _delta(item)
     except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band, then end
         logger.exception("[%s] speech failed mid-stream", stats.request_id)
         error = SpeechError(
@@ -194,18 +219,16 @@ async def _events(
 
 
 def sse_response(
-    audio: AsyncGenerator[bytes, None],
+    audio: AsyncGenerator[EncodedAudio, None],
     stats: StreamStats,
     headers: dict[str, str],
     shutdown_grace: float,
-    words: list[WordTimestamp] | None = None,
 ) -> Response:
-    """``text/event-stream``: one ``speech.audio.delta`` per encoded chunk, then
-    ``speech.audio.done`` with usage (input = phoneme tokens, output = audio samples at 24 kHz).
-    ``words``: the list ``encoded_audio`` fills; each delta then carries the words that came
-    since the one before. On shutdown it keeps streaming for the server's grace period, like an
-    audio stream."""
+    """``text/event-stream``: one ``speech.audio.delta`` per encoded item (with its words, when
+    timestamps were asked for), then ``speech.audio.done`` with usage (input = phoneme tokens,
+    output = audio samples at 24 kHz). On shutdown it keeps streaming for the server's grace
+    period, like an audio stream."""
     return EventSourceResponse(
-        _events(audio, stats, words), headers=STREAM_HEADERS | headers, ping=SSE_PING_SECONDS,
+        _events(audio, stats), headers=STREAM_HEADERS | headers, ping=SSE_PING_SECONDS,
         shutdown_grace_period=shutdown_grace + SSE_SHUTDOWN_MARGIN_S,
     )  # fmt: skip

@@ -22,7 +22,7 @@ from tts_service.responses import (
     sse_response,
     whole_file_response,
 )
-from tts_service.schemas import MODEL_IDS, ErrorResponse, SpeechRequest, WordTimestamp
+from tts_service.schemas import MODEL_IDS, ErrorResponse, SpeechRequest
 from tts_service.text.markup import strip_markup
 from tts_service.text.normalize import clean_text
 from tts_service.voices import resolve_lang_code
@@ -135,11 +135,12 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
         stream.close()
         raise
     encoder = create_encoder(body.response_format, synthesizer.sample_rate)
-    words: list[WordTimestamp] | None = [] if body.timestamps else None
-    audio = encoded_audio(stream, first, encoder, synthesizer.sample_rate, stats, words)
+    audio = encoded_audio(
+        stream, first, encoder, synthesizer.sample_rate, stats, timestamps=body.timestamps
+    )
     headers: dict[str, str] = {}  # X-Request-Id is added by RequestIdMiddleware
     if body.stream_format == "sse":
-        return sse_response(audio, stats, headers, service.settings.shutdown_grace, words)
+        return sse_response(audio, stats, headers, service.settings.shutdown_grace)
     if body.stream:
         return audio_response(audio, body.response_format, headers)
     return await whole_file_response(audio, body.response_format, headers)
