@@ -36,31 +36,29 @@ def test_priorities_run_first_then_at_risk_then_late_then_spare() -> None:
     ]  # fmt: skip
 
 
-def test_a_chunk_with_more_slack_than_the_margin_has_time_to_spare() -> None:
-    assert urgency(deadline=20.0, compute=1.0, now=10.0, margin=8.0, established=False) == (
-        Priority.SPARE,
-        20.0,
-    )
+def key_at(deadline: float, *, established: bool = False) -> tuple[Priority, float]:
+    """The key of a chunk needing 1 s of inference, at 10 s, with an 8 s margin."""
+    return urgency(deadline=deadline, compute=1.0, now=10.0, margin=8.0, established=established)
 
 
-def test_a_chunk_with_less_slack_than_the_margin_is_at_risk_least_slack_first() -> None:
-    kind, slack = urgency(deadline=15.0, compute=1.0, now=10.0, margin=8.0, established=False)
-    assert (kind, slack) == (Priority.AT_RISK, 4.0)
-    _, less = urgency(deadline=12.0, compute=1.0, now=10.0, margin=8.0, established=False)
-    assert less < slack
+@pytest.mark.parametrize(
+    ("deadline", "established", "key"),
+    [
+        (20.0, False, (Priority.SPARE, 20.0)),  # 9 s of slack: time to spare, by deadline
+        (15.0, False, (Priority.AT_RISK, 4.0)),  # less slack than the margin: by slack
+        (10.5, False, (Priority.LATE, 10.5)),  # late, for a new stream: by deadline
+        # A reading that has played ``margin`` seconds is kept fed before late short replies.
+        (10.5, True, (Priority.AT_RISK, -0.5)),
+    ],
+)
+def test_a_chunk_is_spare_at_risk_or_late_by_its_slack(
+    deadline: float, established: bool, key: tuple[Priority, float]
+) -> None:
+    assert key_at(deadline, established=established) == pytest.approx(key)
 
 
-def test_a_late_chunk_of_a_new_stream_is_late_by_its_deadline() -> None:
-    assert urgency(deadline=10.5, compute=1.0, now=10.0, margin=8.0, established=False) == (
-        Priority.LATE,
-        10.5,
-    )
-
-
-def test_a_late_chunk_of_an_established_stream_stays_at_risk() -> None:
-    """A reading that has played ``margin`` seconds is kept fed before late short replies."""
-    kind, slack = urgency(deadline=10.5, compute=1.0, now=10.0, margin=8.0, established=True)
-    assert kind == Priority.AT_RISK and slack == pytest.approx(-0.5)
+def test_at_risk_chunks_go_least_slack_first() -> None:
+    assert key_at(12.0) < key_at(15.0)
 
 
 def test_the_deadline_is_playback_start_plus_the_audio_before_the_chunk() -> None:

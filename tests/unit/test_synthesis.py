@@ -260,3 +260,25 @@ def test_shutdown_stops_a_running_chunk_instead_of_waiting_for_it(voice) -> None
     took = asyncio.run(shut_down_while_the_first_chunk_runs())
     assert took < delay / 10, took
     assert backend.call_count == 1
+
+
+def test_a_stream_slot_is_released_once_whichever_threads_release_it() -> None:
+    """A slot is released on close (the event loop) and when its stream is collected unclosed
+    (any thread); both may happen, from different threads, and must count once."""
+    import threading
+
+    from tts_service.synthesis import StreamSlots
+
+    slots = StreamSlots()
+    kept = slots.take()
+    releases = [slots.take() for _ in range(50)]
+    assert slots.open == 51
+    threads = [threading.Thread(target=release) for release in releases for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert slots.open == 1
+    kept()
+    kept()
+    assert slots.open == 0
