@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from tts_service import policy
 from tts_service.backends import Backend
-from tts_service.chunking import Pauses, plan_chunks
+from tts_service.chunking import Chunk, Pauses, plan_chunks
 from tts_service.config import Settings
 from tts_service.errors import OverloadedError
 from tts_service.metrics import Metrics
@@ -108,6 +108,32 @@ class Synthesizer:
     def _growth(self) -> float:
         return policy.growth(self.settings.chunk_growth, self.scheduler.seconds_per_phoneme)
 
+    def plan(
+        self,
+        text: str,
+        voice: Voice,
+        *,
+        lang: str | None = None,
+        split: bool = True,
+        timestamps: bool = False,
+    ) -> Iterator[Chunk]:
+        """The chunks of ``text``, planned lazily; ``split=False`` speaks it as few model-sized
+        pieces as possible; ``timestamps`` keeps each chunk's words."""
+        if split:
+            sentences = split_sentences(text)
+        else:  # the baseline that streaming is measured against: one piece, as the model allows
+            sentences = [Sentence(" ".join(text.split()), Boundary.NONE)]
+        return plan_chunks(
+            sentences,
+            self.phonemizer,
+            lang or voice.lang,
+            group_phonemes=self.settings.group_phonemes if split else MAX_TOKENS,
+            pauses=self.pauses,
+            first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
+            growth=self._growth if split else _UNSPLIT_GROWTH,
+            words=timestamps,
+        )
+
     def stream(
         self,
         text: str,
@@ -119,22 +145,9 @@ class Synthesizer:
         request_id: str = "-",
         timestamps: bool = False,
     ) -> SpeechStream:
-        """A stream of ``text``; ``split=False`` speaks it as few model-sized pieces as possible;
-        ``timestamps`` locates the words of each chunk in its audio (``backend.durations``)."""
-        if split:
-            sentences = split_sentences(text)
-        else:  # the baseline that streaming is measured against: one piece, as the model allows
-            sentences = [Sentence(" ".join(text.split()), Boundary.NONE)]
-        chunks = plan_chunks(
-            sentences,
-            self.phonemizer,
-            lang or voice.lang,
-            group_phonemes=self.settings.group_phonemes if split else MAX_TOKENS,
-            pauses=self.pauses,
-            first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
-            growth=self._growth if split else _UNSPLIT_GROWTH,
-            words=timestamps,
-        )
+        """A stream of ``text`` (see ``plan``); ``timestamps`` locates the words of each chunk in
+        its audio (``backend.durations``). It holds a slot until closed or collected."""
+        chunks = self.plan(text, voice, lang=lang, split=split, timestamps=timestamps)
         release = self.slots.take()
         stream = SpeechStream(
             ChunkPlan(chunks),
