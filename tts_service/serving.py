@@ -116,7 +116,4 @@ class SpeechService:
             stream.close()
             raise
         encoder = create_encoder(body.response_format, synthesizer.sample_rate)
-        items = encoded_audio(
-            stream, first, encoder, synthesizer.sample_rate, stats, timestamps=body.timestamps
-        )
-        return Speech(items, stats)
+        return Speech(encoded_audio(stream, first, encoder, stats), stats)

@@ -86,15 +86,15 @@ async def encoded_audio(
     stream: SpeechStream,
     first: AudioChunk,
     encoder: Encoder,
-    sample_rate: int,
     stats: StreamStats,
-    timestamps: bool = False,
 ) -> AsyncGenerator[EncodedAudio, None]:
     """Encode and yield each chunk as soon as it is synthesized (the stream's look-ahead keeps
     the next one synthesizing meanwhile). An exception propagates: the transfer is aborted, never
     finished as if complete. Leaving early (client gone) closes the stream: synthesis stops.
-    With ``timestamps``, each item carries the words of the chunks encoded since the one before
+    With word timestamps, each item carries the words of the chunks encoded since the one before
     (a chunk whose encoding gave no bytes yet passes its words on to the next item)."""
+    sample_rate = stream.voicing.sample_rate
+    timestamps = stream.voicing.timestamps
     outcome = "failed"
     words: list[WordTimestamp] = []
     stats.metrics.active_streams.inc()
