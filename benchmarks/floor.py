@@ -67,12 +67,12 @@ def main(text_file: str | None, voice: str, repeats: int, out: Path) -> None:
         # The opening's first chunk as the server cuts it, against its whole first sentence.
         opening_sentence = OPENING.split(". ")[0] + "."
         opening_whole = timed(phonemizer.phonemize(opening_sentence, chosen.lang))
-        opening_chunk = next(synthesizer.stream(OPENING, chosen, speed=1.0, timestamps=True).plan)
+        opening_chunk = next(synthesizer.plan(OPENING, chosen, timestamps=True))
         opening_first = timed(opening_chunk.phonemes)
         opening_text = " ".join(word.text for word in opening_chunk.words)  # a cut has no text
 
-        plan = synthesizer.stream(text, chosen, speed=1.0, split=False).plan
-        chunks = list(plan)  # phonemized up front: only inference is timed
+        # Phonemized up front: only inference is timed.
+        chunks = list(synthesizer.plan(text, chosen, split=False))
         audio_seconds = 0.0
         started = time.perf_counter()
         for chunk in tqdm(chunks, desc="back to back", unit="chunk"):

@@ -41,6 +41,7 @@ from tts_service.middleware import (
 )
 from tts_service.routes import discovery, health, speech, web
 from tts_service.schemas import ErrorDetail, ErrorResponse
+from tts_service.serving import SpeechService
 from tts_service.synthesis import Synthesizer
 from tts_service.voices import VoiceStore
 
@@ -55,16 +56,26 @@ class Service:
     metrics: Metrics = field(default_factory=Metrics)
     synthesizer: Synthesizer | None = None
     voices: VoiceStore | None = None
+    speech_service: SpeechService | None = None
     load_error: str | None = None
 
     @property
     def ready(self) -> bool:
         return self.synthesizer is not None
 
+    def _not_ready(self) -> NotReadyError:
+        return NotReadyError(self.load_error or "The model is still loading; try again shortly.")
+
     def require(self) -> tuple[Synthesizer, VoiceStore]:
         if self.synthesizer is None or self.voices is None:
-            raise NotReadyError(self.load_error or "The model is still loading; try again shortly.")
+            raise self._not_ready()
         return self.synthesizer, self.voices
+
+    def speech(self) -> SpeechService:
+        """The speech service, once loaded."""
+        if self.speech_service is None:
+            raise self._not_ready()
+        return self.speech_service
 
     def error_response(self, exc: ServiceError, scope: Scope) -> JSONResponse:
         """The one renderer of errors: OpenAI's shape, one log line, counted in the metrics."""
@@ -92,6 +103,7 @@ def _serve(service: Service, loaded: Loaded) -> None:
         loaded.backend, loaded.phonemizer, service.settings, service.metrics
     )
     service.voices = loaded.voices
+    service.speech_service = SpeechService(service.synthesizer, loaded.voices, service.settings)
     logger.info(
         "Ready: backend %s, %d voices, loaded in %.1fs",
         loaded.backend.name, len(loaded.voices.ids), loaded.seconds,

@@ -1,13 +1,8 @@
-"""Which chunk is synthesized next, and on which worker thread.
+"""Which worker thread synthesizes which chunk: a queue and a pool of workers.
 
-Every chunk of every stream is a task; a free worker takes the most urgent one:
-
-1. a first chunk: a listener is waiting in silence;
-2. a chunk that must start within ``margin`` seconds or its listener hears a gap, or one
-   already late for a listener who has heard ``margin`` seconds or more (least slack first) —
-   this keeps a long-form stream playing while conversations come and go;
-3. a chunk that is already late (its listener is already waiting): earliest deadline first;
-4. a chunk with time to spare: earliest deadline first.
+Every chunk of every stream is a task; a free worker takes the one with the lowest key, as
+:mod:`tts_service.policy` orders them. The keys are computed when a worker chooses (a chunk's
+urgency changes while it waits), outside the queue's lock.
 
 Urgent workers run at normal priority and take only first chunks; background workers run at a
 lower OS priority (``nice``) and take everything else (first chunks too, while every urgent
@@ -29,15 +24,12 @@ from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
 
+from tts_service.policy import Key, first_chunk_key
+
 logger = logging.getLogger(__name__)
 
-FIRST = 0
-AT_RISK = 1
-LATE = 2
-SPARE = 3
-
-Urgency = Callable[[float], tuple[int, float]]
-"""Given ``time.monotonic()``, a task's class (AT_RISK, LATE, SPARE) and its order within it."""
+Urgency = Callable[[float], Key]
+"""Given ``time.monotonic()``, a task's priority (AT_RISK, LATE, SPARE) and its order within it."""
 
 
 @dataclass(eq=False)
@@ -48,11 +40,8 @@ class Task:
     seq: int
     future: Future[Any] = field(default_factory=Future)
 
-    def key(self, now: float) -> tuple[int, float, int]:
-        if self.urgency is None:
-            return (FIRST, 0.0, self.seq)
-        kind, order = self.urgency(now)
-        return (kind, order, self.seq)
+    def key(self, now: float) -> tuple[Key, int]:
+        return (first_chunk_key() if self.urgency is None else self.urgency(now), self.seq)
 
 
 def _lower_priority(nice: int) -> None:
@@ -119,33 +108,35 @@ class Scheduler:
         if phonemes > 0:
             self.seconds_per_phoneme += 0.2 * (seconds / phonemes - self.seconds_per_phoneme)
 
-    def _pick(self, first_only: bool) -> Task | None:
+    def _candidates(self, first_only: bool) -> list[Task]:
         self._tasks = [task for task in self._tasks if not task.future.cancelled()]
         if first_only:
-            candidates = [t for t in self._tasks if t.urgency is None]
-        elif self._idle_urgent:  # first chunks are left to the idle urgent workers
-            candidates = [t for t in self._tasks if t.urgency is not None]
-        else:
-            candidates = self._tasks
-        if not candidates:
-            return None
-        now = time.monotonic()
-        task = min(candidates, key=lambda t: t.key(now))
-        self._tasks.remove(task)
-        return task
+            return [t for t in self._tasks if t.urgency is None]
+        if self._idle_urgent:  # first chunks are left to the idle urgent workers
+            return [t for t in self._tasks if t.urgency is not None]
+        return list(self._tasks)
 
     def _next(self, first_only: bool) -> Task | None:
-        with self._cond:
-            while True:
-                if self._closed:
-                    return None
-                task = self._pick(first_only)
-                if task is not None and task.future.set_running_or_notify_cancel():
-                    return task
-                if task is None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._closed:
+                        return None
+                    if candidates := self._candidates(first_only):
+                        break
                     self._idle_urgent += first_only
                     self._cond.wait()
                     self._idle_urgent -= first_only
+            now = time.monotonic()  # the urgencies are asked without holding the lock
+            task = min(candidates, key=lambda t: t.key(now))
+            with self._cond:
+                if self._closed:
+                    return None
+                if task not in self._tasks:  # another worker took it meanwhile: choose again
+                    continue
+                self._tasks.remove(task)
+            if task.future.set_running_or_notify_cancel():
+                return task
 
     def _serve(self, first_only: bool, nice: int) -> None:
         if not first_only:

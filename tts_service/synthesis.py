@@ -1,241 +1,63 @@
-"""The streaming pipeline: sentences → chunks → inference scheduler → trimmed PCM with pauses.
+"""The synthesizer: owns the backend, the phonemizer, the inference scheduler and the stream
+slots, and opens a :class:`~tts_service.pipeline.SpeechStream` for a text.
 
-Inference (and phonemization) never runs on the event loop: each chunk is a task for the
-shared :class:`~tts_service.scheduler.Scheduler`. A stream keeps at most ``lookahead_chunks``
-chunks in flight ahead of the one being sent, so the next chunks are synthesized (on several
-cores at once) while the current one is encoded and sent, yet a slow client never makes the
-server synthesize a whole book ahead. Each queued chunk tells the scheduler how urgent it is:
-its deadline is when the listener, playing in real time from the first chunk on, reaches it.
-Closing the stream (the client went away) cancels everything not yet started.
+The pipeline's stages are in :mod:`tts_service.pipeline`; the rules (which chunk runs next, who
+is admitted) in :mod:`tts_service.policy`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import threading
-import time
 import weakref
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
-from functools import partial
+from collections.abc import Callable, Iterator
 
-import numpy as np
-from kokoro_onnx.trim import trim
-
+from tts_service import policy
 from tts_service.backends import Backend
 from tts_service.chunking import Chunk, Pauses, plan_chunks
 from tts_service.config import Settings
-from tts_service.errors import NoSpeechError, OverloadedError
+from tts_service.errors import OverloadedError
 from tts_service.metrics import Metrics
-from tts_service.scheduler import AT_RISK, LATE, SPARE, Scheduler
+from tts_service.pipeline import ChunkPlan, SpeechStream, Voicing
+from tts_service.scheduler import Scheduler
 from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
-from tts_service.timestamps import WordSpan, word_spans
 from tts_service.voices import Voice
 
-logger = logging.getLogger(__name__)
-
-# Keep a little of the model's edge silence so soft onsets and endings are not clipped.
-_EDGE_MARGIN_S = 0.03
-# Speech runs at roughly 15 phonemes per second; used to guess the length of unsynthesized audio.
-_PHONEMES_PER_SECOND = 15.0
-_GUESS_PHONEMES = 100
-_GROWTH_SHARE_OF_SPEED = 0.6
-"""Chunks grow by at most this share of the model's measured speed: a safety margin, as speech
-runs at 16-19 phonemes per second (the 15 above is a low guess) and part of every inference
-makes edge silence that is trimmed away."""
 _SHUTDOWN_WAIT_S = 60.0
 """Longest wait at shutdown for chunks already running (one chunk takes seconds)."""
+_UNSPLIT_GROWTH = 1000.0
+"""Chunk growth for a text spoken unsplit: every chunk as long as the model allows."""
 
 
-@dataclass(frozen=True)
-class AudioChunk:
-    index: int
-    samples: np.ndarray
-    tokens: int
-    done_at: float
-    """Wall-clock time (``time.time()``) when synthesis of this chunk finished."""
-    words: list[WordSpan] = field(default_factory=list)
-    """Where its words are, when the stream was asked for word timestamps."""
+class StreamSlots:
+    """How many streams are open. A slot is released once, whichever thread releases it: on
+    close (the event loop) or when its stream is garbage-collected unclosed (any thread)."""
 
+    def __init__(self) -> None:
+        # Reentrant: a finalizer may release a slot on a thread that holds the lock (taking one).
+        self._lock = threading.RLock()
+        self._open = 0
 
-def speech_bounds(audio: np.ndarray, sample_rate: int) -> tuple[int, int]:
-    """Where the model's speech starts and ends, with a short margin of its edge silence."""
-    if audio.size == 0:
-        return 0, 0
-    _, (start, end) = trim(audio, top_db=50)
-    margin = int(_EDGE_MARGIN_S * sample_rate)
-    return max(0, int(start) - margin), min(audio.size, int(end) + margin)
+    @property
+    def open(self) -> int:
+        return self._open
 
-
-@dataclass
-class SpeechStream:
-    """One request's chunks, synthesized ahead by at most ``lookahead`` chunks."""
-
-    plan: Iterator[Chunk]
-    backend: Backend
-    phonemizer: Phonemizer
-    voice: Voice
-    speed: float
-    scheduler: Scheduler
-    lookahead: int
-    metrics: Metrics
-    request_id: str = "-"
-    margin: float = 8.0
-    """Seconds of slack below which this stream's chunks go ahead of late ones (see scheduler)."""
-    on_close: Callable[[], None] | None = None
-    timestamps: bool = False
-    """Locate each chunk's words in its audio (the backend must give durations)."""
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _pending: deque[asyncio.Task[AudioChunk | None]] = field(default_factory=deque)
-    _closed: bool = False
-    _exhausted: bool = False
-    _submitted: int = 0
-    _planned: dict[int, Chunk] = field(default_factory=dict)
-    _plan_next: int = 0
-    _plan_done: bool = False
-    _phonemes: dict[int, int] = field(default_factory=dict)
-    _seconds: dict[int, float] = field(default_factory=dict)
-    _delivered: int = 0
-    _delivered_seconds: float = 0.0
-    _playback_start: float | None = None
-
-    def _take(self, n: int) -> Chunk | None:
-        """The ``n``-th chunk of the plan, whichever worker thread gets here first."""
+    def take(self) -> Callable[[], None]:
+        """Take a slot; returns its release, idempotent and thread-safe."""
         with self._lock:
-            if self._closed:
-                return None
-            while self._plan_next <= n and not self._plan_done:
-                chunk = next(self.plan, None)
-                if chunk is None:
-                    self._plan_done = True
-                else:
-                    self._planned[self._plan_next] = chunk
-                    self._phonemes[self._plan_next] = len(chunk.phonemes)
-                    self._plan_next += 1
-            return self._planned.pop(n, None)
+            self._open += 1
+        once = threading.Lock()
 
-    def _audio_guess(self, k: int) -> float:
-        if k in self._seconds:
-            return self._seconds[k]
-        return self._phonemes.get(k, _GUESS_PHONEMES) / _PHONEMES_PER_SECOND
+        def release() -> None:
+            if once.acquire(blocking=False):  # the first call only
+                with self._lock:
+                    self._open -= 1
 
-    def _urgency(self, n: int, now: float) -> tuple[int, float]:
-        """How urgent chunk ``n`` is at ``now`` (``time.monotonic()``), for the scheduler."""
-        start = self._playback_start if self._playback_start is not None else now
-        ahead = self._delivered_seconds + sum(
-            self._audio_guess(k) for k in range(self._delivered, n)
-        )
-        deadline = start + ahead
-        compute = self._phonemes.get(n, _GUESS_PHONEMES) * self.scheduler.seconds_per_phoneme
-        slack = deadline - compute - now
-        # A listener who has already heard ``margin`` seconds is kept fed first, even once
-        # behind: a gap in the middle of a reading is what long-form must never have, while a
-        # short reply that is late anyway waits for spare time (its first audio never does).
-        established = self._delivered_seconds >= self.margin
-        if slack < 0 and not established:
-            return (LATE, deadline)
-        if slack < self.margin:
-            return (AT_RISK, slack)
-        return (SPARE, deadline)
-
-    async def _produce(self, n: int) -> AudioChunk | None:
-        """Plan chunk ``n`` (phonemize, off the event loop), then have the scheduler synthesize
-        it. Planning never queues behind inference: the end of a stream is known at once."""
-        chunk = await asyncio.to_thread(self._take, n)
-        if chunk is None:
-            return None
-        urgency = None if n == 0 else partial(self._urgency, n)
-        task = self.scheduler.submit(partial(self._synthesize, chunk), urgency)
-        return await asyncio.wrap_future(task)
-
-    def _synthesize(self, chunk: Chunk) -> AudioChunk:
-        """Runs on an inference worker thread."""
-        n = chunk.index
-        started = time.perf_counter()
-        tokens = self.phonemizer.tokenize(chunk.phonemes)
-        style = self.voice.style_for(len(tokens))
-        durations = None
-        if self.timestamps:
-            audio, durations = self.backend.synthesize_with_durations(tokens, style, self.speed)
-        else:
-            audio = self.backend.synthesize(tokens, style, self.speed)
-        start, end = speech_bounds(audio, self.backend.sample_rate)
-        words = []
-        if durations is not None:
-            words = word_spans(chunk.phonemes, chunk.words, durations, start, end - start)
-        audio = audio[start:end]
-        if chunk.pause:
-            silence = np.zeros(int(chunk.pause * self.backend.sample_rate), dtype=np.float32)
-            audio = np.concatenate([audio, silence])
-        elapsed = time.perf_counter() - started
-        done_at = time.time()
-        self._seconds[n] = audio.size / self.backend.sample_rate
-        self.scheduler.observe(len(tokens), elapsed)
-        self.metrics.chunk_synthesis.observe(elapsed)
-        logger.debug(
-            "[%s] chunk %d: %d tokens, %.2fs audio, synthesized in %.3fs, done_at=%.6f, text=%r",
-            self.request_id, chunk.index, len(tokens), audio.size / self.backend.sample_rate, elapsed,
-            done_at, chunk.text[:60],
-        )  # fmt: skip
-        return AudioChunk(chunk.index, audio, len(tokens), done_at, words)
-
-    def _fill(self) -> None:
-        while not self._exhausted and len(self._pending) < self.lookahead:
-            self._pending.append(asyncio.ensure_future(self._produce(self._submitted)))
-            self._submitted += 1
-            self.metrics.queued_chunks.inc()
-
-    async def next_chunk(self) -> AudioChunk | None:
-        """The next chunk in order, or None at the end; keeps the look-ahead full."""
-        self._fill()
-        if not self._pending:
-            return None
-        future = self._pending.popleft()
-        try:
-            result = await future
-        finally:
-            self.metrics.queued_chunks.dec()
-        if result is None:
-            self._exhausted = True
-        else:
-            if self._playback_start is None:
-                self._playback_start = time.monotonic()
-            self._delivered += 1
-            self._delivered_seconds += result.samples.size / self.backend.sample_rate
-            self._fill()
-        return result
-
-    async def first(self) -> AudioChunk:
-        """Synthesize the first chunk; raises NoSpeechError when the text has nothing to speak."""
-        chunk = await self.next_chunk()
-        if chunk is None:
-            raise NoSpeechError(
-                "The input contains nothing speakable (only punctuation, symbols or emoji?).",
-                param="input",
-            )
-        return chunk
-
-    async def __aiter__(self) -> AsyncIterator[AudioChunk]:
-        while (chunk := await self.next_chunk()) is not None:
-            yield chunk
-
-    def close(self) -> None:
-        """Stop: no further chunk is planned or synthesized (one already running finishes)."""
-        if self.on_close is not None:
-            self.on_close()
-        self._closed = True
-        self._exhausted = True
-        for future in self._pending:
-            future.cancel()
-        self.metrics.queued_chunks.dec(len(self._pending))
-        self._pending.clear()
+        return release
 
 
 class Synthesizer:
-    """Owns the backend, the phonemizer and the inference scheduler."""
+    """Owns the backend, the phonemizer, the inference scheduler and the stream slots."""
 
     def __init__(
         self,
@@ -254,41 +76,63 @@ class Synthesizer:
         self.scheduler = Scheduler(
             settings.inference_workers, settings.urgent_workers, settings.background_nice
         )
-        self.open_streams = 0
-        """Streams started and not yet closed (all on the event loop thread)."""
+        self.slots = StreamSlots()
+
+    @property
+    def open_streams(self) -> int:
+        """Streams started and not yet closed (or collected)."""
+        return self.slots.open
 
     def check_capacity(self) -> None:
         """Raise OverloadedError when a new stream would exceed the configured limits."""
         settings = self.settings
         queued = self.scheduler.queued
-        if self.open_streams < settings.max_streams and queued < settings.max_queued_chunks:
+        if policy.admits(
+            open_streams=self.open_streams, queued=queued,
+            max_streams=settings.max_streams, max_queued=settings.max_queued_chunks,
+        ):  # fmt: skip
             return
-        # Roughly when a worker frees up: the queued chunks at the measured inference speed.
-        workers = settings.inference_workers + settings.urgent_workers
-        per_chunk = _GUESS_PHONEMES * self.scheduler.seconds_per_phoneme
-        wait = max(queued, 1) * per_chunk / max(workers, 1)
         raise OverloadedError(
             f"The server is busy ({self.open_streams} streams, {queued} chunks waiting); "
             "retry shortly.",
-            retry_after=min(60, max(1, round(wait))),
-        )
-
-    def _release(self, released: list[bool]) -> None:
-        if not released:
-            released.append(True)
-            self.open_streams -= 1
+            retry_after=policy.retry_after(
+                queued=queued, seconds_per_phoneme=self.scheduler.seconds_per_phoneme,
+                workers=settings.inference_workers + settings.urgent_workers,
+            ),
+        )  # fmt: skip
 
     @property
     def sample_rate(self) -> int:
         return self.backend.sample_rate
 
     def _growth(self) -> float:
-        """How many times longer than the longest chunk so far the next may be: the configured
-        growth, or more where the model has been measured faster than that (a share of its speed
-        in multiples of real time), so that on a fast machine a long text soon goes in larger,
-        more efficient chunks, while each still is ready before the audio before it has played."""
-        speed = 1.0 / max(_PHONEMES_PER_SECOND * self.scheduler.seconds_per_phoneme, 1e-6)
-        return max(self.settings.chunk_growth, _GROWTH_SHARE_OF_SPEED * speed)
+        return policy.growth(self.settings.chunk_growth, self.scheduler.seconds_per_phoneme)
+
+    def plan(
+        self,
+        text: str,
+        voice: Voice,
+        *,
+        lang: str | None = None,
+        split: bool = True,
+        timestamps: bool = False,
+    ) -> Iterator[Chunk]:
+        """The chunks of ``text``, planned lazily; ``split=False`` speaks it as few model-sized
+        pieces as possible; ``timestamps`` keeps each chunk's words."""
+        if split:
+            sentences = split_sentences(text)
+        else:  # the baseline that streaming is measured against: one piece, as the model allows
+            sentences = [Sentence(" ".join(text.split()), Boundary.NONE)]
+        return plan_chunks(
+            sentences,
+            self.phonemizer,
+            lang or voice.lang,
+            group_phonemes=self.settings.group_phonemes if split else MAX_TOKENS,
+            pauses=self.pauses,
+            first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
+            growth=self._growth if split else _UNSPLIT_GROWTH,
+            words=timestamps,
+        )
 
     def stream(
         self,
@@ -301,30 +145,21 @@ class Synthesizer:
         request_id: str = "-",
         timestamps: bool = False,
     ) -> SpeechStream:
-        """A stream of ``text``; ``split=False`` speaks it as few model-sized pieces as possible;
-        ``timestamps`` locates the words of each chunk in its audio (``backend.durations``)."""
-        if split:
-            sentences = split_sentences(text)
-        else:  # the baseline that streaming is measured against: one piece, as the model allows
-            sentences = [Sentence(" ".join(text.split()), Boundary.NONE)]
-        plan = plan_chunks(
-            sentences,
-            self.phonemizer,
-            lang or voice.lang,
-            group_phonemes=self.settings.group_phonemes if split else MAX_TOKENS,
-            pauses=self.pauses,
-            first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
-            growth=self._growth if split else 1000.0,
-            words=timestamps,
-        )
-        self.open_streams += 1
-        release = partial(self._release, [])  # once: on close, or when dropped unclosed
+        """A stream of ``text`` (see ``plan``); ``timestamps`` locates the words of each chunk in
+        its audio (``backend.durations``). It holds a slot until closed or collected."""
+        chunks = self.plan(text, voice, lang=lang, split=split, timestamps=timestamps)
+        release = self.slots.take()
         stream = SpeechStream(
-            plan, self.backend, self.phonemizer, voice, speed, self.scheduler,
-            self.settings.lookahead, self.metrics, request_id, self.settings.playback_margin,
-            release, timestamps,
-        )  # fmt: skip
-        weakref.finalize(stream, release)
+            ChunkPlan(chunks),
+            Voicing(self.backend, self.phonemizer, voice, speed, timestamps),
+            scheduler=self.scheduler,
+            metrics=self.metrics,
+            lookahead=self.settings.lookahead,
+            margin=self.settings.playback_margin,
+            request_id=request_id,
+            on_close=release,
+        )
+        weakref.finalize(stream, release)  # a stream dropped unclosed frees its slot too
         return stream
 
     def shutdown(self) -> None:

@@ -9,7 +9,8 @@ from concurrent.futures import CancelledError
 
 import pytest
 
-from tts_service.scheduler import AT_RISK, LATE, SPARE, Scheduler
+from tts_service.policy import Priority
+from tts_service.scheduler import Scheduler
 
 
 class Gate:
@@ -39,14 +40,14 @@ def scheduler_factory():
         scheduler.shutdown()
 
 
-def fixed(kind: int, order: float):  # noqa: ANN201
+def fixed(kind: Priority, order: float):  # noqa: ANN201
     return lambda now: (kind, order)
 
 
 def occupy(scheduler: Scheduler) -> Gate:
     """Keep one background worker busy until the returned gate is released."""
     gate = Gate()
-    scheduler.submit(gate, fixed(SPARE, 0))
+    scheduler.submit(gate, fixed(Priority.SPARE, 0))
     assert gate.started.wait(5)
     return gate
 
@@ -58,12 +59,12 @@ def test_a_free_worker_takes_first_chunks_then_at_risk_then_late_then_spare(
     gate = occupy(scheduler)  # the only worker is now busy; queue the rest behind it
     order: list[str] = []
     tasks = [
-        ("spare-late-deadline", fixed(SPARE, 9.0)),
-        ("spare", fixed(SPARE, 1.0)),
-        ("late", fixed(LATE, 5.0)),
-        ("late-earlier", fixed(LATE, 2.0)),
-        ("at-risk", fixed(AT_RISK, 3.0)),
-        ("at-risk-less-slack", fixed(AT_RISK, 0.5)),
+        ("spare-late-deadline", fixed(Priority.SPARE, 9.0)),
+        ("spare", fixed(Priority.SPARE, 1.0)),
+        ("late", fixed(Priority.LATE, 5.0)),
+        ("late-earlier", fixed(Priority.LATE, 2.0)),
+        ("at-risk", fixed(Priority.AT_RISK, 3.0)),
+        ("at-risk-less-slack", fixed(Priority.AT_RISK, 0.5)),
         ("first", None),
     ]
     futures = [
@@ -89,10 +90,10 @@ def test_urgency_is_asked_when_a_worker_chooses_not_when_the_task_is_queued(
     scheduler = scheduler_factory(workers=1, urgent_workers=0)
     gate = occupy(scheduler)
     order: list[str] = []
-    becomes_urgent = {"kind": SPARE}
-    a = scheduler.submit(lambda: order.append("a"), fixed(SPARE, 1.0))
+    becomes_urgent = {"kind": Priority.SPARE}
+    a = scheduler.submit(lambda: order.append("a"), fixed(Priority.SPARE, 1.0))
     b = scheduler.submit(lambda: order.append("b"), lambda now: (becomes_urgent["kind"], 0.0))
-    becomes_urgent["kind"] = AT_RISK  # e.g. its listener's buffer ran low while it waited
+    becomes_urgent["kind"] = Priority.AT_RISK  # e.g. its listener's buffer ran low while it waited
     gate.release.set()
     a.result(5), b.result(5)
     assert order == ["b", "a"]
@@ -104,13 +105,13 @@ def test_a_first_chunk_starts_at_once_when_every_background_worker_is_busy(
     scheduler = scheduler_factory(workers=2, urgent_workers=1)
     gates = [Gate(), Gate()]
     for gate in gates:
-        scheduler.submit(gate, fixed(SPARE, 0))
+        scheduler.submit(gate, fixed(Priority.SPARE, 0))
     assert all(gate.started.wait(5) for gate in gates)
     try:
         first = scheduler.submit(lambda: threading.current_thread().name)
         assert first.result(5).startswith("inference-first")
         # A later chunk is not taken by the urgent worker: it waits for a background worker.
-        later = scheduler.submit(lambda: "later", fixed(AT_RISK, 0))
+        later = scheduler.submit(lambda: "later", fixed(Priority.AT_RISK, 0))
         time.sleep(0.1)
         assert not later.done()
     finally:
@@ -132,21 +133,21 @@ def test_background_workers_run_at_lower_os_priority_than_first_chunk_workers(
     gate = occupy(scheduler)  # keeps the background worker busy
     assert scheduler.submit(niceness).result(5) == base  # ran on the urgent worker
     gate.release.set()
-    assert scheduler.submit(niceness, fixed(SPARE, 0)).result(5) == min(base + 7, 19)
+    assert scheduler.submit(niceness, fixed(Priority.SPARE, 0)).result(5) == min(base + 7, 19)
 
 
 def test_cancelled_tasks_never_run_and_failures_reach_the_caller(scheduler_factory) -> None:
     scheduler = scheduler_factory(workers=1, urgent_workers=0)
     gate = occupy(scheduler)
     ran: list[str] = []
-    cancelled = scheduler.submit(lambda: ran.append("cancelled"), fixed(AT_RISK, 0))
+    cancelled = scheduler.submit(lambda: ran.append("cancelled"), fixed(Priority.AT_RISK, 0))
     assert cancelled.cancel()
     assert scheduler.queued == 0
 
     def boom() -> None:
         raise ValueError("model failed")
 
-    failing = scheduler.submit(boom, fixed(SPARE, 0))
+    failing = scheduler.submit(boom, fixed(Priority.SPARE, 0))
     gate.release.set()
     with pytest.raises(ValueError, match="model failed"):
         failing.result(5)
@@ -158,7 +159,7 @@ def test_cancelled_tasks_never_run_and_failures_reach_the_caller(scheduler_facto
 def test_shutdown_cancels_queued_tasks_and_refuses_new_ones(scheduler_factory) -> None:
     scheduler = scheduler_factory(workers=1, urgent_workers=0)
     gate = occupy(scheduler)
-    queued = scheduler.submit(lambda: "never", fixed(SPARE, 0))
+    queued = scheduler.submit(lambda: "never", fixed(Priority.SPARE, 0))
     scheduler.shutdown()
     gate.release.set()
     assert queued.cancelled()

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from tests.helpers import decode, metric
-from tts_service import synthesis
+from tts_service import policy
 from tts_service.middleware import SEND_PIECE_BYTES
 
 from .asgi import asgi_post
@@ -91,7 +91,7 @@ def test_bodies_reach_the_server_in_pieces_of_at_most_16_kib(
 ) -> None:
     # Chunks grow with the model's measured speed, which the first request changes: fix the
     # growth so that both requests are chunked, and so sound, alike.
-    monkeypatch.setattr(synthesis, "_GROWTH_SHARE_OF_SPEED", 0.0)
+    monkeypatch.setattr(policy, "GROWTH_SHARE_OF_SPEED", 0.0)
     body = {"input": TEN_SENTENCES, "response_format": "wav"}
     messages, raised = client.portal.call(asgi_post, client.app, SPEECH, body)
     assert raised is None

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from tests.helpers import GOOD, SPEECH, THREE_SENTENCES, assert_openai_error
 from tests.helpers import sse_events as events
-from tts_service import synthesis
+from tts_service import policy
 
 from .conftest import ClientFactory
 from .standin import StandInBackend
@@ -22,7 +22,7 @@ def test_sse_sends_the_same_audio_as_deltas_then_done_with_usage(
 ) -> None:
     # Chunks grow with the model's measured speed, which the first request changes: fix the
     # growth so that both requests are chunked, and so sound, alike.
-    monkeypatch.setattr(synthesis, "_GROWTH_SHARE_OF_SPEED", 0.0)
+    monkeypatch.setattr(policy, "GROWTH_SHARE_OF_SPEED", 0.0)
     response = client.post(SPEECH, json=SSE)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")

@@ -10,7 +10,9 @@ import pytest
 
 from tts_service.config import Settings
 from tts_service.errors import NoSpeechError
-from tts_service.synthesis import AudioChunk, SpeechStream, Synthesizer, speech_bounds
+from tts_service.pipeline import AudioChunk, SpeechStream, speech_bounds
+from tts_service.policy import Priority
+from tts_service.synthesis import Synthesizer
 
 from .standin import (
     EDGE_SILENCE_S,
@@ -147,8 +149,6 @@ def test_the_stream_plans_lazily_as_chunks_are_taken(voice) -> None:
 
 def test_a_chunk_is_late_at_risk_or_spare_by_how_much_audio_plays_before_it(voice) -> None:
     """The scheduler's view of a stream: chunk n is needed when the audio before it has played."""
-    from tts_service.scheduler import AT_RISK, LATE, SPARE
-
     backend = StandInBackend()
     synth = synthesizer(backend, group_phonemes=50, lookahead_chunks=1)
     synth.scheduler.seconds_per_phoneme = 0.0  # inference takes no time: only playback counts
@@ -157,15 +157,15 @@ def test_a_chunk_is_late_at_risk_or_spare_by_how_much_audio_plays_before_it(voic
         stream = synth.stream(SENTENCES, voice, speed=1.0)
         first = await stream.first()
         played = first.samples.size / SAMPLE_RATE  # ~1.8 s of tone and pause
-        now = stream._playback_start
+        now = stream.playback.start
         assert now is not None
         stream.margin = 1.0
         result = [
-            stream._urgency(1, now),  # ~1.8 s of audio plays before it: time to spare
-            stream._urgency(1, now + played - 0.5),  # its listener reaches it in 0.5 s: at risk
+            stream.urgency(1, now),  # ~1.8 s of audio plays before it: time to spare
+            stream.urgency(1, now + played - 0.5),  # its listener reaches it in 0.5 s: at risk
         ]
         stream.margin = played + 1.0  # (a listener who has heard less than the margin)
-        result.append(stream._urgency(1, now + played + 0.01))  # should be playing: late
+        result.append(stream.urgency(1, now + played + 0.01))  # should be playing: late
         stream.close()
         return result
 
@@ -173,17 +173,15 @@ def test_a_chunk_is_late_at_risk_or_spare_by_how_much_audio_plays_before_it(voic
         spare, at_risk, late = asyncio.run(urgencies())
     finally:
         synth.shutdown()
-    assert spare[0] == SPARE
-    assert at_risk[0] == AT_RISK and 0.0 <= at_risk[1] < 1.0
-    assert late[0] == LATE
+    assert spare[0] == Priority.SPARE
+    assert at_risk[0] == Priority.AT_RISK and 0.0 <= at_risk[1] < 1.0
+    assert late[0] == Priority.LATE
 
 
 def test_the_end_of_a_stream_is_known_while_every_worker_is_busy(voice) -> None:
     """Regression: finding that a stream has no further chunk used to be a task queued behind
     inference, so a finished reply stayed open until a worker came free (seconds under load)."""
     import threading
-
-    from tts_service.scheduler import SPARE
 
     busy = 10.0  # how long the background worker stays busy unless released
     backend = StandInBackend()
@@ -192,7 +190,7 @@ def test_the_end_of_a_stream_is_known_while_every_worker_is_busy(voice) -> None:
 
     async def end_while_busy() -> float:
         # The background worker is busy (a long-form chunk, say); the urgent one is free.
-        synth.scheduler.submit(lambda: release.wait(busy), lambda now: (SPARE, 0.0))
+        synth.scheduler.submit(lambda: release.wait(busy), lambda now: (Priority.SPARE, 0.0))
         stream = synth.stream("Just one sentence.", voice, speed=1.0)
         await stream.first()
         started = time.perf_counter()
@@ -210,8 +208,6 @@ def test_the_end_of_a_stream_is_known_while_every_worker_is_busy(voice) -> None:
 def test_a_late_chunk_of_an_established_stream_goes_before_other_late_chunks(voice) -> None:
     """Under load, a reading that has already played ``margin`` seconds is kept fed before
     short replies that are late anyway, so long-form playback does not starve under load."""
-    from tts_service.scheduler import AT_RISK, LATE
-
     backend = StandInBackend()
     synth = synthesizer(backend, group_phonemes=50, lookahead_chunks=1)
     synth.scheduler.seconds_per_phoneme = 0.0
@@ -220,12 +216,12 @@ def test_a_late_chunk_of_an_established_stream_goes_before_other_late_chunks(voi
         stream = synth.stream(SENTENCES, voice, speed=1.0)
         first = await stream.first()
         played = first.samples.size / SAMPLE_RATE
-        now = stream._playback_start
+        now = stream.playback.start
         assert now is not None
         stream.margin = played + 1.0  # not yet established: a late chunk is LATE
-        young = stream._urgency(1, now + played + 0.5)
+        young = stream.urgency(1, now + played + 0.5)
         stream.margin = played - 0.1  # it has now played more than the margin
-        established = stream._urgency(1, now + played + 0.5)
+        established = stream.urgency(1, now + played + 0.5)
         stream.close()
         return young, established
 
@@ -233,8 +229,8 @@ def test_a_late_chunk_of_an_established_stream_goes_before_other_late_chunks(voi
         young, established = asyncio.run(late_urgencies())
     finally:
         synth.shutdown()
-    assert young[0] == LATE
-    assert established[0] == AT_RISK and established[1] < 0
+    assert young[0] == Priority.LATE
+    assert established[0] == Priority.AT_RISK and established[1] < 0
 
 
 def test_chunks_grow_faster_where_the_model_is_measured_faster(voice) -> None:
@@ -269,3 +265,25 @@ def test_shutdown_stops_a_running_chunk_instead_of_waiting_for_it(voice) -> None
     took = asyncio.run(shut_down_while_the_first_chunk_runs())
     assert took < delay / 10, took
     assert backend.call_count == 1
+
+
+def test_a_stream_slot_is_released_once_whichever_threads_release_it() -> None:
+    """A slot is released on close (the event loop) and when its stream is collected unclosed
+    (any thread); both may happen, from different threads, and must count once."""
+    import threading
+
+    from tts_service.synthesis import StreamSlots
+
+    slots = StreamSlots()
+    kept = slots.take()
+    releases = [slots.take() for _ in range(50)]
+    assert slots.open == 51
+    threads = [threading.Thread(target=release) for release in releases for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert slots.open == 1
+    kept()
+    kept()
+    assert slots.open == 0

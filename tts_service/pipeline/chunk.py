@@ -1,0 +1,77 @@
+"""One chunk's synthesis: the model call, the trim of its edge silence, the pause after it and
+where its words are. A function of its inputs; timing and scheduling are the stream's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from kokoro_onnx.trim import trim
+
+from tts_service.backends import Backend
+from tts_service.chunking import Chunk
+from tts_service.text.phonemes import Phonemizer
+from tts_service.timestamps import WordSpan, word_spans
+from tts_service.voices import Voice
+
+EDGE_MARGIN_S = 0.03
+"""Keep this much of the model's edge silence, so soft onsets and endings are not clipped."""
+TRIM_TOP_DB = 50
+"""Below the loudest sample by this many decibels is edge silence."""
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """A synthesized chunk: its audio (the pause after it included) and its words."""
+
+    index: int
+    samples: np.ndarray
+    tokens: int
+    words: tuple[WordSpan, ...] = field(default=())
+    """Where its words are, when the stream was asked for word timestamps."""
+
+
+@dataclass(frozen=True)
+class Voicing:
+    """How a request's chunks are spoken: the model, the voice, the speed."""
+
+    backend: Backend
+    phonemizer: Phonemizer
+    voice: Voice
+    speed: float
+    timestamps: bool = False
+    """Locate each chunk's words in its audio (the backend must give durations)."""
+
+    @property
+    def sample_rate(self) -> int:
+        return self.backend.sample_rate
+
+
+def speech_bounds(audio: np.ndarray, sample_rate: int) -> tuple[int, int]:
+    """Where the model's speech starts and ends, with a short margin of its edge silence."""
+    if audio.size == 0:
+        return 0, 0
+    _, (start, end) = trim(audio, top_db=TRIM_TOP_DB)
+    margin = int(EDGE_MARGIN_S * sample_rate)
+    return max(0, int(start) - margin), min(audio.size, int(end) + margin)
+
+
+def synthesize_chunk(chunk: Chunk, voicing: Voicing) -> AudioChunk:
+    """Synthesize ``chunk`` (blocking: run it on a worker thread)."""
+    tokens = voicing.phonemizer.tokenize(chunk.phonemes)
+    style = voicing.voice.style_for(len(tokens))
+    backend = voicing.backend
+    durations = None
+    if voicing.timestamps:
+        audio, durations = backend.synthesize_with_durations(tokens, style, voicing.speed)
+    else:
+        audio = backend.synthesize(tokens, style, voicing.speed)
+    start, end = speech_bounds(audio, backend.sample_rate)
+    words: tuple[WordSpan, ...] = ()
+    if durations is not None:
+        words = tuple(word_spans(chunk.phonemes, chunk.words, durations, start, end - start))
+    audio = audio[start:end]
+    if chunk.pause:
+        silence = np.zeros(int(chunk.pause * backend.sample_rate), dtype=np.float32)
+        audio = np.concatenate([audio, silence])
+    return AudioChunk(chunk.index, audio, len(tokens), words)

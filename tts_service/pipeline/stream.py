@@ -1,0 +1,160 @@
+"""The look-ahead stream: one request's chunks, synthesized ahead by at most ``lookahead``.
+
+Planning (phonemization) and inference never run on the event loop: each chunk is planned on a
+thread, then is a task for the shared :class:`~tts_service.scheduler.Scheduler`. So the next
+chunks are synthesized (on several cores at once) while the current one is encoded and sent,
+yet a slow client never makes the server synthesize a whole book ahead. Each queued chunk tells
+the scheduler how urgent it is (:mod:`tts_service.policy`). Closing the stream (the client went
+away) cancels everything not yet started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+
+from tts_service import policy
+from tts_service.chunking import Chunk
+from tts_service.errors import NoSpeechError
+from tts_service.metrics import Metrics
+from tts_service.pipeline.chunk import AudioChunk, Voicing, synthesize_chunk
+from tts_service.pipeline.plan import ChunkPlan
+from tts_service.policy import Playback
+from tts_service.scheduler import Scheduler
+
+logger = logging.getLogger(__name__)
+
+
+class SpeechStream:
+    """One request's chunks in reading order, synthesized ahead by at most ``lookahead``."""
+
+    def __init__(
+        self,
+        plan: ChunkPlan,
+        voicing: Voicing,
+        *,
+        scheduler: Scheduler,
+        metrics: Metrics,
+        lookahead: int,
+        margin: float = 8.0,
+        request_id: str = "-",
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.voicing = voicing
+        self.scheduler = scheduler
+        self.metrics = metrics
+        self.lookahead = lookahead
+        self.margin = margin
+        """Seconds of slack below which this stream's chunks go ahead of late ones (policy)."""
+        self.request_id = request_id
+        self.on_close = on_close
+        """Called on every close (it must be idempotent): releases the stream's slot."""
+        self.playback = Playback(start=None, delivered=0, delivered_seconds=0.0)
+        """What has been delivered; replaced whole on each delivery, read by worker threads."""
+        self._pending: deque[asyncio.Task[AudioChunk | None]] = deque()
+        self._submitted = 0
+        self._exhausted = False
+        self._seconds: dict[int, float] = {}
+        """Measured audio length of each synthesized chunk, for the deadlines of later ones."""
+
+    def urgency(self, n: int, now: float) -> policy.Key:
+        """How urgent chunk ``n`` is at ``now`` (``time.monotonic()``), for the scheduler."""
+        playback = self.playback
+        before = (
+            policy.audio_guess(self.plan.phonemes(k), self._seconds.get(k))
+            for k in range(playback.delivered, n)
+        )
+        phonemes = policy.phonemes_guess(self.plan.phonemes(n))
+        return policy.urgency(
+            deadline=policy.deadline(playback, before, now),
+            compute=phonemes * self.scheduler.seconds_per_phoneme,
+            now=now,
+            margin=self.margin,
+            established=playback.delivered_seconds >= self.margin,
+        )
+
+    async def _produce(self, n: int) -> AudioChunk | None:
+        """Plan chunk ``n`` (phonemize, off the event loop), then have the scheduler synthesize
+        it. Planning never queues behind inference: the end of a stream is known at once."""
+        chunk = await asyncio.to_thread(self.plan.take, n)
+        if chunk is None:
+            return None
+        urgency = None if n == 0 else partial(self.urgency, n)  # None: a first chunk
+        task = self.scheduler.submit(partial(self._synthesize, chunk), urgency)
+        return await asyncio.wrap_future(task)
+
+    def _synthesize(self, chunk: Chunk) -> AudioChunk:
+        """Runs on an inference worker thread."""
+        started = time.perf_counter()
+        result = synthesize_chunk(chunk, self.voicing)
+        elapsed = time.perf_counter() - started
+        done_at = time.time()
+        seconds = result.samples.size / self.voicing.sample_rate
+        self._seconds[chunk.index] = seconds
+        self.scheduler.observe(result.tokens, elapsed)
+        self.metrics.chunk_synthesis.observe(elapsed)
+        logger.debug(
+            "[%s] chunk %d: %d tokens, %.2fs audio, synthesized in %.3fs, done_at=%.6f, text=%r",
+            self.request_id, chunk.index, result.tokens, seconds, elapsed, done_at,
+            chunk.text[:60],
+        )  # fmt: skip
+        return result
+
+    def _fill(self) -> None:
+        while not self._exhausted and len(self._pending) < self.lookahead:
+            self._pending.append(asyncio.ensure_future(self._produce(self._submitted)))
+            self._submitted += 1
+            self.metrics.queued_chunks.inc()
+
+    async def next_chunk(self) -> AudioChunk | None:
+        """The next chunk in order, or None at the end; keeps the look-ahead full."""
+        self._fill()
+        if not self._pending:
+            return None
+        future = self._pending.popleft()
+        try:
+            result = await future
+        finally:
+            self.metrics.queued_chunks.dec()
+        if result is None:
+            self._exhausted = True
+        else:
+            played = self.playback
+            self.playback = Playback(
+                start=time.monotonic() if played.start is None else played.start,
+                delivered=played.delivered + 1,
+                delivered_seconds=played.delivered_seconds
+                + result.samples.size / self.voicing.sample_rate,
+            )
+            self._fill()
+        return result
+
+    async def first(self) -> AudioChunk:
+        """Synthesize the first chunk; raises NoSpeechError when the text has nothing to speak."""
+        chunk = await self.next_chunk()
+        if chunk is None:
+            raise NoSpeechError(
+                "The input contains nothing speakable (only punctuation, symbols or emoji?).",
+                param="input",
+            )
+        return chunk
+
+    async def __aiter__(self) -> AsyncIterator[AudioChunk]:
+        while (chunk := await self.next_chunk()) is not None:
+            yield chunk
+
+    def close(self) -> None:
+        """Stop: no further chunk is planned or synthesized (one already running finishes)."""
+        if self.on_close is not None:
+            self.on_close()
+        self.plan.close()
+        self._exhausted = True
+        for future in self._pending:
+            future.cancel()
+        self.metrics.queued_chunks.dec(len(self._pending))
+        self._pending.clear()

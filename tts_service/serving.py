@@ -1,0 +1,119 @@
+"""The speech service: everything between a validated ``SpeechRequest`` and a stream of encoded
+items — text clean-up, markup, voice, admission, the first chunk, the encoder. Protocol
+front-ends (the HTTP route) translate their messages to ``SpeechService.create`` and send its
+items back in their own form.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+
+import anyio
+
+from tts_service.audio import create_encoder
+from tts_service.backends import Backend
+from tts_service.config import Settings
+from tts_service.errors import InvalidRequestError, NoSpeechError
+from tts_service.pipeline.encoded import (
+    EncodedAudio,
+    StreamStats,
+    client_disconnected,
+    encoded_audio,
+)
+from tts_service.schemas import MODEL_IDS, SpeechRequest
+from tts_service.synthesis import Synthesizer
+from tts_service.text.markup import strip_markup
+from tts_service.text.normalize import clean_text
+from tts_service.voices import VoiceStore, resolve_lang_code
+
+
+@dataclass(frozen=True)
+class Speech:
+    """A started speech: its first chunk is synthesized; iterating ``items`` goes on (and must
+    end by exhausting or closing it, which closes the stream)."""
+
+    items: AsyncGenerator[EncodedAudio, None]
+    stats: StreamStats
+
+
+def _check_timestamps(body: SpeechRequest, backend: Backend) -> None:
+    if body.timestamps and body.stream_format != "sse":
+        raise InvalidRequestError(
+            'timestamps needs "stream_format": "sse" (the words travel in its events).',
+            param="timestamps",
+        )
+    if body.timestamps and not backend.durations:
+        raise InvalidRequestError(
+            f"Word timestamps need a model that predicts durations; this server runs the "
+            f"{backend.name} backend, which does not. Start it with TTS_BACKEND=torch.",
+            param="timestamps", code="unsupported_by_backend",
+        )  # fmt: skip
+
+
+def _validate(body: SpeechRequest, max_chars: int) -> str:
+    if body.model not in MODEL_IDS:
+        raise InvalidRequestError(
+            f"Unknown model {body.model!r}; use one of: {', '.join(MODEL_IDS)}.",
+            param="model", code="model_not_found",
+        )  # fmt: skip
+    if len(body.input) > max_chars:
+        raise InvalidRequestError(
+            f"input is {len(body.input)} characters; the limit is {max_chars}.",
+            param="input", code="input_too_long",
+        )  # fmt: skip
+    text = clean_text(body.input)
+    if not text.strip():
+        raise InvalidRequestError("input is empty.", param="input", code="empty_input")
+    return text
+
+
+def _speakable_text(text: str) -> str:
+    """``text`` without Markdown/HTML/SSML markup; NoSpeechError when markup was all there was."""
+    spoken = strip_markup(text)
+    if not spoken.strip():
+        raise NoSpeechError("The input contains only markup, nothing to speak.", param="input")
+    return spoken
+
+
+class SpeechService:
+    """Turns speech requests into streams of encoded audio."""
+
+    def __init__(self, synthesizer: Synthesizer, voices: VoiceStore, settings: Settings) -> None:
+        self.synthesizer = synthesizer
+        self.voices = voices
+        self.settings = settings
+
+    async def create(
+        self,
+        body: SpeechRequest,
+        *,
+        request_id: str = "-",
+        cancel_reason: Callable[[], str] = client_disconnected,
+    ) -> Speech:
+        """Check ``body``, admit it and synthesize its first chunk; raises a ``ServiceError``
+        (bad input, nothing to speak, server busy) before any audio. ``cancel_reason`` says why,
+        should the stream be cut short (for its log line and metrics)."""
+        synthesizer = self.synthesizer
+        text = _validate(body, self.settings.max_input_chars)
+        _check_timestamps(body, synthesizer.backend)
+        voice = self.voices.resolve(body.voice_spec or self.settings.default_voice)
+        lang = resolve_lang_code(body.lang_code) if body.lang_code else None
+        text = await anyio.to_thread.run_sync(_speakable_text, text)  # ~0.1 s for 4096 odd chars
+        stats = StreamStats(
+            request_id, len(text), voice.spec, body.response_format, time.perf_counter(),
+            synthesizer.metrics, cancel_reason,
+        )  # fmt: skip
+        synthesizer.check_capacity()  # no await between this and opening the stream
+        stream = synthesizer.stream(
+            text, voice, speed=body.speed, lang=lang, split=body.split_sentences,
+            request_id=request_id, timestamps=body.timestamps,
+        )  # fmt: skip
+        try:
+            first = await stream.first()
+        except BaseException:
+            stream.close()
+            raise
+        encoder = create_encoder(body.response_format, synthesizer.sample_rate)
+        return Speech(encoded_audio(stream, first, encoder, stats), stats)
