@@ -106,9 +106,15 @@ class Settings(BaseSettings):
 
     chunk_growth: float = Field(1.2, ge=1.0, le=10.0)
     """Each chunk may be at most this many times longer than the longest before it (sentences
-    are cut between clauses to keep to it), or 0.6 times the model's measured speed in multiples
-    of real time where that is more: keep it below the model's speed on the slowest machine it
-    runs on (docs/performance.md, Backends side by side) so synthesis stays ahead of playback."""
+    are cut between clauses to keep to it), or ``TTS_CHUNK_GROWTH_SPEED_SHARE`` times the model's
+    measured speed in multiples of real time where that is more: keep it below the model's speed
+    on the slowest machine it runs on (docs/performance.md, Backends side by side) so synthesis
+    stays ahead of playback."""
+
+    chunk_growth_speed_share: float = Field(0.6, ge=0.0, le=1.0)
+    """Chunks grow by at most this share of the model's measured speed (a margin: part of every
+    inference is edge silence that is trimmed away); 0 keeps the growth to ``TTS_CHUNK_GROWTH``
+    alone, so the same text is always cut the same way."""
 
     max_input_chars: int = Field(4096, ge=1)
     """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""

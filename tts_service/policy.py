@@ -38,10 +38,6 @@ PHONEMES_PER_SECOND = 15.0
 """Speech runs at roughly this many phonemes per second: a guess at unsynthesized audio's length."""
 GUESS_PHONEMES = 100
 """The length guessed for a chunk not planned yet."""
-GROWTH_SHARE_OF_SPEED = 0.6
-"""Chunks grow by at most this share of the model's measured speed: a safety margin, as speech
-runs at 16-19 phonemes per second (the 15 above is a low guess) and part of every inference
-makes edge silence that is trimmed away."""
 MAX_RETRY_AFTER_S = 60
 """The longest ``Retry-After`` an overloaded server asks for."""
 
@@ -113,10 +109,12 @@ def retry_after(*, queued: int, seconds_per_phoneme: float, workers: int) -> int
     return min(MAX_RETRY_AFTER_S, max(1, round(wait)))
 
 
-def growth(configured: float, seconds_per_phoneme: float) -> float:
+def growth(configured: float, speed_share: float, seconds_per_phoneme: float) -> float:
     """How many times longer than the longest chunk so far the next may be: the configured
-    growth, or more where the model has been measured faster than that (a share of its speed
-    in multiples of real time), so that on a fast machine a long text soon goes in larger,
-    more efficient chunks, while each still is ready before the audio before it has played."""
+    growth, or more where the model has been measured faster than that (``speed_share`` of its
+    speed in multiples of real time; speech runs at 16-19 phonemes per second, and
+    ``PHONEMES_PER_SECOND`` is a low guess), so that on a fast machine a long text soon goes in
+    larger, more efficient chunks, while each still is ready before the audio before it has
+    played."""
     speed = 1.0 / max(PHONEMES_PER_SECOND * seconds_per_phoneme, 1e-6)
-    return max(configured, GROWTH_SHARE_OF_SPEED * speed)
+    return max(configured, speed_share * speed)

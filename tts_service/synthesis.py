@@ -106,7 +106,11 @@ class Synthesizer:
         return self.backend.sample_rate
 
     def _growth(self) -> float:
-        return policy.growth(self.settings.chunk_growth, self.scheduler.seconds_per_phoneme)
+        return policy.growth(
+            self.settings.chunk_growth,
+            self.settings.chunk_growth_speed_share,
+            self.scheduler.seconds_per_phoneme,
+        )
 
     def plan(
         self,

@@ -101,5 +101,5 @@ def test_retry_after_is_at_least_a_second_and_at_most_a_minute() -> None:
 
 
 def test_chunks_grow_by_the_setting_or_a_share_of_the_measured_speed_if_more() -> None:
-    assert growth(1.2, 0.04) == 1.2  # about 1.7x real time: the setting holds
-    assert growth(1.2, 0.01) == pytest.approx(0.6 / (15 * 0.01))  # about 6.7x real time
+    assert growth(1.2, 0.6, 0.04) == 1.2  # about 1.7x real time: the setting holds
+    assert growth(1.2, 0.6, 0.01) == pytest.approx(0.6 / (15 * 0.01))  # about 6.7x real time

@@ -9,7 +9,6 @@ import anyio
 import pytest
 
 from tests.helpers import decode, metric
-from tts_service import policy
 from tts_service.middleware import SEND_PIECE_BYTES
 
 from .asgi import asgi_post
@@ -85,13 +84,10 @@ def test_a_slow_but_steady_reader_is_never_cut(make_client: ClientFactory) -> No
     assert metric(metrics, "tts_speech_requests_total", outcome="done") == 1
 
 
-def test_bodies_reach_the_server_in_pieces_of_at_most_16_kib(
-    client,  # noqa: ANN001
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_bodies_reach_the_server_in_pieces_of_at_most_16_kib(make_client: ClientFactory) -> None:
     # Chunks grow with the model's measured speed, which the first request changes: fix the
     # growth so that both requests are chunked, and so sound, alike.
-    monkeypatch.setattr(policy, "GROWTH_SHARE_OF_SPEED", 0.0)
+    client = make_client(chunk_growth_speed_share=0.0)
     body = {"input": TEN_SENTENCES, "response_format": "wav"}
     messages, raised = client.portal.call(asgi_post, client.app, SPEECH, body)
     assert raised is None

@@ -9,7 +9,6 @@ from fastapi.testclient import TestClient
 
 from tests.helpers import GOOD, SPEECH, THREE_SENTENCES, assert_openai_error
 from tests.helpers import sse_events as events
-from tts_service import policy
 
 from .conftest import ClientFactory
 from .standin import StandInBackend
@@ -18,11 +17,11 @@ SSE = {"input": THREE_SENTENCES, "response_format": "pcm", "stream_format": "sse
 
 
 def test_sse_sends_the_same_audio_as_deltas_then_done_with_usage(
-    client: TestClient, standin: StandInBackend, monkeypatch: pytest.MonkeyPatch
+    make_client: ClientFactory, standin: StandInBackend
 ) -> None:
     # Chunks grow with the model's measured speed, which the first request changes: fix the
     # growth so that both requests are chunked, and so sound, alike.
-    monkeypatch.setattr(policy, "GROWTH_SHARE_OF_SPEED", 0.0)
+    client = make_client(standin, chunk_growth_speed_share=0.0)
     response = client.post(SPEECH, json=SSE)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/event-stream")
