@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import anyio
 
 from tts_service.audio import create_encoder
-from tts_service.backends import Backend
+from tts_service.backends import BACKENDS, Backend
 from tts_service.config import Settings
 from tts_service.errors import InvalidRequestError, NoSpeechError
 from tts_service.pipeline.encoded import (
@@ -38,6 +38,10 @@ class Speech:
     stats: StreamStats
 
 
+def _durations_backends() -> str:
+    return " or ".join(f"TTS_BACKEND={name}" for name, spec in BACKENDS.items() if spec.durations)
+
+
 def _check_timestamps(body: SpeechRequest, backend: Backend) -> None:
     if body.timestamps and body.stream_format != "sse":
         raise InvalidRequestError(
@@ -47,7 +51,7 @@ def _check_timestamps(body: SpeechRequest, backend: Backend) -> None:
     if body.timestamps and not backend.durations:
         raise InvalidRequestError(
             f"Word timestamps need a model that predicts durations; this server runs the "
-            f"{backend.name} backend, which does not. Start it with TTS_BACKEND=torch.",
+            f"{backend.name} backend, which does not. Start it with {_durations_backends()}.",
             param="timestamps", code="unsupported_by_backend",
         )  # fmt: skip
 

@@ -66,6 +66,9 @@ class BackendSpec:
     may import the framework: it is asked only where a GPU driver is loaded."""
     warmup: bool = False
     """Whether start-up runs one synthesis before reporting ready when ``TTS_WARMUP`` is unset."""
+    durations: bool = False
+    """Whether it always predicts how long each token is spoken (word timestamps need it; the
+    ONNX backend does only with the fp32 export)."""
     prepare: str | None = None
     """``module:callable(settings, *, build)`` for the files it needs beyond the ONNX model and
     voices: built by ``fetch`` and ``convert`` (``build=True``), checked before serving."""
@@ -84,6 +87,7 @@ BACKENDS: dict[str, BackendSpec] = {
         modules=("torch", "kokoro", "onnx"),
         accelerator="tts_service.backends.pytorch:accelerator_available",
         warmup=True,
+        durations=True,
         prepare="tts_service.backends.torch_weights:prepare",
     ),
 }
