@@ -17,10 +17,15 @@ class VoiceRef(BaseModel):
     id: str = Field(min_length=1, max_length=200)
 
 
+# The rule that word timestamps travel only in SSE events, stated in the JSON Schema itself.
+TIMESTAMPS_ON = {"properties": {"timestamps": {"const": True}}, "required": ["timestamps"]}
+SSE = {"properties": {"stream_format": {"const": "sse"}}, "required": ["stream_format"]}
+
+
 class SpeechRequest(BaseModel):
     """``POST /v1/audio/speech``; unknown fields are ignored, like OpenAI does."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"if": TIMESTAMPS_ON, "then": SSE})
 
     model: str = Field(
         "kokoro",
@@ -63,9 +68,9 @@ class SpeechRequest(BaseModel):
     timestamps: bool = Field(
         False,
         strict=True,
-        description="Extension, with stream_format sse: each speech.audio.delta also carries "
-        "`words`, the start and end in seconds of each word spoken so far. Needs a backend that "
-        "predicts durations (TTS_BACKEND=torch).",
+        description="Extension; requires `stream_format: sse` (else 400): each "
+        "speech.audio.delta also carries `words`, the start and end in seconds of each word "
+        "spoken so far. Needs a backend that predicts durations (TTS_BACKEND=torch), else 400.",
     )
 
     @property

@@ -152,7 +152,9 @@ class VoiceStore:
                 f"voices; OpenAI names ({', '.join(OPENAI_VOICES)}) work too.",
                 param="voice",
             )
-        weights = np.array([w for _, w in components], dtype=np.float32)
-        weights /= weights.sum()
+        # Normalised in float64, where every weight parse_blend accepts (above 0, at most 1000)
+        # is a positive number: in float32, 1e-50 is 0, and 0 / 0 made the voice silence.
+        weights = np.array([w for _, w in components], dtype=np.float64)
+        weights = (weights / weights.sum()).astype(np.float32)
         styles = sum(w * self._styles[n] for w, n in zip(weights, names, strict=True))
         return Voice(spec, np.asarray(styles, dtype=np.float32), describe(names[0]).lang_code)

@@ -214,3 +214,22 @@ def test_describe_derives_name_language_and_gender_from_the_id(
     assert (info.id, info.name, info.language, info.lang_code, info.gender) == (
         voice_id, name, language, lang_code, gender,
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("af_heart(1e-50)", [("af_heart", 1.0)]),
+        ("af_heart(1e-300)+bm_fable(1e-300)", [("af_heart", 0.5), ("bm_fable", 0.5)]),
+        ("af_heart(1e-300)+bm_fable(3e-300)", [("af_heart", 0.25), ("bm_fable", 0.75)]),
+    ],
+)
+def test_tiny_blend_weights_are_normalised_not_turned_into_silence(
+    store, spec: str, expected: list[tuple[str, float]]
+) -> None:
+    """Regression: weights that underflow in float32 became 0, the normalisation divided by zero,
+    and the request got a 200 with digital silence at several times the usual cost."""
+    voice = store.resolve(spec)
+    value = sum(weight * voice_value(name) for name, weight in expected)
+    assert np.all(np.isfinite(voice.styles))
+    np.testing.assert_allclose(voice.styles, value, rtol=1e-6)
