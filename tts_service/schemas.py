@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from tts_service.audio.formats import ResponseFormat
 
@@ -18,8 +19,11 @@ class VoiceRef(BaseModel):
 
 
 # The rule that word timestamps travel only in SSE events, stated in the JSON Schema itself.
-TIMESTAMPS_ON = {"properties": {"timestamps": {"const": True}}, "required": ["timestamps"]}
-SSE = {"properties": {"stream_format": {"const": "sse"}}, "required": ["stream_format"]}
+TIMESTAMPS_ON: JsonDict = {
+    "properties": {"timestamps": {"const": True}},
+    "required": ["timestamps"],
+}
+SSE: JsonDict = {"properties": {"stream_format": {"const": "sse"}}, "required": ["stream_format"]}
 
 
 class SpeechRequest(BaseModel):

@@ -221,3 +221,20 @@ def test_an_input_of_exactly_max_input_chars_is_accepted(make_client: ClientFact
     text = ("Hello there. " * 10)[:50]
     assert len(text) == 50
     assert small_client.post(SPEECH, json={**GOOD, "input": text}).status_code == 200
+
+
+def test_the_openapi_schema_says_timestamps_need_sse(client: TestClient) -> None:
+    """A client generated from the OpenAPI document learns the rule the server enforces (400
+    otherwise): with ``timestamps: true``, ``stream_format`` must be ``sse``."""
+    import jsonschema
+
+    document = client.get("/openapi.json").json()
+    schema = {
+        **document["components"]["schemas"]["SpeechRequest"],
+        "components": document["components"],
+    }
+    validator = jsonschema.Draft202012Validator(schema)
+    assert validator.is_valid({"input": "Hi.", "timestamps": True, "stream_format": "sse"})
+    assert validator.is_valid({"input": "Hi.", "timestamps": False})
+    assert not validator.is_valid({"input": "Hi.", "timestamps": True})
+    assert not validator.is_valid({"input": "Hi.", "timestamps": True, "stream_format": "audio"})
