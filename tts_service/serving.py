@@ -6,6 +6,7 @@ items back in their own form.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -116,6 +117,10 @@ class SpeechService:
         )  # fmt: skip
         try:
             first = await stream.first()
+        except asyncio.CancelledError:  # the client hung up before its first audio
+            stream.close()
+            stats.finish("cancelled")
+            raise
         except BaseException:
             stream.close()
             raise

@@ -12,7 +12,11 @@ Sender = Callable[[dict], Awaitable[None]]
 
 
 async def asgi_post(
-    app: Any, path: str, body: dict, deliver: Sender | None = None
+    app: Any,
+    path: str,
+    body: dict,
+    deliver: Sender | None = None,
+    disconnect_after: float | None = None,
 ) -> tuple[list[dict], BaseException | None]:
     """POST straight to the ASGI app; every message it sends, and what it raised (if anything).
 
@@ -20,6 +24,7 @@ async def asgi_post(
     completes a response only when the app sends a body message with ``more_body`` false.
     ``deliver`` plays the server's side of ``send`` for each message after it is recorded (a
     client that stops reading is one that never returns); by default it returns at once.
+    ``disconnect_after``: seconds after the body at which the client hangs up.
     """
     payload = json.dumps(body).encode()
     messages: list[dict] = []
@@ -30,8 +35,10 @@ async def asgi_post(
         if not request_sent:
             request_sent = True
             return {"type": "http.request", "body": payload, "more_body": False}
-        await anyio.sleep_forever()  # the client stays connected
-        raise AssertionError("unreachable")
+        if disconnect_after is None:
+            await anyio.sleep_forever()  # the client stays connected
+        await anyio.sleep(disconnect_after)
+        return {"type": "http.disconnect"}
 
     async def send(message: dict) -> None:
         messages.append(message)

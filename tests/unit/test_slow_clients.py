@@ -118,3 +118,29 @@ def test_a_burst_of_requests_cannot_all_pass_the_stream_limit_at_once(
         return statuses
 
     assert sorted(client.portal.call(burst)) == [200, 200, 429, 429, 429, 429]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_that_hangs_up_before_its_audio_starts_stops_the_work_at_once(
+    make_client: ClientFactory, stream: bool
+) -> None:
+    """Regression: a ``stream: false`` client that hung up kept its slot and the CPU until the
+    whole file was synthesized, and a streaming one was noticed only when its first chunk was
+    sent. Both now end within a share of one chunk's time, and free their stream."""
+    delay = 10.0  # one (stand-in) chunk's inference time
+    backend = StandInBackend(delay=delay)
+    client = make_client(backend, inference_workers=1, urgent_workers=1, group_phonemes=50)
+    body = {"input": TEN_SENTENCES, "response_format": "mp3", "stream": stream}
+    started = time.monotonic()
+    messages, raised = client.portal.call(
+        lambda: asgi_post(client.app, SPEECH, body, disconnect_after=0.3)
+    )
+    took = time.monotonic() - started
+    assert raised is None
+    assert took < delay / 4, took
+    assert not any(m["type"] == "http.response.body" and m.get("body") for m in messages)
+    metrics = client.get("/metrics").text
+    assert metric(metrics, "tts_cancelled_streams_total", reason="client_disconnected") == 1
+    assert metric(metrics, "tts_queued_chunks") == 0
+    assert client.app.state.service.synthesizer.open_streams == 0
+    assert backend.call_count <= 2  # at most the chunks already running when it hung up

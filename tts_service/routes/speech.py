@@ -13,10 +13,13 @@ from fastapi.responses import Response
 from tts_service.audio import MEDIA_TYPES
 from tts_service.middleware import cancel_reason, request_id
 from tts_service.responses import audio_response, sse_response, whole_file_response
+from tts_service.routes.disconnect import ClientGone, unless_disconnected
 from tts_service.schemas import ErrorResponse, SpeechRequest
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["speech"])
+
+CLIENT_CLOSED_REQUEST = 499
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -62,13 +65,22 @@ SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post("/v1/audio/speech", response_class=Response, responses=SPEECH_RESPONSES)
 async def create_speech(body: SpeechRequest, request: Request) -> Response:
     service = request.app.state.service
-    speech = await service.speech().create(
-        body, request_id=request_id(request.scope),
+    create = partial(
+        service.speech().create, body, request_id=request_id(request.scope),
         cancel_reason=partial(cancel_reason, request.scope),
     )  # fmt: skip
     headers: dict[str, str] = {}  # X-Request-Id is added by RequestIdMiddleware
-    if body.stream_format == "sse":
-        return sse_response(speech.items, speech.stats, headers, service.settings.shutdown_grace)
-    if body.stream:
-        return audio_response(speech.items, body.response_format, headers)
-    return await whole_file_response(speech.items, body.response_format, headers)
+    try:
+        speech = await unless_disconnected(request, create)
+        if body.stream_format == "sse":
+            return sse_response(
+                speech.items, speech.stats, headers, service.settings.shutdown_grace
+            )
+        if body.stream:
+            return audio_response(speech.items, body.response_format, headers)
+        return await unless_disconnected(
+            request, partial(whole_file_response, speech.items, body.response_format, headers)
+        )
+    except ClientGone:
+        # Nobody reads this; "client closed request", as proxies log it.
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
