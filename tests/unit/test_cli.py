@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -15,10 +16,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.helpers import free_port
 from tts_service.cli import main
 from tts_service.config_reference import BEGIN, END, generated_block, settings_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
+LOG_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
+"""A line of the log (``2026-01-01 12:00:00,000 INFO tts_service.assets: ...``)."""
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -74,6 +78,23 @@ def test_a_busy_port_is_one_line_and_status_1_before_anything_loads(tmp_path: Pa
     assert line.startswith(f"error: 127.0.0.1:{port} is already in use"), line
     assert not list(tmp_path.iterdir())  # no model file fetched
     assert elapsed < 15
+
+
+@pytest.mark.parametrize("command", ["fetch", "serve"])
+def test_a_models_dir_that_is_a_file_is_one_line_and_status_2(command: str, tmp_path: Path) -> None:
+    """Asset errors from the environment (a file where the models folder should be, a full
+    disk, a truncated voices file) used to end in a traceback, unlike a missing or corrupt
+    model file."""
+    in_the_way = tmp_path / "models"
+    in_the_way.write_text("not a folder")
+    result = run_cli(command, TTS_MODELS_DIR=str(in_the_way), TTS_PORT=str(free_port()))
+    assert result.returncode == 2, result.stderr
+    not_logs = [line for line in result.stderr.splitlines() if not LOG_RECORD.match(line)]
+    assert not_logs == [
+        f"error: Cannot create the models folder {in_the_way}: a file is in the way (File "
+        "exists); remove that file or point TTS_MODELS_DIR at a folder."
+    ], result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_version_is_the_installed_packages() -> None:
