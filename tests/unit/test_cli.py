@@ -1,5 +1,5 @@
 """The command line: bad settings, a busy port and asset errors as one line and an exit status,
-``--help``; the small commands around the server: ``healthcheck`` (for containers) and
+``--version``, ``--help``; the small commands around the server: ``healthcheck`` (for containers) and
 ``settings``."""
 
 from __future__ import annotations
