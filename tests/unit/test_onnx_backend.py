@@ -152,3 +152,23 @@ def test_an_unchanged_cached_graph_is_hashed_once(
     session = _cpu_session(tiny_model, tmp_path, ort.SessionOptions())
     assert hashed == []
     assert np.allclose(session.run(None, {"x": ONES})[0], ONES @ WEIGHTS, atol=1e-4)
+
+
+def test_a_cached_graph_saved_before_hashes_were_recorded_is_rebuilt_once(
+    tiny_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An upgrade finds a cached graph with no SHA-256 beside it: it cannot be trusted, so it
+    is rebuilt once, with a warning that says why."""
+    _cpu_session(tiny_model, tmp_path, ort.SessionOptions())
+    optimized = optimized_model_path(tiny_model, tmp_path)
+    for sidecar in (f"{optimized.name}.sha256", f".{optimized.name}.verified"):
+        optimized.with_name(sidecar).unlink()
+
+    with caplog.at_level(logging.WARNING, logger="tts_service"):
+        _cpu_session(tiny_model, tmp_path, ort.SessionOptions())
+        _cpu_session(tiny_model, tmp_path, ort.SessionOptions())
+    assert [r.getMessage() for r in caplog.records] == [
+        f"The cached optimized model {optimized} has no recorded SHA-256 (it was saved by an "
+        "earlier version); rebuilding it"
+    ]
+    assert optimized.with_name(f"{optimized.name}.sha256").read_text() == sha256_of(optimized)

@@ -125,20 +125,23 @@ def _remove_cached(optimized: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _cache_intact(optimized: Path) -> bool:
-    """The cached graph has the SHA-256 recorded when it was saved: flipped bytes would
-    otherwise load silently and change the audio. Hashed once per size and mtime, as the model
-    files are (``tts_service.assets``)."""
+def _cache_problem(optimized: Path) -> str | None:
+    """What is wrong with the cached graph, if anything: it must have the SHA-256 recorded when
+    it was saved, as flipped bytes would otherwise load silently and change the audio. Hashed
+    once per size and mtime, as the model files are (``tts_service.assets``)."""
     if unchanged_since_verified(optimized):
-        return True
-    recorded = _sidecars(optimized)[0]
+        return None
     try:
-        intact = recorded.read_text().strip() == sha256_of(optimized)
-    except OSError:
-        return False
-    if intact:
-        mark_verified(optimized)
-    return intact
+        recorded = _sidecars(optimized)[0].read_text().strip()
+    except FileNotFoundError:
+        return "has no recorded SHA-256 (it was saved by an earlier version)"
+    try:
+        if recorded != sha256_of(optimized):
+            return "does not match its recorded SHA-256"
+    except OSError as exc:
+        return f"cannot be read ({exc})"
+    mark_verified(optimized)
+    return None
 
 
 def _save_cached(written: Path, optimized: Path) -> None:
@@ -164,7 +167,7 @@ def _cpu_session(model: Path, cache: Path, options: ort.SessionOptions) -> ort.I
     warning, never the start."""
     optimized = optimized_model_path(model, cache)
     if optimized.is_file():
-        if _cache_intact(optimized):
+        if (problem := _cache_problem(optimized)) is None:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
             try:
                 return ort.InferenceSession(
@@ -174,10 +177,7 @@ def _cpu_session(model: Path, cache: Path, options: ort.SessionOptions) -> ort.I
                 logger.warning("Ignoring the cached optimized model %s: %s", optimized, exc)
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         else:
-            logger.warning(
-                "The cached optimized model %s does not match its recorded SHA-256; rebuilding it",
-                optimized,
-            )
+            logger.warning("The cached optimized model %s %s; rebuilding it", optimized, problem)
         _remove_cached(optimized)
     if not os.access(cache, os.W_OK):
         return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
