@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
 import io
@@ -17,6 +18,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,16 +60,43 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def write_error(target: Path, exc: OSError) -> AssetError:
+    """What a failure to write ``target`` means, and how to fix it, as one sentence."""
+    folder = target.parent
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return AssetError(
+            f"Cannot create the models folder {folder}: a file is in the way ({exc.strerror}); "
+            "remove that file or point TTS_MODELS_DIR at a folder."
+        )
+    if exc.errno in _NO_SPACE:
+        return AssetError(
+            f"Cannot write {target}: {exc.strerror or exc}; free some space in {folder} (the "
+            "model files need about 130 MB) or point TTS_MODELS_DIR at a volume with room."
+        )
+    return AssetError(
+        f"Cannot write {target}: {exc.strerror or exc}; make {folder} writable or point "
+        "TTS_MODELS_DIR at a folder that is."
+    )
+
+
 def atomic_write(target: Path, write: Callable[[io.BufferedWriter], object]) -> None:
-    """Write through a temporary file in the same folder, so a crash never leaves half a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    """Write through a temporary file in the same folder, so a crash never leaves half a file.
+    A folder that cannot be made or written (a file in its place, a full disk) is an
+    ``AssetError`` that says so."""
+    tmp: str | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, target)
+    except OSError as exc:
+        raise write_error(target, exc) from exc
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
@@ -169,8 +198,11 @@ def verify_voices(path: Path) -> None:
     try:
         with np.load(path) as npz:
             shapes = {name: npz[name].shape for name in npz.files}
-    except (OSError, ValueError) as exc:
-        raise AssetError(f"Voices file {path} is unreadable ({exc}); {REFETCH_HINT}.") from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # truncated: BadZipFile
+        raise AssetError(
+            f"Voices file {path} is unreadable, truncated or corrupt ({exc}); delete it and "
+            f"{REFETCH_HINT}."
+        ) from exc
     bad = sorted(name for name, shape in shapes.items() if shape != VOICE_SHAPE)
     if not shapes or bad:
         raise AssetError(f"Voices file {path} has malformed voices {bad[:5]}; {REFETCH_HINT}.")
@@ -181,17 +213,33 @@ def _fingerprint(path: Path) -> str:
     return f"{stat.st_size} {stat.st_mtime_ns}"
 
 
+def verified_stamp(path: Path) -> Path:
+    """Where ``mark_verified`` records the size and mtime ``path`` had when it last passed."""
+    return path.with_name(f".{path.name}.verified")
+
+
+def unchanged_since_verified(path: Path) -> bool:
+    stamp = verified_stamp(path)
+    try:
+        return path.is_file() and stamp.is_file() and stamp.read_text() == _fingerprint(path)
+    except OSError:
+        return False
+
+
+def mark_verified(path: Path) -> None:
+    try:
+        verified_stamp(path).write_text(_fingerprint(path))
+    except OSError as exc:  # a read-only or full cache: verify on every start instead
+        logger.debug("Cannot record that %s was verified: %s", path, exc)
+
+
 def _verify_once(path: Path, verify: Callable[[Path], None]) -> None:
     """Verify ``path`` unless it is unchanged since it last passed (size and mtime): hashing
     92 MB and reading 54 voices would otherwise cost every start-up a second or so."""
-    stamp = path.with_name(f".{path.name}.verified")
-    if path.is_file() and stamp.is_file() and stamp.read_text() == _fingerprint(path):
+    if unchanged_since_verified(path):
         return
     verify(path)
-    try:
-        stamp.write_text(_fingerprint(path))
-    except OSError as exc:  # a read-only cache: verify on every start instead
-        logger.debug("Cannot record that %s was verified: %s", path, exc)
+    mark_verified(path)
 
 
 def _cached(settings: Settings) -> ModelFiles:

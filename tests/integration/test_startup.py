@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import resource
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import free_port
-from tts_service.assets import VOICES_NAME
+from tts_service.assets import MODEL_NAME, VOICES_NAME
 from tts_service.config import Settings
 
 
@@ -96,3 +101,72 @@ def test_a_second_start_loads_the_saved_optimized_graph_and_sounds_the_same(
     third = OnnxBackend.from_settings(settings, files)
     assert np.allclose(third.synthesize(tokens, style, 1.0), a, atol=1e-4)
     assert saved.stat().st_size > 1_000_000
+
+
+def test_flipped_bytes_in_the_saved_graph_are_caught_by_its_hash_not_heard(
+    tmp_path: Path, model_settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The saved graph used to be loaded unchecked: flipped bytes in it loaded silently and
+    changed the audio of every request. Its SHA-256 is recorded beside it and checked."""
+    import numpy as np
+
+    from tts_service.assets import ensure_assets, sha256_of
+    from tts_service.backends.onnx import OnnxBackend, optimized_model_path
+    from tts_service.voices import VoiceStore
+
+    files = ensure_assets(model_settings, fetch=False)
+    settings = Settings(model_path=files.model, voices_path=files.voices, models_dir=tmp_path)
+    tokens = [50, 83, 156, 43, 102, 16, 81, 61, 156, 56, 102, 4]
+    style = VoiceStore.load(files.voices).resolve("af_heart").style_for(len(tokens))
+    expected = OnnxBackend.from_settings(settings, files).synthesize(tokens, style, 1.0)
+    saved = optimized_model_path(files.model, tmp_path)
+    good = saved.read_bytes()
+    with saved.open("r+b") as f:  # same size: only the hash can tell
+        f.seek(len(good) // 2)
+        f.write(bytes(b ^ 0xFF for b in good[len(good) // 2 : len(good) // 2 + 4096]))
+
+    with caplog.at_level(logging.WARNING, logger="tts_service"):
+        again = OnnxBackend.from_settings(settings, files)
+    assert np.allclose(again.synthesize(tokens, style, 1.0), expected, atol=1e-4)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"The cached optimized model {saved} does not match its recorded SHA-256; rebuilding it"
+    ]
+    assert saved.with_name(f"{saved.name}.sha256").read_text() == sha256_of(saved)
+
+
+def test_a_models_volume_too_small_for_the_saved_graph_still_serves(
+    tmp_path: Path, model_settings: Settings
+) -> None:
+    """onnxruntime fails the session when it cannot save the optimized graph, so a full
+    models volume stopped every start though the model files were intact. A file size limit
+    (RLIMIT_FSIZE, SIGXFSZ ignored) in the server's process stands in for the full volume."""
+    models = model_settings.models_dir
+    env = {
+        **os.environ,
+        "TTS_MODEL_PATH": str(models / MODEL_NAME),
+        "TTS_VOICES_PATH": str(models / VOICES_NAME),
+        "TTS_MODELS_DIR": str(tmp_path),
+    }
+
+    def small_volume() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    child = (
+        "from tts_service.assets import ensure_assets\n"
+        "from tts_service.config import Settings\n"
+        "from tts_service.loading import load\n"
+        "import logging; logging.basicConfig(format='%(levelname)s %(name)s: %(message)s')\n"
+        "settings = Settings()\n"
+        "loaded = load(settings, ensure_assets(settings, fetch=False))\n"
+        "print(loaded.backend.name)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=120,
+        preexec_fn=small_volume,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "onnx"
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1 and "without the optimized-model cache" in warnings[0], result.stderr
+    assert not list(tmp_path.glob("*.ort"))  # nothing half-written to load next time

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -104,3 +106,55 @@ def test_an_unchanged_cached_model_is_hashed_once_a_changed_one_again(
     files = ensure_assets(settings)
     assert hashed  # verified again, found corrupt, rebuilt
     assert real_sha256_of(files.model) == assets.MODEL_SHA256
+
+
+def test_a_full_disk_while_writing_a_model_file_names_the_folder_and_asks_for_space(
+    tmp_path: Path,
+) -> None:
+    """A full models volume used to end ``tts-service fetch`` with an OSError traceback."""
+    target = tmp_path / assets.MODEL_NAME
+
+    def full_disk(f: io.BufferedWriter) -> None:  # what write() does on a full disk
+        f.write(b"part of a model")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(AssetError) as raised:
+        assets.atomic_write(target, full_disk)
+    message = str(raised.value)
+    assert f"Cannot write {target}: No space left on device" in message
+    assert f"free some space in {tmp_path}" in message and "TTS_MODELS_DIR" in message
+    assert list(tmp_path.iterdir()) == []  # no half-written file is left behind
+
+
+def test_a_models_dir_that_is_a_file_says_to_remove_it(tmp_path: Path) -> None:
+    """``TTS_MODELS_DIR`` naming a file used to end in a FileExistsError traceback."""
+    voices = tmp_path / "voices.npz"
+    np.savez(voices, af_heart=np.zeros(assets.VOICE_SHAPE, np.float32))
+    in_the_way = tmp_path / "models"
+    in_the_way.write_text("not a folder")
+
+    with pytest.raises(AssetError) as raised:
+        ensure_assets(Settings(models_dir=in_the_way, voices_path=voices))
+    assert str(raised.value) == (
+        f"Cannot create the models folder {in_the_way}: a file is in the way (File exists); "
+        "remove that file or point TTS_MODELS_DIR at a folder."
+    )
+    assert in_the_way.read_text() == "not a folder"
+
+
+def test_a_truncated_voices_file_says_to_delete_it_so_it_is_fetched_again(tmp_path: Path) -> None:
+    """numpy raises zipfile.BadZipFile for a cut-off ``.npz``, which used to escape as a
+    traceback instead of the usual one-line asset error."""
+    path = tmp_path / assets.VOICES_NAME
+    with path.open("wb") as f:
+        np.savez(f, af_heart=np.zeros(assets.VOICE_SHAPE, np.float32))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+    with pytest.raises(AssetError) as raised:
+        verify_voices(path)
+    message = str(raised.value)
+    assert message.startswith(f"Voices file {path} is unreadable, truncated or corrupt")
+    assert message.endswith("delete it and run `tts-service fetch` to (re)build it.")
+    with pytest.raises(AssetError, match="truncated"):  # a user-supplied file is not replaced
+        ensure_assets(Settings(models_dir=tmp_path, voices_path=path))

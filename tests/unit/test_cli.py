@@ -1,11 +1,14 @@
-"""The command line: bad settings and a busy port as one line and an exit status, ``--version``,
-``--help``; the small commands around the server: ``healthcheck`` (for containers) and
+"""The command line: bad settings, a busy port and asset errors as one line and an exit status,
+``--version``, ``--help``; the small commands around the server: ``healthcheck`` (for containers) and
 ``settings``."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
+import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -15,10 +18,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.helpers import free_port
+from tts_service.assets import MODEL_NAME
 from tts_service.cli import main
 from tts_service.config_reference import BEGIN, END, generated_block, settings_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
+LOG_RECORD = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ")
+"""A line of the log (``2026-01-01 12:00:00,000 INFO tts_service.assets: ...``)."""
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -74,6 +81,46 @@ def test_a_busy_port_is_one_line_and_status_1_before_anything_loads(tmp_path: Pa
     assert line.startswith(f"error: 127.0.0.1:{port} is already in use"), line
     assert not list(tmp_path.iterdir())  # no model file fetched
     assert elapsed < 15
+
+
+@pytest.mark.parametrize("command", ["fetch", "serve"])
+def test_a_models_dir_that_is_a_file_is_one_line_and_status_2(command: str, tmp_path: Path) -> None:
+    """Asset errors from the environment (a file where the models folder should be, a full
+    disk, a truncated voices file) used to end in a traceback, unlike a missing or corrupt
+    model file."""
+    in_the_way = tmp_path / "models"
+    in_the_way.write_text("not a folder")
+    result = run_cli(command, TTS_MODELS_DIR=str(in_the_way), TTS_PORT=str(free_port()))
+    assert result.returncode == 2, result.stderr
+    not_logs = [line for line in result.stderr.splitlines() if not LOG_RECORD.match(line)]
+    assert not_logs == [
+        f"error: Cannot create the models folder {in_the_way}: a file is in the way (File "
+        "exists); remove that file or point TTS_MODELS_DIR at a folder."
+    ], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_full_models_volume_while_fetching_is_one_line_and_status_2(tmp_path: Path) -> None:
+    """A full volume used to end ``tts-service fetch`` in an OSError traceback. A file size
+    limit (RLIMIT_FSIZE, SIGXFSZ ignored so that writes fail) stands in for the full volume."""
+
+    def full_volume() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    clean = {k: v for k, v in os.environ.items() if not k.upper().startswith("TTS_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "tts_service", "fetch"], cwd=ROOT, preexec_fn=full_volume,
+        env={**clean, "TTS_MODELS_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    not_logs = [line for line in result.stderr.splitlines() if not LOG_RECORD.match(line)]
+    assert not_logs == [
+        f"error: Cannot write {tmp_path / MODEL_NAME}: File too large; free some space in "
+        f"{tmp_path} (the model files need about 130 MB) or point TTS_MODELS_DIR at a volume "
+        "with room."
+    ], result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
 
 
 def test_version_is_the_installed_packages() -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
+from tts_service.assets import mark_verified, sha256_of, unchanged_since_verified, verified_stamp
 from tts_service.backends import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -114,21 +115,99 @@ def optimized_model_path(model: Path, cache: Path) -> Path:
     return cache / f".{model.stem}.{hashlib.sha256(key.encode()).hexdigest()[:16]}.ort"
 
 
+def _sidecars(optimized: Path) -> list[Path]:
+    """The files kept beside a cached graph: its SHA-256 and its verified stamp."""
+    return [optimized.with_name(f"{optimized.name}.sha256"), verified_stamp(optimized)]
+
+
+def _remove_cached(optimized: Path) -> None:
+    for path in (optimized, *_sidecars(optimized)):
+        path.unlink(missing_ok=True)
+
+
+def _cache_problem(optimized: Path) -> str | None:
+    """What is wrong with the cached graph, if anything: it must have the SHA-256 recorded when
+    it was saved, as flipped bytes would otherwise load silently and change the audio. Hashed
+    once per size and mtime, as the model files are (``tts_service.assets``)."""
+    if unchanged_since_verified(optimized):
+        return None
+    try:
+        recorded = _sidecars(optimized)[0].read_text().strip()
+    except FileNotFoundError:
+        return "has no recorded SHA-256 (it was saved by an earlier version)"
+    try:
+        if recorded != sha256_of(optimized):
+            return "does not match its recorded SHA-256"
+    except OSError as exc:
+        return f"cannot be read ({exc})"
+    mark_verified(optimized)
+    return None
+
+
+def _save_cached(written: Path, optimized: Path) -> None:
+    """Move the complete graph into place, then record its SHA-256 beside it."""
+    os.replace(written, optimized)
+    digest = sha256_of(optimized)
+    recorded = _sidecars(optimized)[0]
+    partial = recorded.with_name(f"{recorded.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(digest)
+        os.replace(partial, recorded)
+    finally:
+        partial.unlink(missing_ok=True)
+    mark_verified(optimized)
+
+
 def _cpu_session(model: Path, cache: Path, options: ort.SessionOptions) -> ort.InferenceSession:
     """Load the model, reusing the graph optimized at an earlier start (saves about a second of
-    start-up on 2 cores); the first start optimizes as usual and saves the result."""
+    start-up on 2 cores); the first start optimizes as usual and saves the result.
+
+    The cache is only an optimization: a cached graph that fails its hash or does not load is
+    removed and rebuilt, and one that cannot be saved (a full or read-only volume) costs one
+    warning, never the start."""
     optimized = optimized_model_path(model, cache)
     if optimized.is_file():
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        try:
-            return ort.InferenceSession(str(optimized), options, providers=["CPUExecutionProvider"])
-        except _LOAD_ERRORS as exc:
-            logger.warning("Ignoring the cached optimized model %s: %s", optimized, exc)
-            optimized.unlink(missing_ok=True)
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if os.access(cache, os.W_OK):
-        for stale in cache.glob(f".{model.stem}.*.ort"):  # another onnxruntime, CPU or model
-            stale.unlink(missing_ok=True)
-        options.optimized_model_filepath = str(optimized)
-        options.log_severity_level = 3  # the "hardware specific" warning is why it is keyed so
-    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        if (problem := _cache_problem(optimized)) is None:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            try:
+                return ort.InferenceSession(
+                    str(optimized), options, providers=["CPUExecutionProvider"]
+                )
+            except _LOAD_ERRORS as exc:
+                logger.warning("Ignoring the cached optimized model %s: %s", optimized, exc)
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        else:
+            logger.warning("The cached optimized model %s %s; rebuilding it", optimized, problem)
+        _remove_cached(optimized)
+    if not os.access(cache, os.W_OK):
+        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    for stale in cache.glob(f".{model.stem}.*.ort"):  # another onnxruntime, CPU or model
+        _remove_cached(stale)
+    for partial in cache.glob(f".partial.*.{model.stem}.*.ort"):  # left by a crash
+        partial.unlink(missing_ok=True)
+    # Written under another name and renamed once complete: a crash or a full disk never
+    # leaves half a graph under the name the next start loads.
+    written = cache / f".partial.{os.getpid()}{optimized.name}"
+    options.optimized_model_filepath = str(written)
+    options.log_severity_level = 3  # the "hardware specific" warning is why it is keyed so
+    try:
+        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    except _LOAD_ERRORS as exc:
+        written.unlink(missing_ok=True)
+        # Saving the graph may be what failed (onnxruntime fails the session then); without
+        # the cache, a model that loads still starts, and one that does not raises its error.
+        options.optimized_model_filepath = ""
+        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        logger.warning(
+            "Running without the optimized-model cache: cannot save it in %s (%s)", cache, exc
+        )
+        return session
+    try:
+        _save_cached(written, optimized)
+    except OSError as exc:
+        logger.warning(
+            "Running without the optimized-model cache: cannot save it in %s (%s)", cache, exc
+        )
+        written.unlink(missing_ok=True)
+        _remove_cached(optimized)
+    return session
