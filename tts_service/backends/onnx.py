@@ -13,7 +13,14 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
-from tts_service.assets import mark_verified, sha256_of, unchanged_since_verified, verified_stamp
+from tts_service.assets import (
+    AssetError,
+    atomic_write,
+    mark_verified,
+    sha256_of,
+    unchanged_since_verified,
+    verified_stamp,
+)
 from tts_service.backends import SAMPLE_RATE
 
 if TYPE_CHECKING:
@@ -148,13 +155,7 @@ def _save_cached(written: Path, optimized: Path) -> None:
     """Move the complete graph into place, then record its SHA-256 beside it."""
     os.replace(written, optimized)
     digest = sha256_of(optimized)
-    recorded = _sidecars(optimized)[0]
-    partial = recorded.with_name(f"{recorded.name}.{os.getpid()}.tmp")
-    try:
-        partial.write_text(digest)
-        os.replace(partial, recorded)
-    finally:
-        partial.unlink(missing_ok=True)
+    atomic_write(_sidecars(optimized)[0], lambda f: f.write(digest.encode()))
     mark_verified(optimized)
 
 
@@ -204,7 +205,7 @@ def _cpu_session(model: Path, cache: Path, options: ort.SessionOptions) -> ort.I
         return session
     try:
         _save_cached(written, optimized)
-    except OSError as exc:
+    except (OSError, AssetError) as exc:
         logger.warning(
             "Running without the optimized-model cache: cannot save it in %s (%s)", cache, exc
         )
