@@ -1,5 +1,6 @@
 """The scheduling policy, as pure functions: which chunk runs next, who is admitted, what
-``Retry-After`` says, how fast chunks grow. No threads, no clocks: callers pass ``now``.
+``Retry-After`` says, how fast chunks grow, how long a chunk may be and what memory that takes.
+No threads, no clocks: callers pass ``now``.
 
 A free worker takes the queued chunk with the lowest key, ``(priority, order)``:
 
@@ -50,11 +51,12 @@ EDGE_SECONDS = 0.7
 """The most audio a chunk has beyond ``SECONDS_PER_PHONEME`` per phoneme: the silence at its
 edges, which weighs most in short chunks (0.60 s measured, rounded up)."""
 MB_PER_AUDIO_SECOND = 25.0
-"""How much an inference's peak memory grows per second of its audio (onnxruntime's working
-memory; ``python -m benchmarks.memory growth``, docs/performance.md, Memory): at most XXX MB."""
+"""How far an inference's peak resident memory rises per second of its audio (onnxruntime's
+working memory): at most 24.0 MB measured, from 15 to 61 s of audio (``python -m
+benchmarks.memory growth``, docs/performance.md, Memory), rounded up."""
 BASELINE_MB = 400.0
-"""A replica's resident memory serving short phrases (386 MB at most measured, docs/performance.md,
-Start-up and memory), before any long inference."""
+"""A replica's resident memory serving short phrases, before any long inference: 366-389 MB
+measured after three (docs/performance.md, Start-up and memory), rounded up."""
 PCM_MB_PER_SECOND = 24_000 * 4 / 1e6
 """Memory of one second of synthesized audio held for sending (24 kHz float32)."""
 
