@@ -52,7 +52,7 @@ EDGE_SECONDS = 0.7
 edges, which weighs most in short chunks (0.60 s measured, rounded up)."""
 MB_PER_AUDIO_SECOND = 25.0
 """How far an inference's peak resident memory rises per second of its audio (onnxruntime's
-working memory): at most 24.0 MB measured, from 15 to 61 s of audio (``python -m
+working memory): at most 22.9 MB measured, from 15 to 61 s of audio (``python -m
 benchmarks.memory growth``, docs/performance.md, Memory), rounded up."""
 BASELINE_MB = 400.0
 """A replica's resident memory serving short phrases, before any long inference: 366-389 MB
