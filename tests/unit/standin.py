@@ -68,7 +68,8 @@ class StandInBackend:
     """A deterministic fake model: tone length tracks tokens/speed; calls are recorded.
 
     ``delay``: seconds slept per call (slow inference), cut short by ``interrupt``, which makes
-    that call and every later one raise. ``fail_on_call``: 0-based index of the
+    that call and every later one raise; unless ``interruptible`` is false: then a running call
+    sleeps on (as PyTorch's forward pass cannot be stopped). ``fail_on_call``: 0-based index of the
     call that raises ``RuntimeError`` (a failure in the middle of a stream). ``durations``:
     whether it offers ``synthesize_with_durations`` (as the torch backend does; ONNX does not).
     """
@@ -78,6 +79,7 @@ class StandInBackend:
     name: str = "standin"
     sample_rate: int = SAMPLE_RATE
     durations: bool = True
+    interruptible: bool = True
     calls: list[Call] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _interrupted: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -86,8 +88,10 @@ class StandInBackend:
         with self._lock:
             index = len(self.calls)
             self.calls.append(Call(len(tokens), speed, np.array(style), time.perf_counter()))
-        if self.delay:
+        if self.delay and self.interruptible:
             self._interrupted.wait(self.delay)
+        elif self.delay:
+            time.sleep(self.delay)
         if self._interrupted.is_set():
             raise RuntimeError(f"stand-in inference interrupted on call {index}")
         if self.fail_on_call is not None and index == self.fail_on_call:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tts_service.audio import MEDIA_TYPES
-from tts_service.middleware import cancel_reason, request_id
+from tts_service.middleware import cancel_reason, request_id, shutdown_notice
 from tts_service.responses import audio_response, sse_response, whole_file_response
 from tts_service.routes.disconnect import ClientGone, unless_disconnected
 from tts_service.schemas import ErrorResponse, SpeechRequest
@@ -74,8 +74,9 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
         speech = await unless_disconnected(request, create)
         if body.stream_format == "sse":
             return sse_response(
-                speech.items, speech.stats, headers, service.settings.shutdown_grace
-            )
+                speech.items, speech.stats, headers, service.settings.shutdown_grace,
+                shutdown_notice(request.scope),
+            )  # fmt: skip
         if body.stream:
             return audio_response(speech.items, body.response_format, headers)
         return await unless_disconnected(
