@@ -80,6 +80,9 @@ class StandInBackend:
     sample_rate: int = SAMPLE_RATE
     durations: bool = True
     interruptible: bool = True
+    style_dtype: type[np.floating] = np.float32
+    """The precision it says it computes in (``style_as_used``): float16 stands for a half
+    precision PyTorch backend."""
     calls: list[Call] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _interrupted: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -121,6 +124,10 @@ class StandInBackend:
             if token in _SILENT_TOKENS:
                 audio[start + n * frame : start + (n + 1) * frame] = 0.0
         return audio, durations
+
+    def style_as_used(self, styles: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return np.asarray(styles, dtype=self.style_dtype).astype(np.float32)
 
     def interrupt(self) -> None:
         self._interrupted.set()
