@@ -7,7 +7,8 @@ that ASGI gives an application none of, and a stop that always ends within a bou
 - Shutdown (a signal, or the model failing to load) ends the process within
   ``grace + EXIT_MARGIN_S`` seconds, whatever is running:
 
-  1. At once: no new connections; the responses in progress go on.
+  1. At once: no new connections; the responses in progress go on. The exit timer starts,
+     counting from the signal.
   2. After ``grace`` seconds, the connections still open are cut. A response that can say so
      in-band (an SSE stream, told through ``middleware.shutdown_notice``) ends with an ``error``
      event and gets ``FAREWELL_S`` to send it; every other connection is dropped. The app sees a
@@ -15,7 +16,8 @@ that ASGI gives an application none of, and a stop that always ends within a bou
      ``shutdown``); its lifespan then interrupts the backend and waits for the inferences still
      running.
   3. ``EXIT_MARGIN_S`` later, if the process is still there (an inference the backend cannot
-     stop: PyTorch's forward pass, one long onnxruntime node), a timer thread logs one warning,
+     stop: PyTorch's forward pass; onnxruntime's stops within a second of the interrupt, even a
+     minutes-long one, on 2 busy cores), the timer's thread logs one warning,
      flushes the logs and ends the process with ``os._exit``, status 0 (1 after a failed load).
      That skips the interpreter's teardown, which is what must not happen under a running
      inference: onnxruntime aborts the process when its objects are destroyed under a running
@@ -82,7 +84,10 @@ class GracefulServer(uvicorn.Server):
         return False
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self._start_stopping()  # the bound counts from the signal, not the loop's next tick
+        # The bound counts from the signal, not from the loop's next tick; the timer starts
+        # there (a signal handler must not start a thread: it may interrupt one starting).
+        if self._stopping_since is None:
+            self._stopping_since = time.monotonic()
         super().handle_exit(sig, frame)
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
@@ -113,7 +118,9 @@ class GracefulServer(uvicorn.Server):
         """Start the exit timer (once); returns when stopping began (``time.monotonic()``)."""
         if self._stopping_since is None:
             self._stopping_since = time.monotonic()
-            self._exit_timer = threading.Timer(self.grace + EXIT_MARGIN_S, self._overran)
+        if self._exit_timer is None:
+            left = self._stopping_since + self.grace + EXIT_MARGIN_S - time.monotonic()
+            self._exit_timer = threading.Timer(max(0.0, left), self._overran)
             self._exit_timer.name = "shutdown-deadline"
             self._exit_timer.daemon = True
             self._exit_timer.start()
