@@ -46,7 +46,8 @@ SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Audio in `response_format`, streamed unless `stream` is false; or, with "
         "`stream_format: sse`, a `text/event-stream` of `speech.audio.delta` events and a final "
-        "`speech.audio.done`.",
+        "`speech.audio.done`, or an `error` event if synthesis failed or the server's shutdown "
+        "cut the stream (code `shutdown`).",
         "content": {
             **{media: {"schema": {"type": "string", "format": "binary"}} for media in MEDIA_TYPES.values()},
             "text/event-stream": {"schema": SSE_EVENT_SCHEMA},
