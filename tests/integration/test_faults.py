@@ -258,7 +258,9 @@ def test_sigterm_during_one_long_slow_chunk_exits_within_the_deadline(
             "split_sentences": False, "response_format": "pcm",
         }  # fmt: skip
         listener = Listener(server.url, body).start()
+        asked = time.monotonic()
         while metric(scrape(server), "tts_queued_chunks") < 1:  # submitted
+            assert time.monotonic() - asked < 120, "the request never got in"
             time.sleep(0.05)
         time.sleep(0.5)  # and taken by a worker: its inference runs for many seconds
         assert not listener.started.is_set()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import SPEECH, free_port, sse_events
+from tests.helpers import SPEECH, free_port, metric, sse_events
 from tts_service.server import EXIT_MARGIN_S
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +88,11 @@ def test_an_inference_that_cannot_be_interrupted_does_not_hold_the_process_past_
 
         client = threading.Thread(target=ask, daemon=True)
         client.start()
-        time.sleep(1.0)  # the request is in, its one inference running (for 300 s)
+        asked = time.monotonic()
+        while metric(httpx.get(f"{url}/metrics", timeout=10).text, "tts_queued_chunks") < 1:
+            assert time.monotonic() - asked < START_TIMEOUT_S, "the request never got in"
+            time.sleep(0.05)  # until the request's one chunk is queued
+        time.sleep(0.5)  # and taken by an idle worker: its inference runs for 300 s
         status, took = stop_and_time(process)
     assert status == 0
     assert took < grace + EXIT_MARGIN_S + SLACK_S, took
