@@ -141,6 +141,8 @@ BAD_REQUESTS = [
     Bad("voice-unknown", _with(voice="nosuchvoice"), param="voice", code="voice_not_found"),
     Bad("voice-empty", _with(voice=""), param="voice"),
     Bad("voice-blend-huge-weight", _with(voice="af_heart(999999)+"), param="voice"),
+    Bad("voice-blend-weight-1e300", _with(voice="af_heart(1e300)"), param="voice"),
+    Bad("voice-blend-weights-1e38", _with(voice="af_heart(1e38)+af_bella(1e38)"), param="voice"),
     Bad("voice-blend-only-plus", _with(voice="+"), param="voice", code="voice_not_found"),
     Bad(
         "voice-blend-trailing-plus",
@@ -210,6 +212,8 @@ ODD_BUT_VALID: list[tuple[str, dict[str, Any]]] = [
     ("unknown-fields", _with(input="Hello.", temperature=0.7, user={"id": 1})),
     ("voice-object-alias", _with(input="Hello.", voice={"id": "nova"})),
     ("voice-weighted-blend", _with(input="Hello.", voice="af_heart(2)+af_bella(0.5)")),
+    ("voice-blend-tiny-weight", _with(input="Hello.", voice="af_heart(1e-50)")),
+    ("voice-blend-tiny-weights", _with(input="Hello.", voice="af_heart(1e-300)+af_bella(1e-300)")),
     ("no-spaces-word", _with(input="Supercalifragilisticexpialidocious")),
 ]
 

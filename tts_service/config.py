@@ -134,7 +134,9 @@ class Settings(BaseSettings):
 
     shutdown_grace: float = Field(10.0, ge=0.0, le=3600.0)
     """Seconds a stopping server (SIGTERM, Ctrl+C) gives streams in progress to finish, taking no
-    new connections meanwhile; streams still running then are cut (their connections closed)."""
+    new connections meanwhile; streams still running then are cut (an SSE stream with an
+    ``error`` event), and the process is gone at most 3 s later, whatever still runs. An
+    orchestrator's kill timeout must cover both (see Operations)."""
 
     max_request_bytes: int = Field(1_048_576, ge=1024)
     """Largest accepted request body in bytes; a larger one gets 413 before it is read (a

@@ -149,16 +149,21 @@ class Scheduler:
             else:
                 task.future.set_result(result)
 
-    def shutdown(self, wait: float = 0.0) -> None:
+    def shutdown(self, wait: float | None = 0.0) -> None:
         """Stop taking tasks and cancel the queued ones; running ones finish, and ``wait`` is
-        how many seconds to wait for them (the process must not exit while one runs: onnxruntime
-        aborts the process when the interpreter is torn down under a running inference)."""
+        how many seconds to wait for them (None: until they end; the process must not exit
+        while one runs: onnxruntime aborts the process when the interpreter is torn down under a
+        running inference)."""
         with self._cond:
             self._closed = True
             for task in self._tasks:
                 task.future.cancel()
             self._tasks.clear()
             self._cond.notify_all()
+        if wait is None:
+            for thread in self._threads:
+                thread.join()
+            return
         deadline = time.monotonic() + wait
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

@@ -103,7 +103,9 @@ class SpeechService:
         synthesizer = self.synthesizer
         text = _validate(body, self.settings.max_input_chars)
         _check_timestamps(body, synthesizer.backend)
-        voice = self.voices.resolve(body.voice_spec or self.settings.default_voice)
+        voice = self.voices.resolve(
+            body.voice_spec or self.settings.default_voice, synthesizer.backend.style_as_used
+        )
         lang = resolve_lang_code(body.lang_code) if body.lang_code else None
         text = await anyio.to_thread.run_sync(_speakable_text, text)  # ~0.1 s for 4096 odd chars
         stats = StreamStats(

@@ -23,8 +23,6 @@ from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
 from tts_service.voices import Voice
 
-_SHUTDOWN_WAIT_S = 60.0
-"""Longest wait at shutdown for chunks already running (one chunk takes seconds)."""
 _UNSPLIT_GROWTH = 1000.0
 """Chunk growth for a text spoken unsplit: every chunk as long as the model allows."""
 
@@ -168,6 +166,7 @@ class Synthesizer:
 
     def shutdown(self) -> None:
         """Blocking: stop the running chunks where the backend can, cancel the queued ones, and
-        wait for what still runs (the process must not exit under a running inference)."""
+        wait for what still runs, however long: the interpreter must not be torn down under a
+        running inference. The server's exit deadline bounds the wait (``tts_service.server``)."""
         self.backend.interrupt()
-        self.scheduler.shutdown(wait=_SHUTDOWN_WAIT_S)
+        self.scheduler.shutdown(wait=None)
