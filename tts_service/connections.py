@@ -95,8 +95,12 @@ def raise_open_file_limit() -> None:
     """Raise the process's open-file limit to the most it may have (as Go programs do at start):
     the soft limit is often 1024 while the hard one allows far more."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
+    if soft == hard:
+        return
+    try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):  # macOS refuses an unlimited hard limit: keep the soft one
+        logger.info("Open-file limit kept at %d (raising it to %d was refused)", soft, hard)
 
 
 def connection_limits(settings: Settings) -> ConnectionLimits:
