@@ -136,8 +136,8 @@ class Settings(BaseSettings):
     """Kernel send buffer of each connection, in bytes (Linux reserves twice this); 0 leaves it to
     the operating system, which grows it up to megabytes. A client that stops reading fills it,
     and the send timeout starts counting, after this much: 64 KiB lets a steady reader of the
-    largest format (base64 pcm over SSE, 64 KB/s) take audio over 10 times faster than real time
-    at 100 ms round trip."""
+    largest format (base64 pcm over SSE, 64 KB/s) take audio about 10 times faster than real
+    time at 100 ms round trip."""
 
     header_timeout: float = Field(10.0, gt=0.0, le=3600.0)
     """Seconds a client has to send a request's head (request line and headers) once it
