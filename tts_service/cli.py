@@ -120,6 +120,12 @@ def serve(
     import uvicorn
 
     from tts_service.app import create_app
+    from tts_service.connections import (
+        MAX_HEAD_BYTES,
+        connection_limits,
+        guarded_protocol,
+        raise_open_file_limit,
+    )
     from tts_service.server import GracefulServer
 
     server: GracefulServer | None = None
@@ -132,9 +138,13 @@ def serve(
         return server is not None and server.abort(scope)
 
     app = create_app(settings, files=files, loading=loading, on_fatal=stop, abort_connection=abort)
+    raise_open_file_limit()
+    protocol = guarded_protocol(connection_limits(settings), app.state.service.error_response)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=library_level(settings.log_level),
-        log_config=None,
+        log_config=None, http=protocol, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        timeout_keep_alive=settings.keepalive_timeout,
+        loop="tts_service.connections:SteadyAcceptLoop",
     )  # fmt: skip
     server = GracefulServer(
         config, grace=settings.shutdown_grace,

@@ -132,6 +132,31 @@ class Settings(BaseSettings):
     the connection closed. Responses are sent in 16 KiB pieces, so a slow but steady reader is
     never cut."""
 
+    send_buffer_bytes: int = Field(65536, ge=0, le=16 * 1024 * 1024)
+    """Kernel send buffer of each connection, in bytes (Linux reserves twice this); 0 leaves it to
+    the operating system, which grows it up to megabytes. A client that stops reading fills it,
+    and the send timeout starts counting, after this much: 64 KiB lets a steady reader of the
+    largest format (base64 pcm over SSE, 64 KB/s) take audio about 10 times faster than real
+    time at 100 ms round trip."""
+
+    header_timeout: float = Field(10.0, gt=0.0, le=3600.0)
+    """Seconds a client has to send a request's head (request line and headers) once it
+    connected, or once the next request on a kept-alive connection began: one that sent part of
+    a head gets 408, a silent one is closed."""
+
+    body_timeout: float = Field(30.0, gt=0.0, le=3600.0)
+    """Seconds a client has to send a request's whole body after its head; then it gets 408 and
+    the connection is closed (a 4096-character input is about 50 KB)."""
+
+    keepalive_timeout: int = Field(5, ge=1, le=3600)
+    """Seconds an idle kept-alive connection stays open between requests. Behind a proxy that
+    keeps connections to the service, set the proxy's idle timeout lower."""
+
+    max_connections: int = Field(256, ge=1)
+    """Most connections open at once; a connection beyond it gets 503 with Retry-After to its
+    request and is closed. Lowered at start, with a warning, to leave 64 files free under the
+    process's open-file limit."""
+
     shutdown_grace: float = Field(10.0, ge=0.0, le=3600.0)
     """Seconds a stopping server (SIGTERM, Ctrl+C) gives streams in progress to finish, taking no
     new connections meanwhile; streams still running then are cut (an SSE stream with an

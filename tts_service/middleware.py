@@ -35,6 +35,11 @@ SEND_PIECE_BYTES = 16 * 1024
 """Response bodies go to the server in pieces of at most this size, each within the send timeout."""
 
 
+def new_request_id() -> str:
+    """A short random id for a request (12 hex digits)."""
+    return uuid.uuid4().hex[:12]
+
+
 def request_id(scope: Scope) -> str:
     """The id ``RequestIdMiddleware`` gave this request (``-`` outside of it)."""
     return str(scope.get("state", {}).get("request_id", "-"))
@@ -78,7 +83,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = uuid.uuid4().hex[:12]
+        rid = new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
 
         async def send_with_id(message: Message) -> None:
