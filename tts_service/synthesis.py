@@ -109,19 +109,22 @@ class Synthesizer:
         """Raise OverloadedError (429) unless a new stream of ``chars`` characters at ``speed``
         is admitted (``policy.admit``): the hard limits, then the measured work ahead."""
         settings = self.settings
-        per_phoneme = self._seconds_per_phoneme()
-        first_guess = self._first_guess()
+        per_phoneme, first_guess, growth = (
+            self._seconds_per_phoneme(),
+            self._first_guess(),
+            self._growth(),
+        )
         phonemes = chars * policy.PHONEMES_PER_CHAR
         total = phonemes * per_phoneme
         first = min(total, first_guess if split else min(phonemes, MAX_TOKENS) * per_phoneme)
         later = total - first
         new = policy.Work(
-            first=first, later=later, next=min(later, first * self._growth()), buffered=0.0,
+            first=first, later=later, next=min(later, first * growth), buffered=0.0,
             load=policy.SPOKEN_PHONEMES_PER_SECOND * speed * per_phoneme,
         )  # fmt: skip
         now = time.monotonic()
         open_works = [
-            stream.work(now, per_phoneme, first_guess)
+            stream.work(now, per_phoneme, first_guess, growth)
             for stream in list(self._streams)
             if not stream.closed
         ]

@@ -93,9 +93,12 @@ class SpeechStream:
         task = self.scheduler.submit(partial(self._synthesize, chunk), urgency)
         return await asyncio.wrap_future(task)
 
-    def work(self, now: float, seconds_per_phoneme: float, first_guess: float) -> policy.Work:
+    def work(
+        self, now: float, seconds_per_phoneme: float, first_guess: float, growth: float
+    ) -> policy.Work:
         """What this stream still needs, for admission (see ``policy.Work``): compute at
-        ``seconds_per_phoneme`` (the pool's), a first chunk not planned yet at ``first_guess``."""
+        ``seconds_per_phoneme`` (the pool's), a first chunk not planned yet at ``first_guess``,
+        a later one at ``growth`` times the one before."""
         if self._exhausted:
             return policy.Work(first=0.0, later=0.0, next=0.0, buffered=0.0, load=0.0)
         plan, playback = self.plan, self.playback
@@ -115,6 +118,12 @@ class SpeechStream:
         while n in seconds:
             n += 1
         later = max(0.0, remaining - first)
+        planned = plan.phonemes(n)
+        if planned is not None:
+            next_chunk = planned * seconds_per_phoneme
+        else:  # chunks grow from the first on
+            before = plan.phonemes(n - 1)
+            next_chunk = growth * (first_guess if before is None else before * seconds_per_phoneme)
         buffered = sum(s for k, s in seconds.items() if k >= playback.delivered)
         if playback.start is not None:
             buffered += max(0.0, playback.start + playback.delivered_seconds - now)
@@ -122,7 +131,7 @@ class SpeechStream:
         return policy.Work(
             first=first,
             later=later,
-            next=min(later, policy.phonemes_guess(plan.phonemes(n)) * seconds_per_phoneme),
+            next=min(later, next_chunk),
             buffered=buffered,
             load=rate * seconds_per_phoneme,
         )
