@@ -128,15 +128,16 @@ class Settings(BaseSettings):
     """Most chunks waiting for an inference worker, a hard cap like ``TTS_MAX_STREAMS``; while
     more wait, new requests get 429."""
 
-    first_audio_wait: float | None = Field(None, gt=0.0, le=60.0)
+    first_audio_wait: float | None = Field(None, gt=0.0, le=3600.0)
     """Seconds a new stream's first chunk may wait for the work ahead of it. A request is
     admitted only while the measured work ahead (other streams' first chunks, then the audio
     every admitted stream needs as fast as it plays, at the model's measured speed) lets it start
     within this time; otherwise it gets 429 at once, with a Retry-After computed from that work.
     Unset: twice the measured time of a first chunk on the idle server, so that first audio comes
-    within about three times its idle time on whatever machine the service runs on."""
+    within about three times its idle time on whatever machine the service runs on. An hour here
+    and in ``TTS_MAX_PLAYBACK_GAP`` leaves admission to ``TTS_MAX_STREAMS`` alone."""
 
-    max_playback_gap: float = Field(1.0, gt=0.0, le=60.0)
+    max_playback_gap: float = Field(1.0, gt=0.0, le=3600.0)
     """Seconds an admitted stream's listener may wait for its next chunk because of other
     streams' work: admission refuses a new stream whose work would make any listener wait longer
     (docs/performance.md, Overload, measures the gaps)."""
