@@ -143,10 +143,10 @@ class Bounds:
 
 def _needed(work: Work, t: float, bounds: Bounds) -> float:
     """Compute ``work`` must have had by ``t`` seconds from now so that its listener never waits
-    past the bounds: its first chunk when it has waited ``first_wait`` and run; its next chunk
-    whole, and the rest as fast as it plays, from when its buffered audio runs out (plus the gap
-    allowed)."""
-    needed = work.first if t >= bounds.first_wait + work.first else 0.0
+    past the bounds: its first chunk at once (first chunks go before any other, in order of
+    arrival); its next chunk whole, and the rest as fast as it plays, from when its buffered
+    audio runs out (plus the gap allowed)."""
+    needed = work.first
     due = _later_due(work, bounds)
     if t >= due and work.later > 0:
         needed += min(work.later, work.next + (t - due) * work.load)
@@ -178,9 +178,9 @@ def _horizons(works: Sequence[Work], bounds: Bounds) -> set[float]:
 def overcommitment(works: Sequence[Work], bounds: Bounds) -> float:
     """Pool seconds by which the work of ``works`` due by some time exceeds what the pool can do
     by then (its largest excess over all times; 0 or less: every listener is served within the
-    bounds, scheduling the most urgent work first). Each stream is a fluid: its first chunk may
-    wait ``first_wait`` for the others, then it needs its audio as fast as it plays, and a
-    stream whose text is synthesized costs nothing more, however long it still plays."""
+    bounds, first chunks first, then the most urgent). Each stream is a fluid: its first chunk
+    (which may wait ``first_wait`` for those ahead of it), then its audio as fast as it plays;
+    a stream whose text is synthesized costs nothing more, however long it still plays."""
     return max(
         (
             sum(_needed(work, t, bounds) for work in works) - bounds.parallel * t
