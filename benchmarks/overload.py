@@ -3,16 +3,19 @@
     python -m benchmarks.overload --url http://127.0.0.1:8880
 
 First the reply is timed alone (the idle first audio), then for each client count (2, 4, 8, 16,
-32 and 100 by default) that many clients send it at the same instant, streamed as pcm, and read
-it to the end. Per burst: how many were served and refused (429), the first audio of the served
-(p50, p95, and the slowest over the idle figure) and the longest playback gap of an admitted
+32 and 100 by default) it is timed alone once more (the reference for that burst: a shared
+machine's speed drifts) and then that many clients send it at the same instant, streamed as pcm,
+and read it to the end. Per burst: how many were served and refused (429), the first audio of the
+served (p50, p95, and the slowest over the reply's alone just before) and the longest playback gap of an admitted
 stream (how long its listener, playing in real time from the first byte, would wait for bytes at
-worst). Between bursts it waits for the server to be idle. Prints one Markdown table and writes
+worst), and the client machine's load average just after it (other work on a shared machine shows
+there). Between bursts it waits for the server to be idle. Prints one Markdown table and writes
 it with the raw measurements to ``--out``.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
@@ -73,7 +76,7 @@ def _burst(url: str, clients: int, body: dict[str, Any], timeout: float, api_key
     return results
 
 
-def _row(clients: int, results: list[Measurement], idle: float) -> dict[str, Any]:
+def _row(clients: int, results: list[Measurement], alone: Measurement) -> dict[str, Any]:
     served = [m for m in results if m.status == 200 and not m.error]
     refused = [m for m in results if m.status == 429]
     ttfa = [m.ttfa for m in served]
@@ -81,9 +84,11 @@ def _row(clients: int, results: list[Measurement], idle: float) -> dict[str, Any
         "clients": clients, "served": len(served), "refused": len(refused),
         "other": len(results) - len(served) - len(refused),
         "ttfa_p50": percentile(ttfa, 50), "ttfa_p95": percentile(ttfa, 95),
-        "ttfa_max_over_idle": max(ttfa, default=float("nan")) / idle,
+        "alone_ttfa": alone.ttfa, "alone_gap": longest_gap(alone),
+        "ttfa_max_over_alone": max(ttfa, default=float("nan")) / alone.ttfa,
         "longest_gap": max((longest_gap(m) for m in served), default=float("nan")),
         "refused_answer_max": max((m.total for m in refused), default=float("nan")),
+        "load_average": os.getloadavg()[0],
     }  # fmt: skip
 
 
@@ -91,16 +96,19 @@ def _table(rows: list[dict[str, Any]], idle: float, idle_gap: float) -> str:
     lines = [
         f"Alone: first audio {idle:.2f} s (median), longest playback gap {idle_gap:.2f} s",
         "",
-        "| clients | served | refused (429) | first audio p50 | p95 | slowest / idle "
-        "| longest playback gap | slowest 429 |",
-        "|---|---|---|---|---|---|---|---|",
+        "| clients | alone just before: first audio, gap | served | refused (429) "
+        "| first audio p50 | p95 | slowest / alone | longest playback gap | slowest 429 "
+        "| load average |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         other = f" (+{r['other']} failed)" if r["other"] else ""
         lines.append(
-            f"| {r['clients']} | {r['served']}{other} | {r['refused']} | {r['ttfa_p50']:.2f} s "
-            f"| {r['ttfa_p95']:.2f} s | {r['ttfa_max_over_idle']:.1f}x "
-            f"| {r['longest_gap']:.2f} s | {r['refused_answer_max']:.2f} s |"
+            f"| {r['clients']} | {r['alone_ttfa']:.2f} s, {r['alone_gap']:.2f} s "
+            f"| {r['served']}{other} | {r['refused']} | {r['ttfa_p50']:.2f} s "
+            f"| {r['ttfa_p95']:.2f} s | {r['ttfa_max_over_alone']:.1f}x "
+            f"| {r['longest_gap']:.2f} s | {r['refused_answer_max']:.2f} s "
+            f"| {r['load_average']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -134,9 +142,12 @@ def main(
     rows, everything = [], list(idle_runs_)
     for clients in levels:
         _wait_idle(url)
+        with httpx.Client(timeout=timeout) as client:  # the reference on this machine right now
+            alone = measure(client, url, body, case="alone", mode=str(clients), api_key=api_key)
+        _wait_idle(url)
         results = _burst(url, clients, body, timeout, api_key)
-        everything += results
-        rows.append(_row(clients, results, idle))
+        everything += [alone, *results]
+        rows.append(_row(clients, results, alone))
         click.echo(_table(rows[-1:], idle, idle_gap).splitlines()[-1], err=True)
     table = _table(rows, idle, idle_gap)
     meta = run_meta(url, command="overload", levels=list(levels), idle_ttfa=idle,
