@@ -133,8 +133,9 @@ class Settings(BaseSettings):
     admitted only while the measured work ahead (other streams' first chunks, then the audio
     every admitted stream needs as fast as it plays, at the model's measured speed) lets it start
     within this time; otherwise it gets 429 at once, with a Retry-After computed from that work.
-    Unset: twice the measured time of a first chunk on the idle server, so that first audio comes
-    within about three times its idle time on whatever machine the service runs on. An hour here
+    Unset: one and a half times the measured time of a first chunk on the idle server, so that
+    first audio comes within about two and a half times its idle time (three under the slowing of
+    chunks that run together) on whatever machine the service runs on. An hour here
     and in ``TTS_MAX_PLAYBACK_GAP`` leaves admission to ``TTS_MAX_STREAMS`` alone."""
 
     max_playback_gap: float = Field(1.0, gt=0.0, le=3600.0)

@@ -49,6 +49,10 @@ model's phonemes."""
 PHONEMES_PER_CHAR = 1.1
 """Phonemes per character of English text (1.0-1.3 measured): a guess at a text's work before
 it is phonemized."""
+FIRST_WAIT_CHUNKS = 1.5
+"""Unless configured, a first chunk may wait this many times a first chunk's idle time for the
+work ahead: first audio within about 2.5 times its idle figure, leaving room under three times
+for the slowing of chunks that run together."""
 GUESS_FIRST_PHONEMES = 30
 """The length guessed for a first chunk before one has been measured (a short sentence)."""
 GUESS_PHONEMES = 100

@@ -100,7 +100,7 @@ class Synthesizer:
     def _bounds(self) -> policy.Bounds:
         settings = self.settings
         return policy.Bounds(
-            first_wait=settings.first_audio_wait or 2 * self._first_guess(),
+            first_wait=settings.first_audio_wait or policy.FIRST_WAIT_CHUNKS * self._first_guess(),
             gap=settings.max_playback_gap,
             parallel=self.scheduler.parallel,
         )
