@@ -27,6 +27,13 @@ from tts_service.voices import Voice
 _SHUTDOWN_WAIT_S = 60.0
 """Longest wait at shutdown for chunks already running (one chunk takes seconds)."""
 _UNSPLIT_GROWTH = 1000.0
+_BUSY = {
+    policy.Refusal.FIRST_AUDIO: "a new stream's first audio would wait too long",
+    policy.Refusal.PLAYBACK: "the streams in progress could not all be kept playing",
+    policy.Refusal.STREAMS: "it has as many streams as it takes",
+    policy.Refusal.QUEUE: "it has as many chunks waiting as it takes",
+}
+"""Why a stream is refused, in the words of its 429."""
 """Chunk growth for a text spoken unsplit: every chunk as long as the model allows."""
 
 
@@ -137,8 +144,8 @@ class Synthesizer:
             return
         self.metrics.admission_refusals.labels(decision.reason.value).inc()
         raise OverloadedError(
-            f"The server is busy ({len(open_works)} streams, {queued} chunks waiting; "
-            f"refused by {decision.reason.value}); retry in {decision.retry_after} s.",
+            f"The server is busy: {_BUSY[decision.reason]} ({len(open_works)} streams, "
+            f"{queued} chunks waiting); retry in {decision.retry_after} s.",
             retry_after=decision.retry_after,
         )
 
