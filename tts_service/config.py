@@ -120,11 +120,28 @@ class Settings(BaseSettings):
     """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""
 
     max_streams: int = Field(16, ge=1)
-    """Most speech streams in progress at once; a request beyond it gets 429 with Retry-After
-    (accepted streams always finish)."""
+    """Most speech streams in progress at once, a hard cap above admission by capacity
+    (``TTS_FIRST_AUDIO_WAIT``, ``TTS_MAX_PLAYBACK_GAP``); a request beyond it gets 429 with
+    Retry-After (accepted streams always finish)."""
 
     max_queued_chunks: int = Field(32, ge=1)
-    """Most chunks waiting for an inference worker; while more wait, new requests get 429."""
+    """Most chunks waiting for an inference worker, a hard cap like ``TTS_MAX_STREAMS``; while
+    more wait, new requests get 429."""
+
+    first_audio_wait: float | None = Field(None, gt=0.0, le=3600.0)
+    """Seconds a new stream's first chunk may wait for the work ahead of it. A request is
+    admitted only while the measured work ahead (other streams' first chunks, then the audio
+    every admitted stream needs as fast as it plays, at the model's measured speed) lets it start
+    within this time; otherwise it gets 429 at once, with a Retry-After computed from that work.
+    Unset: one and a half times the measured time of a first chunk on the idle server, so that
+    first audio comes within about two and a half times its idle time (three under the slowing of
+    chunks that run together) on whatever machine the service runs on. An hour here
+    and in ``TTS_MAX_PLAYBACK_GAP`` leaves admission to ``TTS_MAX_STREAMS`` alone."""
+
+    max_playback_gap: float = Field(1.0, gt=0.0, le=3600.0)
+    """Seconds an admitted stream's listener may wait for its next chunk because of other
+    streams' work: admission refuses a new stream whose work would make any listener wait longer
+    (docs/performance.md, Overload, measures the gaps)."""
 
     send_timeout: float = Field(30.0, gt=0.0, le=3600.0)
     """Seconds a client may accept no data at all (it stopped reading, or its network stalled)
@@ -203,6 +220,13 @@ class Settings(BaseSettings):
 
     def warmup_for(self, backend_name: str) -> bool:
         return self.warmup if self.warmup is not None else warmup_by_default(backend_name)
+
+    @property
+    def parallel_inferences(self) -> int:
+        """How many inferences run at once without slowing each other: the cores over each
+        inference's threads, at most the workers."""
+        workers = self.inference_workers + self.urgent_workers
+        return max(1, min(workers, cpu_cores() // self.threads_per_inference))
 
     @property
     def lookahead(self) -> int:

@@ -112,7 +112,8 @@ class SpeechService:
             request_id, len(text), voice.spec, body.response_format, time.perf_counter(),
             synthesizer.metrics, cancel_reason,
         )  # fmt: skip
-        synthesizer.check_capacity()  # no await between this and opening the stream
+        synthesizer.check_capacity(len(text), speed=body.speed, split=body.split_sentences)
+        # no await between the capacity check and opening the stream
         stream = synthesizer.stream(
             text, voice, speed=body.speed, lang=lang, split=body.split_sentences,
             request_id=request_id, timestamps=body.timestamps,

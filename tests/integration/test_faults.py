@@ -161,6 +161,11 @@ class Listener:
         return sse_events(self.data.decode())
 
 
+BOTH_ADMITTED = {"TTS_FIRST_AUDIO_WAIT": "3600", "TTS_MAX_PLAYBACK_GAP": "3600"}
+"""Admission left to the stream limit: the shutdown tests need both streams of ``stream_pair``
+running, even on a machine too busy to feed two listeners without gaps."""
+
+
 def stream_pair(server: RunningServer, text: str) -> tuple[Listener, Listener]:
     """One raw mp3 stream and one SSE stream of ``text``, both started (first bytes in)."""
     body = {"model": "kokoro", "input": text, "voice": "af_heart"}
@@ -175,7 +180,7 @@ def stream_pair(server: RunningServer, text: str) -> tuple[Listener, Listener]:
 def test_sigterm_lets_streams_in_progress_finish_then_exits_0(
     model_settings: Settings, tmp_path: Path
 ) -> None:
-    server = start_server(tmp_path, {"TTS_SHUTDOWN_GRACE": "150"})
+    server = start_server(tmp_path, {"TTS_SHUTDOWN_GRACE": "150", **BOTH_ADMITTED})
     try:
         audio, events = stream_pair(server, TWO_SHORT_SENTENCES)
         server.process.send_signal(signal.SIGTERM)
@@ -211,7 +216,7 @@ def test_streams_still_running_when_the_grace_period_ends_are_cut_within_its_dea
     the grace period plus ``EXIT_MARGIN_S`` (a timer's deadline, not a speed: the slack covers
     the signal's delivery and the exit)."""
     grace = 1.0
-    server = start_server(tmp_path, {"TTS_SHUTDOWN_GRACE": str(grace)})
+    server = start_server(tmp_path, {"TTS_SHUTDOWN_GRACE": str(grace), **BOTH_ADMITTED})
     try:
         audio, events = stream_pair(server, LONG_TEXT)
         body = {
