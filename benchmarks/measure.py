@@ -103,21 +103,38 @@ def measure(
     return result
 
 
-def playback_stall(m: Measurement) -> float:
-    """Longest wait a listener would have had once playback started at the first byte: piece i
+def stalls(m: Measurement) -> list[float]:
+    """Each wait a listener would have had once playback started at the first byte: piece i
     arrives after the audio of pieces before it has finished playing. Audio per byte is taken as
     constant (exact for pcm/wav, close for the constant-bit-rate codecs)."""
     if m.error or not m.arrivals or not m.bytes:
-        return float("nan")
+        return []
     seconds_per_byte = m.audio_seconds / m.bytes
     start = m.arrivals[0][0]
     received = 0
-    stall = 0.0
+    waits: list[float] = []
+    waited = 0.0
     for at, size in m.arrivals:
-        playable_until = start + stall + received * seconds_per_byte
-        stall += max(0.0, at - playable_until)
+        playable_until = start + waited + received * seconds_per_byte
+        if at > playable_until:
+            waits.append(at - playable_until)
+            waited += waits[-1]
         received += size
-    return stall
+    return waits
+
+
+def playback_stall(m: Measurement) -> float:
+    """How long a listener would have waited in all, once playback started (see ``stalls``)."""
+    if m.error or not m.arrivals or not m.bytes:
+        return float("nan")
+    return sum(stalls(m))
+
+
+def longest_gap(m: Measurement) -> float:
+    """The longest single wait of a listener once playback started (see ``stalls``)."""
+    if m.error or not m.arrivals or not m.bytes:
+        return float("nan")
+    return max(stalls(m), default=0.0)
 
 
 def free_port() -> int:

@@ -1,6 +1,7 @@
 """The one table of malformed speech requests and one of odd but valid ones, run in-process against
 the stand-in backend (tests/unit/test_bad_input.py) and against a real server with the real model
-(tests/integration/test_bad_input.py).
+(tests/integration/test_bad_input.py); and one of bytes that are not HTTP the server can parse,
+sent over a socket to a real server (tests/integration/test_connections.py).
 
 Every bad request must get a 4xx in OpenAI's error shape, never a 500 or a hang; every odd but
 valid one must be spoken.
@@ -141,6 +142,8 @@ BAD_REQUESTS = [
     Bad("voice-unknown", _with(voice="nosuchvoice"), param="voice", code="voice_not_found"),
     Bad("voice-empty", _with(voice=""), param="voice"),
     Bad("voice-blend-huge-weight", _with(voice="af_heart(999999)+"), param="voice"),
+    Bad("voice-blend-weight-1e300", _with(voice="af_heart(1e300)"), param="voice"),
+    Bad("voice-blend-weights-1e38", _with(voice="af_heart(1e38)+af_bella(1e38)"), param="voice"),
     Bad("voice-blend-only-plus", _with(voice="+"), param="voice", code="voice_not_found"),
     Bad(
         "voice-blend-trailing-plus",
@@ -210,8 +213,28 @@ ODD_BUT_VALID: list[tuple[str, dict[str, Any]]] = [
     ("unknown-fields", _with(input="Hello.", temperature=0.7, user={"id": 1})),
     ("voice-object-alias", _with(input="Hello.", voice={"id": "nova"})),
     ("voice-weighted-blend", _with(input="Hello.", voice="af_heart(2)+af_bella(0.5)")),
+    ("voice-blend-tiny-weight", _with(input="Hello.", voice="af_heart(1e-50)")),
+    ("voice-blend-tiny-weights", _with(input="Hello.", voice="af_heart(1e-300)+af_bella(1e-300)")),
     ("no-spaces-word", _with(input="Supercalifragilisticexpialidocious")),
 ]
+
+
+MAX_HEAD_BYTES = 16 * 1024  # tts_service.connections.MAX_HEAD_BYTES
+
+# Not HTTP the server can parse: answered by the connection (the app never sees them), in the
+# same error shape, then closed. (id, the bytes sent, status, code)
+BAD_HTTP: list[tuple[str, bytes, int, str]] = [
+    # The head is still incomplete when it passes the limit (sent whole, it would be refused the
+    # same way, but the unread rest can reset the connection before the answer is read).
+    ("head-over-limit", b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * (MAX_HEAD_BYTES + 1),
+     431, "headers_too_large"),
+    ("negative-content-length",
+     b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400,
+     "invalid_http"),
+    ("tls-on-the-plain-port", bytes.fromhex("16030100c4010000c00303") + bytes(32), 400,
+     "invalid_http"),
+    ("not-http", b"HELLO THERE\r\n\r\n", 400, "invalid_http"),
+]  # fmt: skip
 
 
 def send(client: httpx.Client, case: Bad) -> httpx.Response:

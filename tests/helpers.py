@@ -153,6 +153,22 @@ def assert_openai_error(
     return error
 
 
+def read_response(sock: socket.socket) -> httpx.Response:
+    """The one HTTP/1.1 response a server sends on ``sock`` before it closes the connection (a
+    reset after the response counts as closing)."""
+    data = b""
+    try:
+        while piece := sock.recv(65536):
+            data += piece
+    except ConnectionResetError:
+        pass
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    assert status_line.startswith("HTTP/1.1 "), data[:200]
+    headers = [tuple(part.strip() for part in line.split(":", 1)) for line in lines]
+    return httpx.Response(int(status_line.split()[1]), headers=headers, content=body)
+
+
 # --- what Whisper heard --------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
+from concurrent.futures import wait as wait_for_futures
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,6 +147,8 @@ def create_app(
         task = asyncio.create_task(start())
         yield
         task.cancel()
+        if loading is not None:  # still loading: the interpreter must not end under its work
+            await asyncio.to_thread(wait_for_futures, [loading])
         if service.synthesizer is not None:
             await asyncio.to_thread(service.synthesizer.shutdown)
 

@@ -109,7 +109,8 @@ def serve(
     """Fetch the model if needed, then serve the API on HOST:PORT.
 
     SIGTERM or Ctrl+C stops it gracefully: no new connections, streams in progress get
-    TTS_SHUTDOWN_GRACE seconds to finish, then exit status 0 (1 if the model failed to load)."""
+    TTS_SHUTDOWN_GRACE seconds to finish, and the process is gone a few seconds after that at
+    most; exit status 0 (1 if the model failed to load)."""
     settings = _settings(host=host, port=port, models_dir=models_dir, log_level=log_level)
     configure_logging(settings.log_level)
     sock = _listen(settings.host, settings.port)
@@ -119,6 +120,12 @@ def serve(
     import uvicorn
 
     from tts_service.app import create_app
+    from tts_service.connections import (
+        MAX_HEAD_BYTES,
+        connection_limits,
+        guarded_protocol,
+        raise_open_file_limit,
+    )
     from tts_service.server import GracefulServer
 
     server: GracefulServer | None = None
@@ -131,11 +138,18 @@ def serve(
         return server is not None and server.abort(scope)
 
     app = create_app(settings, files=files, loading=loading, on_fatal=stop, abort_connection=abort)
+    raise_open_file_limit()
+    protocol = guarded_protocol(connection_limits(settings), app.state.service.error_response)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=library_level(settings.log_level),
-        log_config=None,
+        log_config=None, http=protocol, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        timeout_keep_alive=settings.keepalive_timeout,
+        loop="tts_service.connections:SteadyAcceptLoop",
     )  # fmt: skip
-    server = GracefulServer(config, grace=settings.shutdown_grace)
+    server = GracefulServer(
+        config, grace=settings.shutdown_grace,
+        exit_status=lambda: 1 if app.state.service.load_error else 0,
+    )  # fmt: skip
     # uvicorn re-raises the signal that stopped it once it has shut down, with the handler that
     # was in place before; a no-op one lets the drained server exit normally (status 0).
     for stop_signal in (signal.SIGINT, signal.SIGTERM):

@@ -127,11 +127,28 @@ class Settings(BaseSettings):
     """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""
 
     max_streams: int = Field(16, ge=1)
-    """Most speech streams in progress at once; a request beyond it gets 429 with Retry-After
-    (accepted streams always finish)."""
+    """Most speech streams in progress at once, a hard cap above admission by capacity
+    (``TTS_FIRST_AUDIO_WAIT``, ``TTS_MAX_PLAYBACK_GAP``); a request beyond it gets 429 with
+    Retry-After (accepted streams always finish)."""
 
     max_queued_chunks: int = Field(32, ge=1)
-    """Most chunks waiting for an inference worker; while more wait, new requests get 429."""
+    """Most chunks waiting for an inference worker, a hard cap like ``TTS_MAX_STREAMS``; while
+    more wait, new requests get 429."""
+
+    first_audio_wait: float | None = Field(None, gt=0.0, le=3600.0)
+    """Seconds a new stream's first chunk may wait for the work ahead of it. A request is
+    admitted only while the measured work ahead (other streams' first chunks, then the audio
+    every admitted stream needs as fast as it plays, at the model's measured speed) lets it start
+    within this time; otherwise it gets 429 at once, with a Retry-After computed from that work.
+    Unset: one and a half times the measured time of a first chunk on the idle server, so that
+    first audio comes within about two and a half times its idle time (three under the slowing of
+    chunks that run together) on whatever machine the service runs on. An hour here
+    and in ``TTS_MAX_PLAYBACK_GAP`` leaves admission to ``TTS_MAX_STREAMS`` alone."""
+
+    max_playback_gap: float = Field(1.0, gt=0.0, le=3600.0)
+    """Seconds an admitted stream's listener may wait for its next chunk because of other
+    streams' work: admission refuses a new stream whose work would make any listener wait longer
+    (docs/performance.md, Overload, measures the gaps)."""
 
     send_timeout: float = Field(30.0, gt=0.0, le=3600.0)
     """Seconds a client may accept no data at all (it stopped reading, or its network stalled)
@@ -139,9 +156,36 @@ class Settings(BaseSettings):
     the connection closed. Responses are sent in 16 KiB pieces, so a slow but steady reader is
     never cut."""
 
+    send_buffer_bytes: int = Field(65536, ge=0, le=16 * 1024 * 1024)
+    """Kernel send buffer of each connection, in bytes (Linux reserves twice this); 0 leaves it to
+    the operating system, which grows it up to megabytes. A client that stops reading fills it,
+    and the send timeout starts counting, after this much: 64 KiB lets a steady reader of the
+    largest format (base64 pcm over SSE, 64 KB/s) take audio about 10 times faster than real
+    time at 100 ms round trip."""
+
+    header_timeout: float = Field(10.0, gt=0.0, le=3600.0)
+    """Seconds a client has to send a request's head (request line and headers) once it
+    connected, or once the next request on a kept-alive connection began: one that sent part of
+    a head gets 408, a silent one is closed."""
+
+    body_timeout: float = Field(30.0, gt=0.0, le=3600.0)
+    """Seconds a client has to send a request's whole body after its head; then it gets 408 and
+    the connection is closed (a 4096-character input is about 50 KB)."""
+
+    keepalive_timeout: int = Field(5, ge=1, le=3600)
+    """Seconds an idle kept-alive connection stays open between requests. Behind a proxy that
+    keeps connections to the service, set the proxy's idle timeout lower."""
+
+    max_connections: int = Field(256, ge=1)
+    """Most connections open at once; a connection beyond it gets 503 with Retry-After to its
+    request and is closed. Lowered at start, with a warning, to leave 64 files free under the
+    process's open-file limit."""
+
     shutdown_grace: float = Field(10.0, ge=0.0, le=3600.0)
     """Seconds a stopping server (SIGTERM, Ctrl+C) gives streams in progress to finish, taking no
-    new connections meanwhile; streams still running then are cut (their connections closed)."""
+    new connections meanwhile; streams still running then are cut (an SSE stream with an
+    ``error`` event), and the process is gone at most 3 s later, whatever still runs. An
+    orchestrator's kill timeout must cover both (see Operations)."""
 
     max_request_bytes: int = Field(1_048_576, ge=1024)
     """Largest accepted request body in bytes; a larger one gets 413 before it is read (a
@@ -183,6 +227,13 @@ class Settings(BaseSettings):
 
     def warmup_for(self, backend_name: str) -> bool:
         return self.warmup if self.warmup is not None else warmup_by_default(backend_name)
+
+    @property
+    def parallel_inferences(self) -> int:
+        """How many inferences run at once without slowing each other: the cores over each
+        inference's threads, at most the workers."""
+        workers = self.inference_workers + self.urgent_workers
+        return max(1, min(workers, cpu_cores() // self.threads_per_inference))
 
     @property
     def lookahead(self) -> int:

@@ -51,6 +51,24 @@ class RequestTooLargeError(InvalidRequestError):
     code = "request_too_large"
 
 
+class InvalidHTTPError(InvalidRequestError):
+    """What arrived is not HTTP/1.1 the server can parse (answered by the connection, not the app)."""
+
+    code = "invalid_http"
+
+
+class HeadersTooLargeError(InvalidHTTPError):
+    status_code = 431
+    code = "headers_too_large"
+
+
+class RequestTimeoutError(InvalidRequestError):
+    """The request head or body did not arrive within its timeout."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
 class HTTPStatusError(ServiceError):
     """An error the HTTP layer found (unknown path, wrong method), with its own status."""
 
@@ -74,6 +92,18 @@ class NotReadyError(ServiceError):
     status_code = 503
     error_type = "service_unavailable"
     code = "model_not_ready"
+
+
+class TooManyConnectionsError(ServiceError):
+    """The connection came while ``TTS_MAX_CONNECTIONS`` were open; it is closed after this."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    code = "too_many_connections"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class OverloadedError(ServiceError):

@@ -53,6 +53,14 @@ class Metrics:
             "by reason (the error code).",
             ["reason"], registry=r,
         )  # fmt: skip
+        self.admission_refusals = Counter(
+            "tts_admission_refusals",
+            "New streams refused with 429, by the limit they would have broken: max_streams, "
+            "max_queued_chunks (the hard caps), first_audio (its first chunk would wait longer "
+            "than TTS_FIRST_AUDIO_WAIT), playback (an admitted listener would wait longer than "
+            "TTS_MAX_PLAYBACK_GAP).",
+            ["reason"], registry=r,
+        )  # fmt: skip
         self.cancelled_streams = Counter(
             "tts_cancelled_streams",
             "Streams cut short after they started, by reason: client_disconnected, send_timeout "

@@ -8,6 +8,7 @@ the exception handlers use, so they have OpenAI's shape and are counted and logg
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,8 +29,15 @@ ConnectionAborter = Callable[[Scope], bool]
 """Drops the connection of the request with this scope at once; False if it cannot."""
 
 REQUEST_ID_HEADER = "X-Request-Id"
+_SHUTDOWN_NOTICE = "shutdown_notice"
+"""The key of a request's shutdown notice in its scope's state (``shutdown_notice``)."""
 SEND_PIECE_BYTES = 16 * 1024
 """Response bodies go to the server in pieces of at most this size, each within the send timeout."""
+
+
+def new_request_id() -> str:
+    """A short random id for a request (12 hex digits)."""
+    return uuid.uuid4().hex[:12]
 
 
 def request_id(scope: Scope) -> str:
@@ -47,6 +55,23 @@ def set_cancel_reason(scope: Scope, reason: str) -> None:
     scope.setdefault("state", {})["cancel_reason"] = reason
 
 
+def shutdown_notice(scope: Scope) -> asyncio.Event:
+    """An event the server sets when its shutdown grace period is over while this request's
+    response is still going: a response that can end in-band (an SSE stream, with an ``error``
+    event) asks for it, ends itself when it is set, and its connection closes after it. The
+    server drops the connections of all other responses at once."""
+    state = scope.setdefault("state", {})
+    notice = state.get(_SHUTDOWN_NOTICE)
+    if notice is None:
+        notice = state[_SHUTDOWN_NOTICE] = asyncio.Event()
+    return notice  # type: ignore[no-any-return]
+
+
+def shutdown_notice_of(scope: Scope) -> asyncio.Event | None:
+    """The request's shutdown notice if its response asked for one (``shutdown_notice``)."""
+    return scope.get("state", {}).get(_SHUTDOWN_NOTICE)  # type: ignore[no-any-return]
+
+
 class RequestIdMiddleware:
     """Gives every HTTP request a short random id, kept in ``request.state.request_id`` (it tags
     the request's log lines) and sent back as ``X-Request-Id`` on every response, errors too."""
@@ -58,7 +83,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = uuid.uuid4().hex[:12]
+        rid = new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
 
         async def send_with_id(message: Message) -> None:

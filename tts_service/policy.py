@@ -14,13 +14,20 @@ A free worker takes the queued chunk with the lowest key, ``(priority, order)``:
 
 A chunk's deadline is when the listener, playing in real time from the first chunk on,
 reaches it.
+
+A new stream is admitted when the pool, doing the most urgent work first, can still start its
+first chunk within a bound and keep every listener fed: for every time ahead, the work due by
+then (first chunks, then each stream's audio as fast as it plays, from when its buffered audio
+runs out) must fit in what the pool can do by then (``overcommitment``, ``admit``). A refused
+request is told to retry when the excess will have been worked through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class Priority(IntEnum):
@@ -37,6 +44,18 @@ Key = tuple[Priority, float]
 
 PHONEMES_PER_SECOND = 15.0
 """Speech runs at roughly this many phonemes per second: a guess at unsynthesized audio's length."""
+SPOKEN_PHONEMES_PER_SECOND = 18.0
+"""A high guess at the same (16-19): what playing a second of audio at speed 1 costs, in the
+model's phonemes."""
+PHONEMES_PER_CHAR = 1.1
+"""Phonemes per character of English text (1.0-1.3 measured): a guess at a text's work before
+it is phonemized."""
+FIRST_WAIT_CHUNKS = 1.5
+"""Unless configured, a first chunk may wait this many times a first chunk's idle time for the
+work ahead: first audio within about 2.5 times its idle figure, leaving room under three times
+for the slowing of chunks that run together."""
+GUESS_FIRST_PHONEMES = 30
+"""The length guessed for a first chunk before one has been measured (a short sentence)."""
 GUESS_PHONEMES = 100
 """The length guessed for a chunk not planned yet."""
 MAX_RETRY_AFTER_S = 60
@@ -115,17 +134,148 @@ def first_chunk_key() -> Key:
     return (Priority.FIRST, 0.0)
 
 
+@dataclass(frozen=True)
+class Work:
+    """What an open stream still needs, as admission sees it. Compute is in pool seconds: the
+    time the whole inference pool would take for it alone (see ``Scheduler.pool_seconds_per_phoneme``)."""
+
+    first: float
+    """Compute its first chunk still needs (0 once delivered); due ``first_wait`` from now."""
+    later: float
+    """Compute of every later chunk not yet synthesized (planned, or guessed from its text)."""
+    next: float
+    """The part of ``later`` that is its next chunk: needed whole when its listener reaches it."""
+    buffered: float
+    """Seconds of audio its listener has received and not yet heard (0 before first audio)."""
+    load: float
+    """Compute per second of its playback: what keeping its listener fed costs while it lasts
+    (the inverse of the model's speed in multiples of real time, at the request's ``speed``)."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What admission promises an admitted stream, and what the pool can do."""
+
+    first_wait: float
+    """Seconds a first chunk may wait for the work ahead of it before it starts."""
+    gap: float
+    """Seconds a listener may wait for a later chunk because of other streams' work."""
+    parallel: int
+    """Inferences the pool runs at once without slowing each other (pool seconds per second)."""
+
+
+def _needed(work: Work, t: float, bounds: Bounds) -> float:
+    """Compute ``work`` must have had by ``t`` seconds from now so that its listener never waits
+    past the bounds: its first chunk at once (first chunks go before any other, in order of
+    arrival); its next chunk whole, and the rest as fast as it plays, from when its buffered
+    audio runs out (plus the gap allowed)."""
+    needed = work.first
+    due = _later_due(work, bounds)
+    if t >= due and work.later > 0:
+        needed += min(work.later, work.next + (t - due) * work.load)
+    return needed
+
+
+def _later_due(work: Work, bounds: Bounds) -> float:
+    """When ``work``'s next later chunk is needed: its buffered audio played, plus the gap
+    allowed; while its first chunk is pending, after first audio (at the latest) and that
+    chunk's audio (its compute over ``load``)."""
+    if work.first > 0 and work.load > 0:
+        first_audio = bounds.first_wait + work.first
+        return first_audio + work.first / work.load + work.buffered + bounds.gap
+    return work.buffered + bounds.gap
+
+
+def _horizons(works: Sequence[Work], bounds: Bounds) -> set[float]:
+    """Where the demand of ``works`` jumps or stops growing: the only places where it can exceed
+    what the pool can do by more than anywhere else (the pool's supply grows linearly)."""
+    points = set()
+    for work in works:
+        due = _later_due(work, bounds)
+        points |= {bounds.first_wait + work.first, due}
+        if work.load > 0:
+            points.add(due + max(0.0, work.later - work.next) / work.load)
+    return {t for t in points if 0 < t < math.inf}
+
+
+def overcommitment(works: Sequence[Work], bounds: Bounds) -> float:
+    """Pool seconds by which the work of ``works`` due by some time exceeds what the pool can do
+    by then (its largest excess over all times; 0 or less: every listener is served within the
+    bounds, first chunks first, then the most urgent). Each stream is a fluid: its first chunk
+    (which may wait ``first_wait`` for those ahead of it), then its audio as fast as it plays;
+    a stream whose text is synthesized costs nothing more, however long it still plays."""
+    return max(
+        (
+            sum(_needed(work, t, bounds) for work in works) - bounds.parallel * t
+            for t in _horizons(works, bounds)
+        ),
+        default=0.0,
+    )
+
+
 def admits(*, open_streams: int, queued: int, max_streams: int, max_queued: int) -> bool:
-    """Whether a new stream may start: below both the stream and the queued-chunk limits."""
+    """Whether a new stream may start as far as the hard limits go: below both the stream and
+    the queued-chunk limits."""
     return open_streams < max_streams and queued < max_queued
 
 
-def retry_after(*, queued: int, seconds_per_phoneme: float, workers: int) -> int:
-    """Seconds until a worker is likely free: the queued chunks (one at least) at the measured
-    inference speed, shared by the workers; 1 to ``MAX_RETRY_AFTER_S``."""
-    per_chunk = GUESS_PHONEMES * seconds_per_phoneme
-    wait = max(queued, 1) * per_chunk / max(workers, 1)
-    return min(MAX_RETRY_AFTER_S, max(1, round(wait)))
+class Refusal(StrEnum):
+    """Why a new stream is refused (a metric label)."""
+
+    STREAMS = "max_streams"
+    QUEUE = "max_queued_chunks"
+    FIRST_AUDIO = "first_audio"
+    PLAYBACK = "playback"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A decision on a new stream: refused for ``reason`` (None: admitted); ``retry_after``,
+    seconds until the work ahead lets a stream like it in."""
+
+    reason: Refusal | None
+    retry_after: int = 0
+
+
+def admit(
+    new: Work,
+    open_works: Sequence[Work],
+    bounds: Bounds,
+    *,
+    queued: int,
+    max_streams: int,
+    max_queued: int,
+) -> Admission:
+    """Admit ``new`` when the hard limits allow it and the pool can still start its first chunk
+    within ``first_wait`` and keep every listener (``open_works`` and ``new``) fed within
+    ``gap`` (as well as it could serve ``new`` alone). Otherwise say why and when to retry: when the pool, working through the excess,
+    has made room, or (at the stream limit) when the open stream with least work left is done,
+    the pool shared among the open streams."""
+    works = [*open_works, new]
+    # What the others add: a stream too much for the pool even alone (a slow machine, a fast
+    # ``speed``) is still served on an idle one.
+    excess = overcommitment(works, bounds) - max(0.0, overcommitment([new], bounds))
+    slot_wait = 0.0
+    if len(open_works) >= max_streams:
+        least = min((w.first + w.later for w in open_works), default=0.0)
+        slot_wait = sum(min(w.first + w.later, least) for w in open_works) / bounds.parallel
+    wait = max(excess / bounds.parallel, slot_wait)
+    if not admits(
+        open_streams=len(open_works), queued=queued, max_streams=max_streams, max_queued=max_queued
+    ):
+        reason = Refusal.STREAMS if len(open_works) >= max_streams else Refusal.QUEUE
+    elif excess <= 0:
+        return Admission(None)
+    else:
+        first_only = Bounds(bounds.first_wait, math.inf, bounds.parallel)
+        late_first = overcommitment(works, first_only) > max(0.0, overcommitment([new], first_only))
+        reason = Refusal.FIRST_AUDIO if late_first else Refusal.PLAYBACK
+    return Admission(reason, retry_after(wait))
+
+
+def retry_after(wait: float) -> int:
+    """``Retry-After`` for a wait of ``wait`` seconds: whole seconds, 1 to ``MAX_RETRY_AFTER_S``."""
+    return min(MAX_RETRY_AFTER_S, max(1, math.ceil(wait)))
 
 
 def growth(configured: float, speed_share: float, seconds_per_phoneme: float) -> float:

@@ -6,6 +6,7 @@ bytes and its words.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -25,7 +26,11 @@ STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 SSE_PING_SECONDS = 10
 SSE_SHUTDOWN_MARGIN_S = 2.0
 """sse-starlette cancels event streams on shutdown by itself; it waits this much longer than the
-server's grace period, so that the server's own cut (a clean disconnect) comes first."""
+server's grace period, so that the server's own cut (the ``error`` event) comes first."""
+SHUTDOWN_MESSAGE = (
+    "The server is shutting down and its grace period is over: this stream was cut short. "
+    "Ask again (another replica) for the rest."
+)
 
 
 async def _audio_bytes(
@@ -73,19 +78,54 @@ def _delta(item: EncodedAudio) -> ServerSentEvent:
     return ServerSentEvent(data=delta.model_dump_json(exclude_none=True), event=delta.type)
 
 
+class _Cut(Exception):
+    """The server's shutdown grace period is over: the stream ends before its end."""
+
+
+async def _until(
+    items: AsyncGenerator[EncodedAudio, None], stop: asyncio.Event
+) -> AsyncGenerator[EncodedAudio, None]:
+    """``items`` until ``stop`` is set: the item being made then is cancelled, which ends
+    ``items`` (its stream is closed, its work cancelled), and ``_Cut`` is raised."""
+    stopped = asyncio.ensure_future(stop.wait())
+    pending: asyncio.Future[EncodedAudio] | None = None
+    try:
+        while True:
+            pending = asyncio.ensure_future(anext(items))
+            await asyncio.wait({pending, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not pending.done():
+                raise _Cut
+            try:
+                item = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = None
+            yield item
+    finally:
+        stopped.cancel()
+        if pending is not None and not pending.done():
+            pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)  # its clean-up runs to the end
+
+
+def _error_event(message: str, error_type: str, code: str | None = None) -> ServerSentEvent:
+    error = SpeechError(error=ErrorDetail(message=message, type=error_type, code=code))
+    return ServerSentEvent(data=error.model_dump_json(), event=error.type)
+
+
 async def _events(
-    audio: AsyncGenerator[EncodedAudio, None], stats: StreamStats
+    audio: AsyncGenerator[EncodedAudio, None], stats: StreamStats, shutdown: asyncio.Event
 ) -> AsyncIterator[ServerSentEvent]:
     try:
-        async with aclosing(audio):  # closed with the events, whatever ends them
-            async for item in audio:
+        async with aclosing(audio), aclosing(_until(audio, shutdown)) as items:  # closed with
+            async for item in items:  # the events, whatever ends them
                 yield _delta(item)
+    except _Cut:
+        yield _error_event(SHUTDOWN_MESSAGE, "service_unavailable", "shutdown")
+        return
     except Exception as exc:  # noqa: BLE001 - the stream has started: report in-band, then end
         logger.exception("[%s] speech failed mid-stream", stats.request_id)
-        error = SpeechError(
-            error=ErrorDetail(message=f"Synthesis failed: {exc}", type="server_error")
-        )
-        yield ServerSentEvent(data=error.model_dump_json(), event=error.type)
+        yield _error_event(f"Synthesis failed: {exc}", "server_error")
         return
     usage = Usage(input_tokens=stats.tokens, output_tokens=stats.samples)
     done = SpeechAudioDone(usage=usage)
@@ -97,12 +137,14 @@ def sse_response(
     stats: StreamStats,
     headers: dict[str, str],
     shutdown_grace: float,
+    shutdown: asyncio.Event,
 ) -> Response:
     """``text/event-stream``: one ``speech.audio.delta`` per encoded item (with its words, when
     timestamps were asked for), then ``speech.audio.done`` with usage (input = phoneme tokens,
     output = audio samples at 24 kHz). On shutdown it keeps streaming for the server's grace
-    period, like an audio stream."""
+    period, like an audio stream; cut then (``shutdown`` is set: the request's
+    ``middleware.shutdown_notice``), it ends with an ``error`` event of code ``shutdown``."""
     return EventSourceResponse(
-        _events(audio, stats), headers=STREAM_HEADERS | headers, ping=SSE_PING_SECONDS,
+        _events(audio, stats, shutdown), headers=STREAM_HEADERS | headers, ping=SSE_PING_SECONDS,
         shutdown_grace_period=shutdown_grace + SSE_SHUTDOWN_MARGIN_S,
     )  # fmt: skip

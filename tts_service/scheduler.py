@@ -18,8 +18,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
@@ -44,6 +45,11 @@ class Task:
         return (first_chunk_key() if self.urgency is None else self.urgency(now), self.seq)
 
 
+def _average(average: float | None, sample: float, weight: float = 0.2) -> float:
+    """An exponential moving average; the first sample stands alone."""
+    return sample if average is None else average + weight * (sample - average)
+
+
 def _lower_priority(nice: int) -> None:
     """Lower the calling thread's OS priority (Linux schedules threads individually)."""
     if nice and hasattr(os, "setpriority"):
@@ -55,22 +61,51 @@ def _lower_priority(nice: int) -> None:
             )
 
 
+@dataclass(frozen=True)
+class Metered:
+    """One task's inference, as ``Scheduler.metered`` measured it."""
+
+    elapsed: float
+    """Wall seconds it took."""
+    pool_seconds: float
+    """Its share of the pool's time: ``elapsed`` while at most ``parallel`` tasks ran, less in
+    proportion while more shared the pool. Summed over tasks, the time the pool was busy."""
+    alone: bool
+    """No other task ran at any moment of it: ``elapsed`` is what it costs on an idle server."""
+
+
 class Scheduler:
-    """A pool of worker threads that always runs the most urgent queued task next."""
+    """A pool of worker threads that always runs the most urgent queued task next.
+
+    It also measures the pool: ``parallel`` is how many inferences run at once without slowing
+    each other (the cores over each inference's threads); while more run, they share it."""
 
     def __init__(
         self,
         workers: int,
         urgent_workers: int = 1,
         background_nice: int = 10,
+        parallel: int = 1,
     ) -> None:
         self._tasks: list[Task] = []
         self._cond = threading.Condition()
         self._seq = count()
         self._closed = False
         self._idle_urgent = 0
+        self.parallel = max(1, parallel)
+        self._running = 0
+        self._starts = 0
+        self._clock = 0.0
+        """Pool seconds one task has had since the start (grows at min(1, parallel/running))."""
+        self._clock_at = time.monotonic()
         self.seconds_per_phoneme = 0.02
         """Running estimate of inference time per phoneme, for deadlines (updated by observe)."""
+        self.pool_seconds_per_phoneme: float | None = None
+        """Running estimate of the pool's time per phoneme (None until measured): what a
+        chunk costs the pool, however many shared it, for admission."""
+        self.first_chunk_seconds: float | None = None
+        """Running estimate of a first chunk's time on an idle server (None until one ran
+        alone): what a listener waits for first audio when nothing is ahead of it."""
         self._threads = [
             threading.Thread(
                 target=self._serve,
@@ -103,10 +138,44 @@ class Scheduler:
             self._cond.notify_all()
         return task.future
 
-    def observe(self, phonemes: int, seconds: float) -> None:
-        """Learn how long inference takes per phoneme (exponential moving average)."""
+    def observe(self, phonemes: int, seconds: float, metered: Metered | None = None) -> None:
+        """Learn how long inference takes per phoneme (exponential moving averages); with a
+        task's ``metered`` figures, also what it cost the pool, and, for a first chunk that ran
+        alone, what first audio costs on an idle server (see ``observe_first``)."""
         if phonemes > 0:
             self.seconds_per_phoneme += 0.2 * (seconds / phonemes - self.seconds_per_phoneme)
+            if metered is not None:
+                self.pool_seconds_per_phoneme = _average(
+                    self.pool_seconds_per_phoneme, metered.pool_seconds / phonemes
+                )
+
+    def observe_first(self, metered: Metered) -> None:
+        """Learn a first chunk's time on an idle server from one that ran alone."""
+        if metered.alone:
+            self.first_chunk_seconds = _average(self.first_chunk_seconds, metered.elapsed)
+
+    def _tick(self) -> None:
+        """Advance the pool clock to now (call with the lock held)."""
+        now = time.monotonic()
+        if self._running:
+            self._clock += (now - self._clock_at) * min(1.0, self.parallel / self._running)
+        self._clock_at = now
+
+    @contextmanager
+    def metered(self) -> Iterator[list[Metered]]:
+        """Measure the inference run inside (on a worker, as a task): yields a list that holds
+        its ``Metered`` figures afterwards."""
+        with self._cond:
+            self._tick()
+            clock, starts, alone = self._clock, self._starts, self._running <= 1
+        started = time.perf_counter()
+        result: list[Metered] = []
+        yield result
+        elapsed = time.perf_counter() - started
+        with self._cond:
+            self._tick()
+            alone = alone and self._starts == starts
+            result.append(Metered(elapsed, self._clock - clock, alone))
 
     def _candidates(self, first_only: bool) -> list[Task]:
         self._tasks = [task for task in self._tasks if not task.future.cancelled()]
@@ -142,23 +211,36 @@ class Scheduler:
         if not first_only:
             _lower_priority(nice)
         while (task := self._next(first_only)) is not None:
+            with self._cond:
+                self._tick()
+                self._running += 1
+                self._starts += 1
             try:
                 result = task.run()
             except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the task
                 task.future.set_exception(exc)
             else:
                 task.future.set_result(result)
+            finally:
+                with self._cond:
+                    self._tick()
+                    self._running -= 1
 
-    def shutdown(self, wait: float = 0.0) -> None:
+    def shutdown(self, wait: float | None = 0.0) -> None:
         """Stop taking tasks and cancel the queued ones; running ones finish, and ``wait`` is
-        how many seconds to wait for them (the process must not exit while one runs: onnxruntime
-        aborts the process when the interpreter is torn down under a running inference)."""
+        how many seconds to wait for them (None: until they end; the process must not exit
+        while one runs: onnxruntime aborts the process when the interpreter is torn down under a
+        running inference)."""
         with self._cond:
             self._closed = True
             for task in self._tasks:
                 task.future.cancel()
             self._tasks.clear()
             self._cond.notify_all()
+        if wait is None:
+            for thread in self._threads:
+                thread.join()
+            return
         deadline = time.monotonic() + wait
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))

@@ -103,14 +103,17 @@ class SpeechService:
         synthesizer = self.synthesizer
         text = _validate(body, self.settings.max_input_chars)
         _check_timestamps(body, synthesizer.backend)
-        voice = self.voices.resolve(body.voice_spec or self.settings.default_voice)
+        voice = self.voices.resolve(
+            body.voice_spec or self.settings.default_voice, synthesizer.backend.style_as_used
+        )
         lang = resolve_lang_code(body.lang_code) if body.lang_code else None
         text = await anyio.to_thread.run_sync(_speakable_text, text)  # ~0.1 s for 4096 odd chars
         stats = StreamStats(
             request_id, len(text), voice.spec, body.response_format, time.perf_counter(),
             synthesizer.metrics, cancel_reason,
         )  # fmt: skip
-        synthesizer.check_capacity()  # no await between this and opening the stream
+        synthesizer.check_capacity(len(text), speed=body.speed, split=body.split_sentences)
+        # no await between the capacity check and opening the stream
         stream = synthesizer.stream(
             text, voice, speed=body.speed, lang=lang, split=body.split_sentences,
             request_id=request_id, timestamps=body.timestamps,

@@ -8,6 +8,7 @@ is admitted) in :mod:`tts_service.policy`.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 
@@ -23,9 +24,14 @@ from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
 from tts_service.voices import Voice
 
-_SHUTDOWN_WAIT_S = 60.0
-"""Longest wait at shutdown for chunks already running (one chunk takes seconds)."""
 _UNSPLIT_GROWTH = 1000.0
+_BUSY = {
+    policy.Refusal.FIRST_AUDIO: "a new stream's first audio would wait too long",
+    policy.Refusal.PLAYBACK: "the streams in progress could not all be kept playing",
+    policy.Refusal.STREAMS: "it has as many streams as it takes",
+    policy.Refusal.QUEUE: "it has as many chunks waiting as it takes",
+}
+"""Why a stream is refused, in the words of its 429."""
 """Chunk growth for a text spoken unsplit: every chunk as long as the model allows."""
 
 
@@ -74,32 +80,72 @@ class Synthesizer:
             settings.sentence_pause, settings.clause_pause, settings.paragraph_pause
         )
         self.scheduler = Scheduler(
-            settings.inference_workers, settings.urgent_workers, settings.background_nice
-        )
+            settings.inference_workers, settings.urgent_workers, settings.background_nice,
+            parallel=settings.parallel_inferences,
+        )  # fmt: skip
         self.slots = StreamSlots()
+        self._streams: weakref.WeakSet[SpeechStream] = weakref.WeakSet()
+        """The open streams, for admission (a stream dropped unclosed leaves by itself)."""
 
     @property
     def open_streams(self) -> int:
         """Streams started and not yet closed (or collected)."""
         return self.slots.open
 
-    def check_capacity(self) -> None:
-        """Raise OverloadedError when a new stream would exceed the configured limits."""
+    def _seconds_per_phoneme(self) -> float:
+        """The pool's measured time per phoneme (the inference time until measured)."""
+        scheduler = self.scheduler
+        return scheduler.pool_seconds_per_phoneme or scheduler.seconds_per_phoneme
+
+    def _first_guess(self) -> float:
+        """A first chunk's time on the idle server: measured, or guessed from the speed."""
+        measured = self.scheduler.first_chunk_seconds
+        return measured or policy.GUESS_FIRST_PHONEMES * self._seconds_per_phoneme()
+
+    def _bounds(self) -> policy.Bounds:
         settings = self.settings
-        queued = self.scheduler.queued
-        if policy.admits(
-            open_streams=self.open_streams, queued=queued,
-            max_streams=settings.max_streams, max_queued=settings.max_queued_chunks,
-        ):  # fmt: skip
-            return
-        raise OverloadedError(
-            f"The server is busy ({self.open_streams} streams, {queued} chunks waiting); "
-            "retry shortly.",
-            retry_after=policy.retry_after(
-                queued=queued, seconds_per_phoneme=self.scheduler.seconds_per_phoneme,
-                workers=settings.inference_workers + settings.urgent_workers,
-            ),
+        return policy.Bounds(
+            first_wait=settings.first_audio_wait or policy.FIRST_WAIT_CHUNKS * self._first_guess(),
+            gap=settings.max_playback_gap,
+            parallel=self.scheduler.parallel,
+        )
+
+    def check_capacity(self, chars: int, *, speed: float = 1.0, split: bool = True) -> None:
+        """Raise OverloadedError (429) unless a new stream of ``chars`` characters at ``speed``
+        is admitted (``policy.admit``): the hard limits, then the measured work ahead."""
+        settings = self.settings
+        per_phoneme, first_guess, growth = (
+            self._seconds_per_phoneme(),
+            self._first_guess(),
+            self._growth(),
+        )
+        phonemes = chars * policy.PHONEMES_PER_CHAR
+        total = phonemes * per_phoneme
+        first = min(total, first_guess if split else min(phonemes, MAX_TOKENS) * per_phoneme)
+        later = total - first
+        new = policy.Work(
+            first=first, later=later, next=min(later, first * growth), buffered=0.0,
+            load=policy.SPOKEN_PHONEMES_PER_SECOND * speed * per_phoneme,
         )  # fmt: skip
+        now = time.monotonic()
+        open_works = [
+            stream.work(now, per_phoneme, first_guess, growth)
+            for stream in list(self._streams)
+            if not stream.closed
+        ]
+        queued = self.scheduler.queued
+        decision = policy.admit(
+            new, open_works, self._bounds(), queued=queued,
+            max_streams=settings.max_streams, max_queued=settings.max_queued_chunks,
+        )  # fmt: skip
+        if decision.reason is None:
+            return
+        self.metrics.admission_refusals.labels(decision.reason.value).inc()
+        raise OverloadedError(
+            f"The server is busy: {_BUSY[decision.reason]} ({len(open_works)} streams, "
+            f"{queued} chunks waiting); retry in {decision.retry_after} s.",
+            retry_after=decision.retry_after,
+        )
 
     @property
     def sample_rate(self) -> int:
@@ -165,12 +211,15 @@ class Synthesizer:
             margin=self.settings.playback_margin,
             request_id=request_id,
             on_close=release,
+            expected_phonemes=round(len(text) * policy.PHONEMES_PER_CHAR),
         )
+        self._streams.add(stream)
         weakref.finalize(stream, release)  # a stream dropped unclosed frees its slot too
         return stream
 
     def shutdown(self) -> None:
         """Blocking: stop the running chunks where the backend can, cancel the queued ones, and
-        wait for what still runs (the process must not exit under a running inference)."""
+        wait for what still runs, however long: the interpreter must not be torn down under a
+        running inference. The server's exit deadline bounds the wait (``tts_service.server``)."""
         self.backend.interrupt()
-        self.scheduler.shutdown(wait=_SHUTDOWN_WAIT_S)
+        self.scheduler.shutdown(wait=None)

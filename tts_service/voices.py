@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,7 +142,12 @@ class VoiceStore:
     def ids(self) -> list[str]:
         return sorted(self._styles)
 
-    def resolve(self, spec: str) -> Voice:
+    def resolve(
+        self, spec: str, as_used: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> Voice:
+        """The voice ``spec`` names. With ``as_used`` (a backend's ``style_as_used``), a voice
+        whose style is not finite or all zeros in the model's precision is refused (400, param
+        ``voice``): the model would make noise or silence of it, never speech."""
         components = parse_blend(spec)
         names = [OPENAI_VOICES.get(name, name) for name, _ in components]
         missing = [name for name in names if name not in self._styles]
@@ -157,4 +162,22 @@ class VoiceStore:
         weights = np.array([w for _, w in components], dtype=np.float64)
         weights = (weights / weights.sum()).astype(np.float32)
         styles = sum(w * self._styles[n] for w, n in zip(weights, names, strict=True))
-        return Voice(spec, np.asarray(styles, dtype=np.float32), describe(names[0]).lang_code)
+        styles = np.asarray(styles, dtype=np.float32)
+        if as_used is not None:
+            _check_usable(spec, as_used(styles))
+        return Voice(spec, styles, describe(names[0]).lang_code)
+
+
+def _check_usable(spec: str, styles: np.ndarray) -> None:
+    """Every style of the table (one per input length) is finite and not all zeros."""
+    if not np.isfinite(styles).all():
+        problem = "values too large for the precision the model runs in (or not numbers)"
+    elif not np.any(styles.reshape(len(styles), -1), axis=1).all():
+        problem = "a style of all zeros in the precision the model runs in"
+    else:
+        return
+    raise InvalidRequestError(
+        f"Voice {spec!r} gives {problem}: the model would not speak with it. Use other voices "
+        "or weights.",
+        param="voice", code="unusable_voice",
+    )  # fmt: skip

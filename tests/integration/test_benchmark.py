@@ -72,7 +72,8 @@ def test_load_mode_reports_each_client_class(server: RunningServer, tmp_path: Pa
     assert result.returncode == 0, result.stderr
     data = json.loads((tmp_path / "load.json").read_text())
     assert {row["mode"] for row in data["summary"]} == {"idle", "conversational", "long-form"}
-    assert all(run["error"] is None for run in data["runs"])
+    # A request the server has no capacity for is refused (429) and sent again after the pause.
+    assert all(run["error"] is None for run in data["runs"] if run["status"] != 429)
     assert "conversational: n=" in result.stdout and "long-form: n=" in result.stdout
     assert "p95/idle=" in result.stdout and "stall p50=" in result.stdout
     assert (tmp_path / "load_ttfa.png").stat().st_size > 1000
@@ -211,3 +212,21 @@ def test_the_memory_benchmark_reports_audio_per_phoneme_and_memory_per_second(
     audio, before, peak, grown, per_second = map(float, growth[2:7])
     assert 1 < audio < 20 and 0 < before < peak and grown == pytest.approx(peak - before, abs=1)
     assert per_second == pytest.approx(grown / audio, rel=0.05)
+
+
+def test_the_overload_benchmark_prints_one_row_per_burst(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.overload", "--url", server.url, "--out", str(tmp_path),
+         "--clients", "1", "--clients", "3", "--idle-runs", "1"],
+        capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = (tmp_path / "overload.md").read_text()
+    assert table in result.stdout
+    rows = json.loads((tmp_path / "overload.json").read_text())["meta"]["rows"]
+    assert [row["clients"] for row in rows] == [1, 3]
+    assert rows[0]["served"] == 1 and rows[0]["refused"] == 0
+    assert rows[1]["served"] + rows[1]["refused"] == 3 and rows[1]["other"] == 0
+    assert "| 3 |" in table and "longest playback gap" in table

@@ -22,7 +22,8 @@ from .conftest import RunningServer, start_server, stop_server
 
 REQUESTS = 100
 MAX_STREAMS = 6
-"""Small, so that the accepted replies are few and the test stays short on two cores."""
+"""Small, so that the accepted replies are few and the test stays short on two cores (admission
+by capacity admits fewer still where the machine cannot start more in time)."""
 RSS_LIMIT_BYTES = 1_000_000_000
 """The sizing promise (docs/operations.md): a replica stays under 1 GB. The model and onnxruntime's arenas
 take 0.3-0.8 GB; a stream holds at most its look-ahead of chunks (a few MB), a refused request
@@ -105,7 +106,10 @@ def test_100_requests_at_once_each_get_audio_or_a_clean_429(busy_server: Running
     assert {reply.status for reply in replies} <= {200, 429}, [r.status for r in replies]
     served = [reply for reply in replies if reply.status == 200]
     refused = [reply for reply in replies if reply.status == 429]
-    assert len(served) >= MAX_STREAMS and len(refused) >= REQUESTS // 2, (len(served), len(refused))
+    assert 1 <= len(served) <= MAX_STREAMS and len(refused) >= REQUESTS // 2, (
+        len(served),
+        len(refused),
+    )
     for reply in served:
         audio = decode(reply.content, reply.fmt if reply.fmt == "pcm" else None)
         assert audio.rms > 0.01

@@ -68,7 +68,8 @@ class StandInBackend:
     """A deterministic fake model: tone length tracks tokens/speed; calls are recorded.
 
     ``delay``: seconds slept per call (slow inference), cut short by ``interrupt``, which makes
-    that call and every later one raise. ``fail_on_call``: 0-based index of the
+    that call and every later one raise; unless ``interruptible`` is false: then a running call
+    sleeps on (as PyTorch's forward pass cannot be stopped). ``fail_on_call``: 0-based index of the
     call that raises ``RuntimeError`` (a failure in the middle of a stream). ``durations``:
     whether it offers ``synthesize_with_durations`` (as the torch backend does; ONNX does not).
     """
@@ -78,6 +79,10 @@ class StandInBackend:
     name: str = "standin"
     sample_rate: int = SAMPLE_RATE
     durations: bool = True
+    interruptible: bool = True
+    style_dtype: type[np.floating] = np.float32
+    """The precision it says it computes in (``style_as_used``): float16 stands for a half
+    precision PyTorch backend."""
     calls: list[Call] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _interrupted: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -86,8 +91,10 @@ class StandInBackend:
         with self._lock:
             index = len(self.calls)
             self.calls.append(Call(len(tokens), speed, np.array(style), time.perf_counter()))
-        if self.delay:
+        if self.delay and self.interruptible:
             self._interrupted.wait(self.delay)
+        elif self.delay:
+            time.sleep(self.delay)
         if self._interrupted.is_set():
             raise RuntimeError(f"stand-in inference interrupted on call {index}")
         if self.fail_on_call is not None and index == self.fail_on_call:
@@ -117,6 +124,10 @@ class StandInBackend:
             if token in _SILENT_TOKENS:
                 audio[start + n * frame : start + (n + 1) * frame] = 0.0
         return audio, durations
+
+    def style_as_used(self, styles: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return np.asarray(styles, dtype=self.style_dtype).astype(np.float32)
 
     def interrupt(self) -> None:
         self._interrupted.set()

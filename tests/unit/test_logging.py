@@ -4,7 +4,10 @@ included); health probes stay out of the INFO access log."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +18,7 @@ from tts_service.logs import configure_logging
 
 from .conftest import ClientFactory
 
-LOGGERS = ("", "tts_service", "uvicorn.access", "phonemizer")
+LOGGERS = ("", "tts_service", "uvicorn.access", "phonemizer", "asyncio")
 LIBRARIES = ("sse_starlette", "markdown_it", "asyncio", "multipart", "httpx", "uvicorn.error")
 
 
@@ -88,3 +91,30 @@ def test_probes_are_not_access_logged_at_info(path: str) -> None:
     configure_logging("debug")
     record = access_record(path)
     assert access.filter(record) and record.levelno == logging.DEBUG
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_failed_accepts_at_the_open_file_limit_log_one_warning_not_a_traceback_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """asyncio logged a traceback for every accept() that failed for want of files: tens of
+    thousands of lines a minute while a flood of connections held the server at its limit."""
+    configure_logging("info")
+    loop = asyncio.new_event_loop()
+    try:
+        with socket.socket() as listening:
+            for _ in range(1000):  # as asyncio reports them, through its exception handler
+                loop.call_exception_handler({
+                    "message": "socket.accept() out of system resource",
+                    "exception": OSError(errno.EMFILE, "Too many open files"),
+                    "socket": listening,
+                })  # fmt: skip
+            loop.call_exception_handler({"message": "something else", "exception": ValueError()})
+    finally:
+        loop.close()
+    records = [r for r in caplog.records if r.name == "asyncio"]
+    assert len(records) == 2, [r.getMessage()[:80] for r in records]
+    warning, other = records
+    assert warning.levelno == logging.WARNING and warning.exc_info is None
+    assert "open-file limit" in warning.getMessage()
+    assert other.levelno == logging.ERROR and other.exc_info  # other errors are left alone

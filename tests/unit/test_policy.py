@@ -8,8 +8,12 @@ from tts_service.policy import (
     GUESS_PHONEMES,
     MAX_RETRY_AFTER_S,
     PHONEMES_PER_SECOND,
+    Bounds,
     Playback,
     Priority,
+    Refusal,
+    Work,
+    admit,
     admits,
     audio_guess,
     chunk_phonemes,
@@ -17,6 +21,7 @@ from tts_service.policy import (
     deadline,
     first_chunk_key,
     growth,
+    overcommitment,
     retry_after,
     urgency,
 )
@@ -91,15 +96,91 @@ def test_a_stream_is_admitted_below_both_limits(
     )
 
 
-def test_retry_after_is_the_queue_at_the_measured_speed_shared_by_the_workers() -> None:
-    per_chunk = GUESS_PHONEMES * 0.02  # 2 s
-    assert retry_after(queued=6, seconds_per_phoneme=0.02, workers=3) == round(6 * per_chunk / 3)
+BOUNDS = Bounds(first_wait=1.0, gap=1.0, parallel=1)
+"""A first chunk may wait 1 s; a listener 1 s for a later chunk; one inference at a time."""
+REPLY = Work(first=0.5, later=2.0, next=0.5, buffered=0.0, load=0.4)
+"""A conversational reply not started yet: 0.5 s for its first chunk, 2 s for the rest, on a
+model 2.5x faster than real time."""
+DONE = Work(first=0.0, later=0.0, next=0.0, buffered=5.0, load=0.4)
+"""A stream whose text is all synthesized; its listener still has 5 s to hear."""
+
+
+def decide(new: Work, open_works: list[Work], bounds: Bounds = BOUNDS, **limits: int):
+    return admit(new, open_works, bounds, queued=limits.get("queued", 0),
+                 max_streams=limits.get("max_streams", 16),
+                 max_queued=limits.get("max_queued", 32))  # fmt: skip
+
+
+def test_a_reply_is_admitted_on_an_idle_server() -> None:
+    assert decide(REPLY, []).reason is None
+
+
+def test_a_first_chunk_that_would_wait_past_the_bound_is_refused_below_the_stream_limit() -> None:
+    """Regression: streams were admitted up to a count (16), whatever the work ahead; on two
+    cores the 16th first chunk waited for 15 others (first audio 30 s after 0.5 s idle)."""
+    assert decide(REPLY, [REPLY, REPLY]).reason is None  # the third waits 2 x 0.5 s: 1 s
+    refused = decide(REPLY, [REPLY] * 3)
+    assert refused.reason is Refusal.FIRST_AUDIO
+    assert refused.retry_after >= 1
+
+
+def test_streams_the_pool_cannot_keep_fed_are_refused_for_playback() -> None:
+    """Started listeners with 1 s of audio left and long texts to go, each costing 0.4 s of the
+    pool per second: two can be fed, a third would make every listener wait."""
+    playing = Work(first=0.0, later=60.0, next=1.0, buffered=1.0, load=0.4)
+    tiny = Work(first=0.05, later=10.0, next=0.1, buffered=0.0, load=0.4)
+    assert decide(tiny, [playing]).reason is None
+    assert decide(tiny, [playing, playing]).reason is Refusal.PLAYBACK
+
+
+def test_streams_synthesized_to_their_end_cost_nothing_however_long_they_play() -> None:
+    assert decide(REPLY, [DONE] * 15).reason is None
+
+
+def test_a_long_form_reading_ahead_of_its_listener_leaves_room_for_a_reply() -> None:
+    reading = Work(first=0.0, later=300.0, next=2.0, buffered=8.0, load=0.4)
+    assert decide(REPLY, [reading]).reason is None
+
+
+def test_overcommitment_is_the_largest_excess_of_work_due_over_what_the_pool_can_do() -> None:
+    # Four first chunks of 0.5 s, each to start within 1 s: all done by 1.5 s is 0.5 s too much.
+    firsts = [Work(first=0.5, later=0.0, next=0.0, buffered=0.0, load=0.4)] * 4
+    assert overcommitment(firsts, BOUNDS) == pytest.approx(0.5)
+    assert overcommitment(firsts, Bounds(1.0, 1.0, parallel=2)) == pytest.approx(-1.0)
+
+
+def test_retry_after_is_when_the_pool_has_worked_through_the_excess() -> None:
+    """Regression: Retry-After came from queued chunks alone (1 s while the admitted streams
+    still had minutes of work); it is the excess of work ahead over what the pool can do."""
+    firsts = [Work(first=0.5, later=0.0, next=0.0, buffered=0.0, load=0.4)] * 10
+    refused = decide(firsts[0], firsts[:9])
+    assert refused.retry_after == 4  # 5 s of first chunks due by 1.5 s: 3.5 s too much
+    two = decide(firsts[0], firsts[:9], Bounds(1.0, 1.0, parallel=2))
+    assert two.retry_after == 1  # 3 s of it done by then: 2 s too much, for two inferences
+
+
+def test_at_the_stream_limit_retry_after_is_when_the_least_busy_stream_is_done() -> None:
+    streams = [Work(first=0.0, later=t, next=0.0, buffered=30.0, load=0.01) for t in (3.0, 20.0)]
+    refused = decide(DONE, streams, max_streams=2)
+    assert refused.reason is Refusal.STREAMS
+    assert refused.retry_after == 6  # both progress at half speed until the 3 s one is done
+    assert decide(DONE, streams, max_streams=2, queued=32).reason is Refusal.STREAMS
+    assert decide(DONE, [], queued=32).reason is Refusal.QUEUE
+
+
+def test_a_stream_too_much_for_the_pool_alone_is_served_on_an_idle_server() -> None:
+    """A text spoken as one piece (its first chunk longer than the wait allowed), or a model
+    slower than real time at the request's speed: admitted when nothing else runs."""
+    assert decide(Work(first=5.0, later=0.0, next=0.0, buffered=0.0, load=0.4), []).reason is None
+    slow = Work(first=0.5, later=60.0, next=1.0, buffered=0.0, load=1.5)
+    assert decide(slow, [DONE]).reason is None
+    assert decide(slow, [REPLY]).reason is not None
 
 
 def test_retry_after_is_at_least_a_second_and_at_most_a_minute() -> None:
-    assert retry_after(queued=0, seconds_per_phoneme=0.0, workers=1) == 1
-    assert retry_after(queued=0, seconds_per_phoneme=0.001, workers=0) == 1
-    assert retry_after(queued=1000, seconds_per_phoneme=1.0, workers=1) == MAX_RETRY_AFTER_S
+    assert retry_after(0.0) == 1
+    assert retry_after(1.2) == 2
+    assert retry_after(1e6) == MAX_RETRY_AFTER_S
 
 
 def test_chunks_grow_by_the_setting_or_a_share_of_the_measured_speed_if_more() -> None:

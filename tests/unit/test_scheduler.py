@@ -10,7 +10,7 @@ from concurrent.futures import CancelledError
 import pytest
 
 from tts_service.policy import Priority
-from tts_service.scheduler import Scheduler
+from tts_service.scheduler import Metered, Scheduler
 
 
 class Gate:
@@ -188,3 +188,54 @@ def test_an_idle_urgent_worker_takes_first_chunks_even_when_background_workers_a
         time.sleep(0.01)  # the urgent worker has not reached its idle wait yet
     names = {scheduler.submit(lambda: threading.current_thread().name).result(5) for _ in range(5)}
     assert names == {"inference-first-0"}
+
+
+def metered_sleep(scheduler: Scheduler, seconds: float, started: threading.Event | None = None):  # noqa: ANN201
+    """A task that sleeps ``seconds`` under ``scheduler.metered`` and returns its figures."""
+
+    def run():  # noqa: ANN202
+        with scheduler.metered() as figures:
+            if started is not None:
+                started.set()
+            time.sleep(seconds)
+        return figures[0]
+
+    return run
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_tasks_sharing_the_pool_are_charged_their_share_of_its_time(
+    scheduler_factory, parallel: int
+) -> None:
+    """Admission needs what the pool can do, not how long each chunk took: two chunks that ran
+    together on a pool of one each took twice as long, yet the pool was busy only once."""
+    scheduler = scheduler_factory(workers=1, urgent_workers=1, parallel=parallel)
+    alone = scheduler.submit(metered_sleep(scheduler, 0.2)).result(5)
+    started = threading.Event()
+    long = scheduler.submit(metered_sleep(scheduler, 0.6, started), fixed(Priority.SPARE, 0))
+    assert started.wait(5)
+    short = scheduler.submit(metered_sleep(scheduler, 0.3)).result(5)  # runs beside it
+    long_figures = long.result(5)
+    assert alone.alone and not short.alone and not long_figures.alone
+    assert alone.pool_seconds == pytest.approx(alone.elapsed, rel=0.05)
+    share = min(1.0, parallel / 2)  # two ran at once
+    assert short.pool_seconds == pytest.approx(short.elapsed * share, rel=0.1)
+    # Summed, the pool's busy time: one inference while the long one ran alone, min(2,
+    # parallel) while both ran.
+    busy = long_figures.pool_seconds + short.pool_seconds
+    overlap = short.elapsed * (min(2, parallel) - 1)
+    assert busy == pytest.approx(long_figures.elapsed + overlap, rel=0.1)
+
+
+def test_observe_learns_the_pool_time_per_phoneme_and_an_idle_first_chunk() -> None:
+    scheduler = Scheduler(workers=1, urgent_workers=0)
+    try:
+        assert scheduler.pool_seconds_per_phoneme is None and scheduler.first_chunk_seconds is None
+        scheduler.observe(100, 3.0, Metered(elapsed=3.0, pool_seconds=1.5, alone=False))
+        assert scheduler.pool_seconds_per_phoneme == pytest.approx(0.015)  # the first sample
+        scheduler.observe_first(Metered(elapsed=3.0, pool_seconds=1.5, alone=False))
+        assert scheduler.first_chunk_seconds is None  # slowed by another: not an idle figure
+        scheduler.observe_first(Metered(elapsed=0.5, pool_seconds=0.5, alone=True))
+        assert scheduler.first_chunk_seconds == pytest.approx(0.5)
+    finally:
+        scheduler.shutdown()

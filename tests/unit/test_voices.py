@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
+from tests.helpers import GOOD, SPEECH, assert_openai_error
+from tts_service.app import create_app
+from tts_service.config import Settings
 from tts_service.errors import InvalidRequestError, UnknownVoiceError
 from tts_service.voices import (
     MAX_BLEND_COMPONENTS,
     OPENAI_VOICES,
     Voice,
+    VoiceStore,
     describe,
     parse_blend,
     resolve_lang_code,
 )
 
-from .standin import VOICE_IDS, make_voice_store, voice_value
+from .conftest import wait_until_ready
+from .standin import VOICE_IDS, StandInBackend, make_voice_store, voice_value
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +241,70 @@ def test_tiny_blend_weights_are_normalised_not_turned_into_silence(
     value = sum(weight * voice_value(name) for name, weight in expected)
     assert np.all(np.isfinite(voice.styles))
     np.testing.assert_allclose(voice.styles, value, rtol=1e-6)
+
+
+def odd_store() -> VoiceStore:
+    """Style tables no real voice has: too large for float16, too small for it, the negative of
+    another (a blend of the two is all zeros), not numbers."""
+    shape = (510, 1, 256)
+    nan = np.full(shape, 1.0, dtype=np.float32)
+    nan[3, 0, 7] = np.nan
+    return VoiceStore(
+        {
+            "af_heart": np.full(shape, 1.0, dtype=np.float32),
+            "af_loud": np.full(shape, 1e5, dtype=np.float32),
+            "af_faint": np.full(shape, 1e-9, dtype=np.float32),
+            "am_minus": np.full(shape, -1.0, dtype=np.float32),
+            "af_nan": nan,
+        }
+    )
+
+
+def as_used(dtype: type[np.floating]) -> Callable[[np.ndarray], np.ndarray]:
+    return StandInBackend(style_dtype=dtype).style_as_used
+
+
+@pytest.mark.parametrize(
+    ("spec", "dtype"),
+    [
+        ("af_loud", np.float16),  # inf in half precision
+        ("af_faint", np.float16),  # 0 in half precision
+        ("af_heart(0.5)+am_minus(0.5)", np.float32),
+        ("af_heart(1e-300)+am_minus(1e-300)", np.float32),
+        ("af_nan", np.float32),
+    ],
+)
+def test_a_voice_the_model_cannot_speak_in_its_precision_is_refused(
+    spec: str, dtype: type[np.floating]
+) -> None:
+    """A style that is not finite, or all zeros, once converted to the precision the model runs
+    in would be noise or a 200 of silence: it is a 400 about the voice instead."""
+    with pytest.raises(InvalidRequestError) as caught:
+        odd_store().resolve(spec, as_used(dtype))
+    assert caught.value.param == "voice" and caught.value.code == "unusable_voice"
+
+
+@pytest.mark.parametrize(
+    ("spec", "dtype"),
+    [
+        ("af_loud", np.float32),
+        ("af_faint", np.float32),
+        ("af_heart(3)+am_minus(1)", np.float32),
+        ("af_heart(3)+am_minus(1)", np.float16),
+    ],
+)
+def test_a_voice_that_survives_the_conversion_is_used(spec: str, dtype: type[np.floating]) -> None:
+    voice = odd_store().resolve(spec, as_used(dtype))
+    assert np.isfinite(voice.styles).all() and np.all(voice.styles != 0)
+
+
+def test_a_request_with_such_a_voice_gets_a_400_and_nothing_is_synthesized() -> None:
+    backend = StandInBackend(style_dtype=np.float16)  # as a half-precision PyTorch backend
+    app = create_app(Settings(warmup=False), backend=backend, voices=odd_store())
+    with TestClient(app) as client:
+        wait_until_ready(client)
+        response = client.post(SPEECH, json={**GOOD, "voice": "af_loud"})
+        assert_openai_error(response, 400, param="voice", code="unusable_voice")
+        assert "af_loud" in response.json()["error"]["message"]
+        assert client.post(SPEECH, json={**GOOD, "voice": "af_heart"}).status_code == 200
+    assert len(backend.calls) == 1  # the good request's only

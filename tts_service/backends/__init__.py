@@ -43,6 +43,12 @@ class Backend(Protocol):
         Only when ``durations`` is true."""
         ...
 
+    def style_as_used(self, styles: np.ndarray) -> np.ndarray:
+        """``styles`` (float32, any shape) as the model computes with them: converted to its
+        precision and back to float32, so that what that precision cannot hold shows (a value
+        too large for float16 becomes inf, one too small 0)."""
+        ...
+
     def interrupt(self) -> None:
         """Stop the inferences running now as soon as the framework allows, each raising in its
         worker, and any started later. Called once, at shutdown, when no stream is left to hear

@@ -80,6 +80,10 @@ class OnnxBackend:
         }
         return self._session.run(outputs, inputs, self._run_options)
 
+    def style_as_used(self, styles: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):  # what overflows becomes inf, as it would in the model
+            return np.asarray(styles, dtype=self._dtypes["style"]).astype(np.float32)
+
     def interrupt(self) -> None:
         """onnxruntime checks the flag between graph nodes: a running chunk ends within
         milliseconds, whatever its length, instead of holding shutdown for seconds."""

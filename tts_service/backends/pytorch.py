@@ -131,5 +131,10 @@ class TorchBackend:
     def synthesize(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
         return self.synthesize_with_durations(tokens, style, speed)[0]
 
+    def style_as_used(self, styles: np.ndarray) -> np.ndarray:
+        """Under autocast (float16, bfloat16) the style enters the model's layers in that dtype."""
+        table = torch.from_numpy(np.ascontiguousarray(styles, dtype=np.float32))
+        return table.to(self.dtype).float().numpy()
+
     def interrupt(self) -> None:
         """PyTorch cannot stop a running forward pass; shutdown waits for it (see Backend)."""

@@ -20,6 +20,7 @@ class ChunkPlan:
         self._planned: dict[int, Chunk] = {}
         self._phonemes: dict[int, int] = {}
         self._next = 0
+        self._planned_total = 0
         self._done = False
         self._closed = False
 
@@ -35,8 +36,19 @@ class ChunkPlan:
                 else:
                     self._planned[self._next] = chunk
                     self._phonemes[self._next] = len(chunk.phonemes)
+                    self._planned_total += len(chunk.phonemes)
                     self._next += 1
             return self._planned.pop(n, None)
+
+    @property
+    def done(self) -> bool:
+        """Whether every chunk is planned: ``planned_phonemes`` is the whole text's."""
+        return self._done
+
+    @property
+    def planned_phonemes(self) -> int:
+        """Phonemes of the chunks planned so far."""
+        return self._planned_total
 
     def phonemes(self, n: int) -> int | None:
         """How many phonemes chunk ``n`` has, or None while it is not planned."""

@@ -43,6 +43,7 @@ class SpeechStream:
         margin: float = 8.0,
         request_id: str = "-",
         on_close: Callable[[], None] | None = None,
+        expected_phonemes: int = 0,
     ) -> None:
         self.plan = plan
         self.voicing = voicing
@@ -61,6 +62,10 @@ class SpeechStream:
         self._exhausted = False
         self._seconds: dict[int, float] = {}
         """Measured audio length of each synthesized chunk, for the deadlines of later ones."""
+        self.expected_phonemes = expected_phonemes
+        """A guess at the whole text's phonemes, until the plan has reached its end."""
+        self._synthesized_phonemes = 0
+        self.closed = False
 
     def urgency(self, n: int, now: float) -> policy.Key:
         """How urgent chunk ``n`` is at ``now`` (``time.monotonic()``), for the scheduler."""
@@ -88,15 +93,62 @@ class SpeechStream:
         task = self.scheduler.submit(partial(self._synthesize, chunk), urgency)
         return await asyncio.wrap_future(task)
 
+    def work(
+        self, now: float, seconds_per_phoneme: float, first_guess: float, growth: float
+    ) -> policy.Work:
+        """What this stream still needs, for admission (see ``policy.Work``): compute at
+        ``seconds_per_phoneme`` (the pool's), a first chunk not planned yet at ``first_guess``,
+        a later one at ``growth`` times the one before."""
+        if self._exhausted:
+            return policy.Work(first=0.0, later=0.0, next=0.0, buffered=0.0, load=0.0)
+        plan, playback = self.plan, self.playback
+        seconds = dict(self._seconds)
+        total = (
+            plan.planned_phonemes
+            if plan.done
+            else max(plan.planned_phonemes, self.expected_phonemes)
+        )
+        remaining = max(0, total - self._synthesized_phonemes) * seconds_per_phoneme
+        first = 0.0
+        if playback.start is None and 0 not in seconds:
+            planned = plan.phonemes(0)
+            first = first_guess if planned is None else planned * seconds_per_phoneme
+            first = min(first, remaining)
+        n = max(1, playback.delivered)
+        while n in seconds:
+            n += 1
+        later = max(0.0, remaining - first)
+        planned = plan.phonemes(n)
+        if planned is not None:
+            next_chunk = planned * seconds_per_phoneme
+        else:  # chunks grow from the first on
+            before = plan.phonemes(n - 1)
+            next_chunk = growth * (first_guess if before is None else before * seconds_per_phoneme)
+        buffered = sum(s for k, s in seconds.items() if k >= playback.delivered)
+        if playback.start is not None:
+            buffered += max(0.0, playback.start + playback.delivered_seconds - now)
+        rate = policy.SPOKEN_PHONEMES_PER_SECOND * self.voicing.speed
+        return policy.Work(
+            first=first,
+            later=later,
+            next=min(later, next_chunk),
+            buffered=buffered,
+            load=rate * seconds_per_phoneme,
+        )
+
     def _synthesize(self, chunk: Chunk) -> AudioChunk:
         """Runs on an inference worker thread."""
-        started = time.perf_counter()
-        result = synthesize_chunk(chunk, self.voicing)
-        elapsed = time.perf_counter() - started
+        with self.scheduler.metered() as metered:
+            result = synthesize_chunk(chunk, self.voicing)
+        measured = metered[0]
+        elapsed = measured.elapsed
         done_at = time.time()
         seconds = result.samples.size / self.voicing.sample_rate
         self._seconds[chunk.index] = seconds
-        self.scheduler.observe(result.tokens, elapsed)
+        self._synthesized_phonemes += len(chunk.phonemes)
+        self.scheduler.observe(result.tokens, elapsed, measured)
+        if chunk.index == 0:
+            self.scheduler.observe_first(measured)
         self.metrics.chunk_synthesis.observe(elapsed)
         logger.debug(
             "[%s] chunk %d: %d tokens, %.2fs audio, synthesized in %.3fs, done_at=%.6f, text=%r",
@@ -150,6 +202,7 @@ class SpeechStream:
 
     def close(self) -> None:
         """Stop: no further chunk is planned or synthesized (one already running finishes)."""
+        self.closed = True
         if self.on_close is not None:
             self.on_close()
         self.plan.close()

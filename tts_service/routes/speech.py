@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tts_service.audio import MEDIA_TYPES
-from tts_service.middleware import cancel_reason, request_id
+from tts_service.middleware import cancel_reason, request_id, shutdown_notice
 from tts_service.responses import audio_response, sse_response, whole_file_response
 from tts_service.routes.disconnect import ClientGone, unless_disconnected
 from tts_service.schemas import ErrorResponse, SpeechRequest
@@ -46,7 +46,8 @@ SPEECH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Audio in `response_format`, streamed unless `stream` is false; or, with "
         "`stream_format: sse`, a `text/event-stream` of `speech.audio.delta` events and a final "
-        "`speech.audio.done`.",
+        "`speech.audio.done`, or an `error` event if synthesis failed or the server's shutdown "
+        "cut the stream (code `shutdown`).",
         "content": {
             **{media: {"schema": {"type": "string", "format": "binary"}} for media in MEDIA_TYPES.values()},
             "text/event-stream": {"schema": SSE_EVENT_SCHEMA},
@@ -74,8 +75,9 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
         speech = await unless_disconnected(request, create)
         if body.stream_format == "sse":
             return sse_response(
-                speech.items, speech.stats, headers, service.settings.shutdown_grace
-            )
+                speech.items, speech.stats, headers, service.settings.shutdown_grace,
+                shutdown_notice(request.scope),
+            )  # fmt: skip
         if body.stream:
             return audio_response(speech.items, body.response_format, headers)
         return await unless_disconnected(
