@@ -121,7 +121,9 @@ class Synthesizer:
         )
         phonemes = chars * policy.PHONEMES_PER_CHAR
         total = phonemes * per_phoneme
-        first = min(total, first_guess if split else min(phonemes, MAX_TOKENS) * per_phoneme)
+        first = min(
+            total, first_guess if split else min(phonemes, self._largest(speed)) * per_phoneme
+        )
         later = total - first
         new = policy.Work(
             first=first, later=later, next=min(later, first * growth), buffered=0.0,
@@ -158,6 +160,10 @@ class Synthesizer:
             self.scheduler.seconds_per_phoneme,
         )
 
+    def _largest(self, speed: float) -> int:
+        """The most phonemes a chunk spoken at ``speed`` may have (``TTS_MAX_CHUNK_SECONDS``)."""
+        return min(MAX_TOKENS, policy.chunk_phonemes(self.settings.max_chunk_seconds, speed))
+
     def plan(
         self,
         text: str,
@@ -184,7 +190,7 @@ class Synthesizer:
             first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
             growth=self._growth if split else _UNSPLIT_GROWTH,
             words=timestamps,
-            max_phonemes=policy.chunk_phonemes(self.settings.max_chunk_seconds, speed),
+            max_phonemes=self._largest(speed),
         )
 
     def stream(
