@@ -8,8 +8,8 @@
 * **opening**: a reply whose first sentence is long (the benchmark's ``opening`` case): the
   model's time for the first chunk the server cuts from it (its first clause) and for the whole
   first sentence, which is what the first audio would wait for without the cut;
-* **back to back**: the long text synthesized in the largest pieces the model takes (510 tokens,
-  as the baseline mode does), one after another with nothing else running, which the server's
+* **back to back**: the long text synthesized in the largest pieces the service makes (at speed
+  1: up to about 490 phonemes, as the baseline mode does), one after another with nothing else running, which the server's
   long-form characters per second are compared with.
 
 It uses the same settings (``TTS_*``, e.g. ``TTS_ONNX_THREADS``) and model files as the server.

@@ -7,7 +7,9 @@ most ``growth`` times longer than the one before it, up to ``group_phonemes``: s
 grouped into it, and a sentence longer than that is cut after a clause (or between words).
 Synthesis then stays ahead of playback from the first chunk on, as long as the model runs faster
 than ``growth`` × real time: chunk k is synthesized while the chunks before it play. Chunks never
-span a paragraph break or pass the model's 510-token limit.
+span a paragraph break or pass ``max_phonemes``, which is at most the model's 510-token limit and
+less where the request is spoken slowly (the longest audio one inference may make bounds its
+memory: ``tts_service.policy.chunk_phonemes``).
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ class Piece:
 
 @dataclass(frozen=True)
 class Chunk:
-    """One unit of inference: at most ``MAX_TOKENS`` phonemes and the pause to add after it."""
+    """One unit of inference: at most ``MAX_TOKENS`` phonemes (fewer when spoken slowly, see
+    ``plan_chunks``) and the pause to add after it."""
 
     index: int
     text: str
@@ -70,19 +73,24 @@ class Chunk:
 
 
 def pieces(
-    sentences: Iterable[Sentence], phonemizer: Phonemizer, lang: str, *, words: bool = False
+    sentences: Iterable[Sentence],
+    phonemizer: Phonemizer,
+    lang: str,
+    *,
+    words: bool = False,
+    max_phonemes: int = MAX_TOKENS,
 ) -> Iterator[Piece]:
-    """Phonemize sentence by sentence; drop unspeakable ones; split any over the model's limit.
-    ``words``: locate each word's phonemes too (see ``tts_service.text.words``)."""
+    """Phonemize sentence by sentence; drop unspeakable ones; split any over ``max_phonemes``
+    into even parts. ``words``: locate each word's phonemes too (see ``tts_service.text.words``)."""
     for sentence in sentences:
         phonemes = phonemizer.phonemize(sentence.text, lang)
         if not is_speakable(phonemes):
             continue
         located = tuple(spoken_words(sentence.text, phonemes, phonemizer, lang)) if words else ()
-        if len(phonemes) <= MAX_TOKENS:
+        if len(phonemes) <= max_phonemes:
             yield Piece(sentence.text, phonemes, sentence.boundary, located)
             continue
-        parts = split_phonemes(phonemes, MAX_TOKENS)
+        parts = split_phonemes(phonemes, max_phonemes)
         for n, part in enumerate(parts):
             last = n == len(parts) - 1
             inner = Boundary.CLAUSE if part.rstrip()[-1:] in _CLAUSE_MARKS else Boundary.NONE
@@ -127,12 +135,15 @@ def plan_chunks(
     first_chunk_phonemes: int = MAX_TOKENS,
     growth: float | Callable[[], float] = 1.5,
     words: bool = False,
+    max_phonemes: int = MAX_TOKENS,
 ) -> Iterator[Chunk]:
     """Group pieces into chunks; a generator, so phonemization happens only as chunks are needed.
     ``growth`` may be a function, asked after each chunk (the model's speed as measured so far).
-    ``words``: each chunk also says where its words are (for word timestamps)."""
+    ``words``: each chunk also says where its words are (for word timestamps). No chunk has more
+    than ``max_phonemes`` phonemes (nor the model's ``MAX_TOKENS``)."""
     grow = growth if callable(growth) else lambda: growth
-    ceiling = min(group_phonemes, MAX_TOKENS)
+    largest = max(1, min(max_phonemes, MAX_TOKENS))
+    ceiling = min(group_phonemes, largest)
     limit = 0  # the first chunk is never grouped; then the limit only grows
     group: list[Piece] = []
     index = 0
@@ -151,11 +162,11 @@ def plan_chunks(
         group.clear()
         return chunk
 
-    stream = pieces(sentences, phonemizer, lang, words=words)
+    stream = pieces(sentences, phonemizer, lang, words=words, max_phonemes=largest)
     first = next(stream, None)
     if first is None:
         return
-    for piece in chain(cut_head(first, first_chunk_phonemes), stream):
+    for piece in chain(cut_head(first, min(first_chunk_phonemes, largest)), stream):
         if group:
             size = sum(len(p.phonemes) + 1 for p in group) + len(piece.phonemes)
             if index == 0 or size > limit or group[-1].boundary is Boundary.PARAGRAPH:

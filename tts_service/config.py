@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tts_service.backends import BackendName, warmup_by_default
+from tts_service.policy import replica_memory_mb
 
 
 def cpu_cores() -> int:
@@ -100,6 +101,12 @@ class Settings(BaseSettings):
     phonemes: larger chunks cost less model time per phoneme (docs/performance.md, Long form),
     smaller ones let the rest of a conversational reply wait less behind a long-form chunk under
     mixed load (a running chunk is never stopped)."""
+
+    max_chunk_seconds: float = Field(30.0, ge=10.0, le=120.0)
+    """Longest audio one inference may make, in seconds: text spoken slowly (``speed`` below 1)
+    goes in chunks of fewer phonemes, so that no chunk lasts longer (at speed 1, 30 s is about
+    490 phonemes, near the model's own limit of 510). An inference's memory grows with its audio,
+    so this bounds a replica's memory (docs/operations.md, Sizing)."""
 
     first_chunk_phonemes: int = Field(100, ge=20, le=510)
     """A first sentence longer than this many phonemes is cut after its first clause (or words)."""
@@ -231,6 +238,17 @@ class Settings(BaseSettings):
     @property
     def lookahead(self) -> int:
         return self.lookahead_chunks or self.inference_workers
+
+    @property
+    def replica_memory_mb(self) -> float:
+        """The most resident memory a replica with these settings may need (MB):
+        ``tts_service.policy.replica_memory_mb`` of its workers, chunk length and streams."""
+        return replica_memory_mb(
+            inferences=self.inference_workers + self.urgent_workers,
+            max_chunk_seconds=self.max_chunk_seconds,
+            streams=self.max_streams,
+            chunks_per_stream=self.lookahead + 1,
+        )
 
     @property
     def api_keys(self) -> list[str]:

@@ -1,5 +1,6 @@
 """The scheduling policy, as pure functions: which chunk runs next, who is admitted, what
-``Retry-After`` says, how fast chunks grow. No threads, no clocks: callers pass ``now``.
+``Retry-After`` says, how fast chunks grow, how long a chunk may be and what memory that takes.
+No threads, no clocks: callers pass ``now``.
 
 A free worker takes the queued chunk with the lowest key, ``(priority, order)``:
 
@@ -59,6 +60,24 @@ GUESS_PHONEMES = 100
 """The length guessed for a chunk not planned yet."""
 MAX_RETRY_AFTER_S = 60
 """The longest ``Retry-After`` an overloaded server asks for."""
+SECONDS_PER_PHONEME = 0.06
+"""The most audio Kokoro makes per phoneme (a character of its phoneme string, spaces and
+punctuation included) at speed 1, with ``EDGE_SECONDS`` more per chunk; at speed ``s``, both
+over ``s``. Measured with ``python -m benchmarks.memory rate`` over the benchmark texts cut into
+pieces of up to 100 and 510 phonemes (docs/performance.md, Memory): every piece's audio was at
+most 0.60 s + 0.0598 s per phoneme (the median piece: 0.059-0.062 s per phoneme in all)."""
+EDGE_SECONDS = 0.7
+"""The most audio a chunk has beyond ``SECONDS_PER_PHONEME`` per phoneme: the silence at its
+edges, which weighs most in short chunks (0.60 s measured, rounded up)."""
+MB_PER_AUDIO_SECOND = 25.0
+"""How far an inference's peak resident memory rises per second of its audio (onnxruntime's
+working memory): at most 22.9 MB measured, from 15 to 61 s of audio (``python -m
+benchmarks.memory growth``, docs/performance.md, Memory), rounded up."""
+BASELINE_MB = 400.0
+"""A replica's resident memory serving short phrases, before any long inference: 366-389 MB
+measured after three (docs/performance.md, Start-up and memory), rounded up."""
+PCM_MB_PER_SECOND = 24_000 * 4 / 1e6
+"""Memory of one second of synthesized audio held for sending (24 kHz float32)."""
 
 
 @dataclass(frozen=True)
@@ -268,3 +287,25 @@ def growth(configured: float, speed_share: float, seconds_per_phoneme: float) ->
     played."""
     speed = 1.0 / max(PHONEMES_PER_SECOND * seconds_per_phoneme, 1e-6)
     return max(configured, speed_share * speed)
+
+
+def chunk_phonemes(max_seconds: float, speed: float) -> int:
+    """The most phonemes a chunk spoken at ``speed`` may have for its audio to last at most
+    ``max_seconds`` (at least one; the planner also keeps to the model's own limit)."""
+    return max(1, int((max_seconds * speed - EDGE_SECONDS) / SECONDS_PER_PHONEME))
+
+
+def chunk_seconds(phonemes: int, speed: float) -> float:
+    """The longest the audio of ``phonemes`` spoken at ``speed`` may last."""
+    return (EDGE_SECONDS + phonemes * SECONDS_PER_PHONEME) / speed
+
+
+def replica_memory_mb(
+    *, inferences: int, max_chunk_seconds: float, streams: int, chunks_per_stream: int
+) -> float:
+    """The most resident memory a replica may need: its baseline, ``inferences`` running at once
+    each making ``max_chunk_seconds`` of audio, and ``streams`` each holding
+    ``chunks_per_stream`` such chunks of audio to send."""
+    working = inferences * max_chunk_seconds * MB_PER_AUDIO_SECOND
+    held = streams * chunks_per_stream * max_chunk_seconds * PCM_MB_PER_SECOND
+    return BASELINE_MB + working + held

@@ -121,7 +121,9 @@ class Synthesizer:
         )
         phonemes = chars * policy.PHONEMES_PER_CHAR
         total = phonemes * per_phoneme
-        first = min(total, first_guess if split else min(phonemes, MAX_TOKENS) * per_phoneme)
+        first = min(
+            total, first_guess if split else min(phonemes, self._largest(speed)) * per_phoneme
+        )
         later = total - first
         new = policy.Work(
             first=first, later=later, next=min(later, first * growth), buffered=0.0,
@@ -158,17 +160,23 @@ class Synthesizer:
             self.scheduler.seconds_per_phoneme,
         )
 
+    def _largest(self, speed: float) -> int:
+        """The most phonemes a chunk spoken at ``speed`` may have (``TTS_MAX_CHUNK_SECONDS``)."""
+        return min(MAX_TOKENS, policy.chunk_phonemes(self.settings.max_chunk_seconds, speed))
+
     def plan(
         self,
         text: str,
         voice: Voice,
         *,
+        speed: float = 1.0,
         lang: str | None = None,
         split: bool = True,
         timestamps: bool = False,
     ) -> Iterator[Chunk]:
-        """The chunks of ``text``, planned lazily; ``split=False`` speaks it as few model-sized
-        pieces as possible; ``timestamps`` keeps each chunk's words."""
+        """The chunks of ``text`` spoken at ``speed``, planned lazily; ``split=False`` speaks it
+        as few pieces as possible; ``timestamps`` keeps each chunk's words. No chunk's audio
+        lasts longer than ``max_chunk_seconds`` at ``speed``."""
         if split:
             sentences = split_sentences(text)
         else:  # the baseline that streaming is measured against: one piece, as the model allows
@@ -182,6 +190,7 @@ class Synthesizer:
             first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
             growth=self._growth if split else _UNSPLIT_GROWTH,
             words=timestamps,
+            max_phonemes=self._largest(speed),
         )
 
     def stream(
@@ -197,7 +206,7 @@ class Synthesizer:
     ) -> SpeechStream:
         """A stream of ``text`` (see ``plan``); ``timestamps`` locates the words of each chunk in
         its audio (``backend.durations``). It holds a slot until closed or collected."""
-        chunks = self.plan(text, voice, lang=lang, split=split, timestamps=timestamps)
+        chunks = self.plan(text, voice, speed=speed, lang=lang, split=split, timestamps=timestamps)
         release = self.slots.take()
         stream = SpeechStream(
             ChunkPlan(chunks),

@@ -1,13 +1,17 @@
-"""The TTFA benchmark runs against a real server and writes well-formed results."""
+"""The benchmark programs run against the real model or a real server and write well-formed
+results."""
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.helpers import free_port
 from tests.integration.conftest import RunningServer
@@ -187,6 +191,27 @@ def test_the_startup_benchmark_reports_time_to_ready_and_memory(
     assert 100 < run["rss_ready_mb"] <= run["rss_after_requests_mb"] + 1 < 4000
     assert 0 < run["first_request_ttfa_s"] < 300
     assert "| ready (s) |" in (tmp_path / "startup.md").read_text()
+
+
+def test_the_memory_benchmark_reports_audio_per_phoneme_and_memory_per_second(
+    model_settings: object,
+) -> None:
+    def run(*args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "benchmarks.memory", *args],
+            capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2],
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    rate = run("rate", "--sizes", "60", "--chars", "60")
+    assert re.search(r"^\| 60 \| \d+ \|", rate, re.MULTILINE)
+    edge, per_phoneme = re.search(r"at most ([\d.]+) s \+ ([\d.]+) s per phoneme", rate).groups()  # type: ignore[union-attr]
+    assert 0 <= float(edge) < 2 and 0.03 < float(per_phoneme) < 0.15
+    growth = run("growth", "--speeds", "4").splitlines()[-1].split("|")
+    audio, before, peak, grown, per_second = map(float, growth[2:7])
+    assert 1 < audio < 20 and 0 < before < peak and grown == pytest.approx(peak - before, abs=1)
+    assert per_second == pytest.approx(grown / audio, rel=0.05)
 
 
 def test_the_overload_benchmark_prints_one_row_per_burst(

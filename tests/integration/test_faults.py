@@ -251,10 +251,12 @@ def test_streams_still_running_when_the_grace_period_ends_are_cut_within_its_dea
 def test_sigterm_during_one_long_slow_chunk_exits_within_the_deadline(
     model_settings: Settings, tmp_path: Path
 ) -> None:
-    """One unsplit 510-phoneme chunk at ``speed: 0.25`` (about 145 s of audio) runs for over a
-    minute on 2 cores (it once held a stop for 69 s). A stop during it still ends within the
-    deadline, with status 0 and no traceback: the backend's interrupt stops onnxruntime between
-    graph nodes, and the exit timer ends the process should that not suffice."""
+    """An unsplit text at ``speed: 0.25`` is the longest work a chunk may be: up to
+    ``TTS_MAX_CHUNK_SECONDS`` of audio, seconds of inference on 2 cores (before chunks were
+    bounded in audio seconds, it was one 510-phoneme chunk of 145 s, which once held a stop for
+    69 s). A stop during it still ends within the deadline, with status 0 and no traceback: the
+    backend's interrupt stops onnxruntime between graph nodes, and the exit timer ends the
+    process should that not suffice."""
     grace = 1.0
     server = start_server(tmp_path, {"TTS_SHUTDOWN_GRACE": str(grace)})
     try:

@@ -44,6 +44,7 @@ def plan(
     *,
     growth: float = 1000.0,  # no growth limit: plain greedy grouping
     first: int = MAX_TOKENS,
+    largest: int = MAX_TOKENS,
 ) -> list[Chunk]:
     return list(
         plan_chunks(
@@ -54,6 +55,7 @@ def plan(
             pauses=PAUSES,
             first_chunk_phonemes=first,
             growth=growth,
+            max_phonemes=largest,
         )  # fmt: skip
     )
 
@@ -123,6 +125,29 @@ def test_no_chunk_exceeds_the_model_limit_even_for_one_huge_sentence(
     for chunk in chunks:
         assert 0 < len(phonemizer.tokenize(chunk.phonemes)) <= MAX_TOKENS
         assert len(chunk.phonemes) <= MAX_TOKENS
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "growth"),
+    [
+        (LONG_WITH_COMMAS, MAX_TOKENS, 1000.0),  # one huge sentence, split evenly
+        (LONG_WITHOUT_PUNCTUATION, 20, 1.2),  # a cut first chunk, then growing chunks
+        (" ".join(SHORT_SENTENCES * 4), MAX_TOKENS, 1000.0),  # grouped sentences
+        (LONG_WORD, MAX_TOKENS, 1.5),  # one endless word
+    ],
+    ids=["one-huge-sentence", "growing", "grouped", "endless-word"],
+)
+def test_no_chunk_passes_max_phonemes_and_none_are_lost(
+    text: str, first: int, growth: float, phonemizer: Phonemizer
+) -> None:
+    """A request spoken slowly gets a smaller ``max_phonemes``: every kind of chunk keeps to it
+    (a 510-phoneme chunk at speed 0.25 was 145 s of audio, and took the process past 2 GB)."""
+    largest = 60
+    chunks = plan(text, phonemizer, group=MAX_TOKENS, first=first, growth=growth, largest=largest)
+    assert len(chunks) > 3
+    assert max(len(c.phonemes) for c in chunks) <= largest
+    whole = "".join(phonemizer.phonemize(s.text, LANG) for s in split_sentences(text))
+    assert "".join(c.phonemes for c in chunks).replace(" ", "") == whole.replace(" ", "")
 
 
 def test_an_over_long_sentence_loses_no_phonemes_when_split(phonemizer: Phonemizer) -> None:

@@ -16,6 +16,8 @@ from tts_service.policy import (
     admit,
     admits,
     audio_guess,
+    chunk_phonemes,
+    chunk_seconds,
     deadline,
     first_chunk_key,
     growth,
@@ -184,3 +186,17 @@ def test_retry_after_is_at_least_a_second_and_at_most_a_minute() -> None:
 def test_chunks_grow_by_the_setting_or_a_share_of_the_measured_speed_if_more() -> None:
     assert growth(1.2, 0.6, 0.04) == 1.2  # about 1.7x real time: the setting holds
     assert growth(1.2, 0.6, 0.01) == pytest.approx(0.6 / (15 * 0.01))  # about 6.7x real time
+
+
+@pytest.mark.parametrize("speed", [0.25, 0.5, 1.0, 1.7, 4.0])
+@pytest.mark.parametrize("max_seconds", [10.0, 30.0, 120.0])
+def test_the_largest_chunk_at_a_speed_lasts_at_most_the_bound(
+    speed: float, max_seconds: float
+) -> None:
+    phonemes = chunk_phonemes(max_seconds, speed)
+    assert chunk_seconds(phonemes, speed) <= max_seconds < chunk_seconds(phonemes + 1, speed)
+
+
+def test_a_text_spoken_four_times_slower_goes_in_chunks_a_quarter_as_long() -> None:
+    # Fewer still: the silence at a chunk's edges slows down too.
+    assert chunk_phonemes(30.0, 0.25) <= chunk_phonemes(30.0, 1.0) / 4

@@ -8,11 +8,13 @@ import time
 import numpy as np
 import pytest
 
+from tts_service import policy
 from tts_service.config import Settings
 from tts_service.errors import NoSpeechError
 from tts_service.pipeline import AudioChunk, SpeechStream, speech_bounds
 from tts_service.policy import Priority
 from tts_service.synthesis import Synthesizer
+from tts_service.text.phonemes import MAX_TOKENS
 
 from .standin import (
     EDGE_SILENCE_S,
@@ -24,6 +26,10 @@ from .standin import (
 
 MARGIN_S = 0.03  # synthesis keeps this much of the model's edge silence
 SENTENCES = " ".join(f"This is sentence number {n}." for n in range(8))
+LONG = " ".join(
+    f"Sentence {n} of this text keeps the model busy for a while, clause after clause."
+    for n in range(20)
+)
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +248,43 @@ def test_chunks_grow_faster_where_the_model_is_measured_faster(voice) -> None:
         assert synth._growth() == pytest.approx(0.6 / (15 * 0.01))
     finally:
         synth.shutdown()
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["unsplit", "split"])
+@pytest.mark.parametrize("speed", [0.25, 0.6, 1.0])
+def test_no_inference_makes_more_audio_than_max_chunk_seconds_at_any_speed(
+    voice, split: bool, speed: float
+) -> None:
+    """Regression: chunks were bounded in phonemes only, so a 576-character text spoken unsplit
+    at speed 0.25 was one 510-phoneme inference of 145 s of audio, which took the process from
+    1.0 to 2.28 GB, past the shipped 2 GiB limit. The bound is in audio seconds, speed included."""
+    backend = StandInBackend()
+    synth = synthesizer(backend, max_chunk_seconds=20.0)
+    try:
+        chunks = asyncio.run(collect(synth.stream(LONG, voice, speed=speed, split=split)))
+    finally:
+        synth.shutdown()
+    assert len(chunks) == len(backend.calls) > 1
+    for call in backend.calls:
+        assert call.speed == speed
+        assert policy.chunk_seconds(call.tokens, speed) <= 20.0
+
+
+def test_a_text_spoken_slowly_is_planned_in_chunks_of_fewer_phonemes(voice) -> None:
+    synth = synthesizer(StandInBackend())
+    try:
+        sizes = {
+            speed: [len(c.phonemes) for c in synth.plan(LONG, voice, speed=speed, split=False)]
+            for speed in (1.0, 0.5, 0.25)
+        }
+    finally:
+        synth.shutdown()
+    bound = synth.settings.max_chunk_seconds
+    for speed, planned in sizes.items():
+        assert max(planned) <= policy.chunk_phonemes(bound, speed)
+    assert max(sizes[0.25]) < max(sizes[0.5]) < max(sizes[1.0])
+    assert max(sizes[1.0]) <= MAX_TOKENS
+    assert sum(sizes[0.25]) == pytest.approx(sum(sizes[1.0]), rel=0.05)  # the same phonemes
 
 
 def test_shutdown_stops_a_running_chunk_instead_of_waiting_for_it(voice) -> None:

@@ -30,18 +30,26 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DURATIONS_OUTPUT = "durations"
+ARENA_SHRINKAGE = ("memory.enable_memory_arena_shrinkage", "cpu:0")
+"""Run option: after each run, onnxruntime hands the CPU arena's unused memory back. Not used by
+the service: it made every inference about twice as slow on 2 cores, and the arena's peak is
+bounded anyway by the longest chunk (``TTS_MAX_CHUNK_SECONDS``; docs/performance.md, Memory)."""
 
 
 class OnnxBackend:
     name = "onnx"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, session: ort.InferenceSession) -> None:
+    def __init__(self, session: ort.InferenceSession, *, shrink_arena: bool = False) -> None:
+        """``shrink_arena``: release the memory of each run after it (``ARENA_SHRINKAGE``; for
+        ``benchmarks/memory.py``'s comparison)."""
         from kokoro_onnx.session import input_dtypes
 
         self._session = session
         # Shared by every run, so that one flag stops them all (``interrupt``).
         self._run_options = ort.RunOptions()
+        if shrink_arena:
+            self._run_options.add_run_config_entry(*ARENA_SHRINKAGE)
         self._dtypes = input_dtypes(session)
         # Older exports call the token input "tokens", newer ones "input_ids".
         self._tokens_input = "input_ids" if "input_ids" in self._dtypes else "tokens"
