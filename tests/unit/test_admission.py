@@ -9,8 +9,10 @@ import anyio
 import pytest
 
 from tests.helpers import SHORT_PHRASE, SPEECH, metric
+from tts_service import serving
 from tts_service.config import Settings
 from tts_service.errors import OverloadedError
+from tts_service.schemas import SpeechRequest
 from tts_service.synthesis import Synthesizer
 
 from .asgi import asgi_post
@@ -111,3 +113,24 @@ def test_a_burst_gets_prompt_first_audio_or_an_immediate_429(make_client: Client
         for reason in ("first_audio", "playback", "max_streams", "max_queued_chunks")
     )
     assert refusals == len(refused)
+
+
+def test_a_refused_request_costs_no_thread(
+    synth: Synthesizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under overload most requests are refused: each is refused before its markup is stripped
+    on a worker thread, so a flood of them takes little from the admitted streams."""
+    synth.scheduler.pool_seconds_per_phoneme = 0.02
+    synth.scheduler.first_chunk_seconds = 0.5
+    voices = make_voice_store()
+    streams = [synth.stream(SHORT_PHRASE, voices.resolve("af_heart"), speed=1.0) for _ in range(4)]
+    stripped: list[str] = []
+    monkeypatch.setattr(serving, "_speakable_text", lambda text: stripped.append(text) or text)
+    service = serving.SpeechService(synth, voices, synth.settings)
+    try:
+        with pytest.raises(OverloadedError):
+            anyio.run(service.create, SpeechRequest(input=SHORT_PHRASE, voice="af_heart"))
+        assert stripped == []
+    finally:
+        for stream in streams:
+            stream.close()
