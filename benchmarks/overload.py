@@ -92,6 +92,11 @@ def _row(clients: int, results: list[Measurement], alone: Measurement) -> dict[s
     }  # fmt: skip
 
 
+def _s(seconds: float) -> str:
+    """Seconds for the table; a dash where there was nothing to time (no 429, no stream)."""
+    return "—" if seconds != seconds else f"{seconds:.2f} s"  # NaN: nothing measured
+
+
 def _table(rows: list[dict[str, Any]], idle: float, idle_gap: float) -> str:
     lines = [
         f"Alone: first audio {idle:.2f} s (median), longest playback gap {idle_gap:.2f} s",
@@ -107,7 +112,7 @@ def _table(rows: list[dict[str, Any]], idle: float, idle_gap: float) -> str:
             f"| {r['clients']} | {r['alone_ttfa']:.2f} s, {r['alone_gap']:.2f} s "
             f"| {r['served']}{other} | {r['refused']} | {r['ttfa_p50']:.2f} s "
             f"| {r['ttfa_p95']:.2f} s | {r['ttfa_max_over_alone']:.1f}x "
-            f"| {r['longest_gap']:.2f} s | {r['refused_answer_max']:.2f} s "
+            f"| {_s(r['longest_gap'])} | {_s(r['refused_answer_max'])} "
             f"| {r['load_average']:.1f} |"
         )
     return "\n".join(lines) + "\n"
