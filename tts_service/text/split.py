@@ -41,13 +41,16 @@ SOMETIMES_FINAL = frozenset(
 )
 
 _CLOSERS = re.escape("\"'”’»)]}」』")
-_PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
+PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 # Terminal punctuation, any closers after it, then whitespace (or, after CJK marks, anything).
 _BOUNDARY = re.compile(
     rf"(?P<mark>\.\.\.|[.!?…]+|;)(?P<close>[{_CLOSERS}]*)(?=\s)|(?P<cjk>[。！？]+)(?P<cjkclose>[{_CLOSERS}]*)"
 )
 _WORD_BEFORE = re.compile(r"([\w.]+)$")
 _SEMICOLON_MIN_WORDS = 4
+
+Span = tuple[int, int, Boundary]
+"""A sentence's start and end in the text it was found in, and what ends it."""
 
 
 def _continues_after_period(before: str, after: str) -> bool:
@@ -65,39 +68,65 @@ def _continues_after_period(before: str, after: str) -> bool:
     return starts_lower
 
 
-def _split_paragraph(paragraph: str) -> list[Sentence]:
-    sentences: list[Sentence] = []
+def sentence_spans(paragraph: str, *, final: bool = True) -> tuple[list[Span], int]:
+    """The sentences of one paragraph as ``(start, end, boundary)`` spans of ``paragraph``
+    (whitespace around each left out), and where the text they do not cover begins.
+
+    ``final``: the paragraph is complete; its last sentence ends with ``Boundary.NONE``. Not
+    ``final`` (more text may follow): only the sentences whose end no text to come can change,
+    which needs the non-space text after a boundary (a period at the end may be "Dr." or "3.",
+    the next word's case decides "U.S. economy", and a semicolon needs the words after it); the
+    rest is left for later."""
+    spans: list[Span] = []
     start = 0
     for m in _BOUNDARY.finditer(paragraph):
         end = m.end()
-        piece = paragraph[start:end].strip()
         rest = paragraph[end:]
+        if not final and not rest.strip():
+            break  # whether this ends a sentence, and how, waits for the text to come
         mark = m.group("mark")
         if mark == ".":
             if _continues_after_period(paragraph[start : m.start()], rest):
                 continue
         elif mark == ";":
             left_words = len(paragraph[start : m.start()].split())
-            right_words = len(re.split(r"[.!?;…]", rest, maxsplit=1)[0].split())
+            right = re.split(r"[.!?;…]", rest, maxsplit=1)
+            right_words = len(right[0].split())
             if min(left_words, right_words) < _SEMICOLON_MIN_WORDS:
+                if not final and len(right) == 1 and left_words >= _SEMICOLON_MIN_WORDS:
+                    break  # the clause after it may still grow to enough words
                 continue
         elif mark and rest.lstrip()[:1].islower():
             continue  # '"Stop!" he said.', 'Wait... what?': the sentence goes on
-        if piece:
+        span = _stripped(paragraph, start, end)
+        if span:
             boundary = Boundary.CLAUSE if mark == ";" else Boundary.SENTENCE
-            sentences.append(Sentence(piece, boundary))
+            spans.append((*span, boundary))
         start = end
-    tail = paragraph[start:].strip()
-    if tail:
-        sentences.append(Sentence(tail, Boundary.NONE))
-    return sentences
+    if not final:
+        return spans, start
+    span = _stripped(paragraph, start, len(paragraph))
+    if span:
+        spans.append((*span, Boundary.NONE))
+    return spans, len(paragraph)
+
+
+def _stripped(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """``start, end`` without the whitespace at either side; None when only whitespace."""
+    piece = text[start:end]
+    stripped = piece.lstrip()
+    if not stripped:
+        return None
+    start += len(piece) - len(stripped)
+    return start, start + len(stripped.rstrip())
 
 
 def split_sentences(text: str) -> list[Sentence]:
     """Split ``text`` into sentences; the last one of each paragraph gets ``Boundary.PARAGRAPH``."""
     result: list[Sentence] = []
-    for paragraph in _PARAGRAPH.split(text):
-        sentences = _split_paragraph(" ".join(paragraph.split()))
+    for paragraph in PARAGRAPH_BREAK.split(text):
+        normal = " ".join(paragraph.split())
+        sentences = [Sentence(normal[a:b], kind) for a, b, kind in sentence_spans(normal)[0]]
         if sentences:
             sentences[-1] = Sentence(sentences[-1].text, Boundary.PARAGRAPH)
             result.extend(sentences)
