@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     port: int = Field(8880, ge=1, le=65535)
     """TCP port of the HTTP server."""
 
+    wyoming_port: int | None = Field(None, ge=1, le=65535)
+    """TCP port of Home Assistant's Wyoming protocol (``describe``, ``synthesize``), served on
+    ``host`` next to the HTTP API; off unless set. It has no API key: expose it only to the
+    network Home Assistant runs in."""
+
     models_dir: Path = Field(default_factory=_default_models_dir)
     """Cache folder for the assembled model and voice files (fetched once, then reused)."""
 

@@ -1,0 +1,135 @@
+"""The Wyoming front-end over the stand-in model: events in, the serving layer's items out, on a
+real loopback socket with the ``wyoming`` client library."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+
+import pytest
+from wyoming.client import AsyncTcpClient
+from wyoming.error import Error
+from wyoming.info import Describe, Info
+from wyoming.tts import Synthesize, SynthesizeVoice
+
+from tts_service.config import Settings
+from tts_service.errors import UnknownVoiceError
+from tts_service.serving import SpeechService
+from tts_service.synthesis import Synthesizer
+from tts_service.wyoming import WyomingServer, service_info, speech_request
+
+from .standin import CountingPhonemizer, StandInBackend, make_voice_store
+
+WAIT_S = 30.0
+"""Generous bound on waiting for something that happens at once (never reached when it works)."""
+
+
+def _run(backend: StandInBackend, talk: Callable[[int, SpeechService], Awaitable[None]]) -> None:
+    """Serve the Wyoming protocol over ``backend`` on a loopback port while ``talk`` runs."""
+    settings = Settings(warmup=False)
+    synthesizer = Synthesizer(backend, CountingPhonemizer(), settings)
+    service = SpeechService(synthesizer, make_voice_store(), settings)
+    sock = socket.create_server(("127.0.0.1", 0))
+
+    async def main() -> None:
+        server = WyomingServer(sock, lambda: service, synthesizer.metrics, settings)
+        await server.start()
+        try:
+            await talk(sock.getsockname()[1], service)
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        synthesizer.shutdown()
+
+
+def _sample(service: SpeechService, name: str, **labels: str) -> float:
+    value = service.synthesizer.metrics.registry.get_sample_value(name, labels or None)
+    return value or 0.0
+
+
+def test_info_gives_each_voice_its_own_language() -> None:
+    info = service_info(make_voice_store())
+    voices = {voice.name: voice.languages for voice in info.tts[0].voices}
+    assert voices["af_heart"] == ["en-US"]
+    assert voices["bm_fable"] == ["en-GB"]
+    assert voices["ef_dora"] == ["es"]
+    assert voices["jf_alpha"] == ["ja"]
+
+
+def test_a_language_without_a_name_picks_a_voice_of_that_language() -> None:
+    voices = make_voice_store()
+    for language, voice in (("es", "ef_dora"), ("en_GB", "bm_fable"), ("en-US", "af_heart")):
+        request = speech_request(
+            Synthesize("Hola.", SynthesizeVoice(language=language)), voices, "af_heart"
+        )
+        assert request.voice == voice
+    with pytest.raises(UnknownVoiceError):
+        speech_request(Synthesize("Ciao.", SynthesizeVoice(language="it")), voices, "af_heart")
+
+
+def test_describe_is_answered_with_info() -> None:
+    async def talk(port: int, service: SpeechService) -> None:
+        async with AsyncTcpClient("127.0.0.1", port, read_timeout=WAIT_S) as client:
+            await client.write_event(Describe().event())
+            event = await client.read_event()
+        assert event is not None and Info.is_type(event.type)
+        assert len(Info.from_event(event).tts[0].voices) == len(service.voices.ids)
+
+    _run(StandInBackend(), talk)
+
+
+def test_an_overlong_text_is_an_error_event_and_the_connection_stays_usable() -> None:
+    async def talk(port: int, service: SpeechService) -> None:
+        too_long = "a" * (service.settings.max_input_chars + 1)
+        async with AsyncTcpClient("127.0.0.1", port, read_timeout=WAIT_S) as client:
+            await client.write_event(Synthesize(too_long).event())
+            error = await client.read_event()
+            await client.write_event(Synthesize("Fine.").event())
+            types = []
+            while not types or types[-1] != "audio-stop":
+                event = await client.read_event()
+                assert event is not None
+                types.append(event.type)
+        assert error is not None and Error.from_event(error).code == "input_too_long"
+        assert types[0] == "audio-start" and "audio-chunk" in types
+        assert (
+            _sample(
+                service,
+                "tts_errors_total",
+                status="400",
+                type="invalid_request_error",
+                code="input_too_long",
+            )
+            == 1
+        )
+
+    _run(StandInBackend(), talk)
+
+
+def test_a_hang_up_before_first_audio_cancels_the_request_at_once() -> None:
+    """The connection is read while its request is answered: a client that hangs up while its
+    first chunk is still synthesizing cancels it then, not when a write would first fail (the
+    stream is cancelled with no audio made)."""
+    backend = StandInBackend(delay=WAIT_S)  # the first inference runs until interrupted
+
+    async def talk(port: int, service: SpeechService) -> None:
+        client = AsyncTcpClient("127.0.0.1", port)
+        await client.connect()
+        await client.write_event(Synthesize("One sentence. Then another. And a third.").event())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_S
+        while backend.call_count == 0:  # the first chunk is synthesizing
+            assert loop.time() < deadline
+            await asyncio.sleep(0.01)
+        await client.disconnect()
+        while _sample(service, "tts_speech_requests_total", outcome="cancelled") == 0:
+            assert loop.time() < deadline, "the hang-up was not noticed"
+            await asyncio.sleep(0.01)
+        assert _sample(service, "tts_audio_seconds_total") == 0
+        assert _sample(service, "tts_cancelled_streams_total", reason="client_disconnected") == 1
+
+    _run(backend, talk)
