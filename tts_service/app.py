@@ -129,8 +129,14 @@ def create_app(
     load already under way (``start_loading``); ``on_fatal`` is called if loading fails (the CLI
     uses it to stop the server); ``abort_connection`` drops a request's connection (the CLI's
     server offers it; used on a send timeout); ``player_dir`` holds the web player's files;
-    ``wyoming_socket``, listening, serves the Wyoming protocol while the app runs."""
+    ``wyoming_socket``, listening, serves the Wyoming protocol while the app runs
+    (``app.state.wyoming``, whose ``begin_stopping`` the server calls when it begins to stop)."""
     service = Service(settings)
+    wyoming = None
+    if wyoming_socket is not None:
+        from tts_service.wyoming import WyomingServer
+
+        wyoming = WyomingServer(wyoming_socket, service.speech, service.metrics, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -148,11 +154,7 @@ def create_app(
                     on_fatal()
 
         task = asyncio.create_task(start())
-        wyoming = None
-        if wyoming_socket is not None:
-            from tts_service.wyoming import WyomingServer
-
-            wyoming = WyomingServer(wyoming_socket, service.speech, service.metrics, settings)
+        if wyoming is not None:
             await wyoming.start()
         yield
         task.cancel()
@@ -170,6 +172,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.wyoming = wyoming
     app.include_router(speech.router)
     app.include_router(discovery.router)
     app.include_router(health.router)

@@ -169,6 +169,7 @@ def serve(
     server = GracefulServer(
         config, grace=settings.shutdown_grace,
         exit_status=lambda: 1 if app.state.service.load_error else 0,
+        on_stopping=app.state.wyoming.begin_stopping if app.state.wyoming else None,
     )  # fmt: skip
     # uvicorn re-raises the signal that stopped it once it has shut down, with the handler that
     # was in place before; a no-op one lets the drained server exit normally (status 0).

@@ -19,6 +19,7 @@ import contextlib
 import itertools
 import logging
 import socket
+import time
 from collections.abc import Callable
 
 from pydantic import ValidationError
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 SAMPLE_WIDTH = 2
 """Bytes per sample of the audio sent: the ``pcm`` format's 16-bit little-endian mono."""
 CHANNELS = 1
+FAREWELL_S = 1.0
+"""How long the ``error`` event that ends a request cut by shutdown may take to send."""
 MAX_PENDING_EVENTS = 16
 """Events read ahead of the request being answered; more wait in the socket (back-pressure)."""
 
@@ -106,6 +109,9 @@ class WyomingConnection:
         self.send_timeout = send_timeout
         self.name = name
         self.cancel_reason: Callable[[], str] = client_disconnected
+        self.busy = False
+        """A request is being answered."""
+        self._closing = False
         self._requests = itertools.count(1)
 
     async def run(self) -> None:
@@ -125,26 +131,47 @@ class WyomingConnection:
                     break
                 await events.put(event)
         finally:
+            cut = self.busy
             answering.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError, TimeoutError):
                 await answering
+            if cut and self.cancel_reason is _shutdown:  # say why the audio stops
+                with contextlib.suppress(ConnectionError, TimeoutError):
+                    farewell = Error(text="The server is stopping.", code="shutdown")
+                    await asyncio.wait_for(
+                        async_write_event(farewell.event(), self.writer), FAREWELL_S
+                    )
             self.writer.close()
 
     def stop(self) -> None:
-        """End the connection as if the client had hung up (a request in progress is
-        cancelled, reason ``shutdown``)."""
+        """End the connection now, as if the client had hung up: a request in progress is
+        cancelled (reason ``shutdown``) and ends with an ``error`` event."""
         self.cancel_reason = _shutdown
         self.reader.feed_eof()
 
+    def finish(self) -> None:
+        """End the connection once the request in progress (if any) is answered."""
+        self._closing = True
+        if not self.busy:
+            self.stop()
+
     async def _answer(self, events: asyncio.Queue[Event]) -> None:
-        while True:
+        while not self._closing:
             event = await events.get()
-            if Describe.is_type(event.type):
-                await self.write(service_info(self.speech().voices).event())
-            elif Synthesize.is_type(event.type):
-                await self.synthesize(Synthesize.from_event(event))
-            # The streaming form (synthesize-start/-chunk/-stop) goes here, on the incremental
-            # segmentation; until then its events are dropped like any other unknown event.
+            self.busy = True
+            try:
+                await self.handle(event)
+            finally:
+                self.busy = False
+
+    async def handle(self, event: Event) -> None:
+        """Answer one event."""
+        if Describe.is_type(event.type):
+            await self.write(service_info(self.speech().voices).event())
+        elif Synthesize.is_type(event.type):
+            await self.synthesize(Synthesize.from_event(event))
+        # The streaming form (synthesize-start/-chunk/-stop) goes here, on the incremental
+        # segmentation; until then its events are dropped like any other unknown event.
 
     async def synthesize(self, synthesize: Synthesize) -> None:
         """Answer one ``synthesize``: audio as it is ready, or an ``error`` event."""
@@ -212,6 +239,8 @@ class WyomingServer:
         self.settings = settings
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], WyomingConnection] = {}
+        self._cut: asyncio.TimerHandle | None = None
+        """Set once stopping began: when the requests still running are cut."""
         self._names = itertools.count(1)
 
     async def start(self) -> None:
@@ -232,6 +261,8 @@ class WyomingServer:
         task = asyncio.current_task()
         assert task is not None  # a connection callback runs in its own task
         self._connections[task] = connection
+        if self._cut is not None:  # accepted as the server began to stop
+            connection.finish()
         try:
             await connection.run()
         except Exception:  # noqa: BLE001 - one connection's failure must not reach the server
@@ -239,12 +270,27 @@ class WyomingServer:
         finally:
             self._connections.pop(task, None)
 
-    async def stop(self) -> None:
-        """Take no new connections and end the open ones (a request in progress is cancelled,
-        reason ``shutdown``)."""
+    def begin_stopping(self, deadline: float) -> None:
+        """The server is stopping: take no new connections, close the idle ones, and let the
+        requests in progress finish until ``deadline`` (``time.monotonic()``), when they are
+        cut (reason ``shutdown``, an ``error`` event)."""
+        if self._cut is not None:
+            return
         if self._server is not None:
             self._server.close()
         for connection in self._connections.values():
+            connection.finish()
+        self._cut = asyncio.get_running_loop().call_later(
+            max(0.0, deadline - time.monotonic()), self._cut_all
+        )
+
+    def _cut_all(self) -> None:
+        for connection in self._connections.values():
             connection.stop()
+
+    async def stop(self) -> None:
+        """Stop (at once unless ``begin_stopping`` gave a later deadline) and wait until every
+        connection has ended."""
+        self.begin_stopping(time.monotonic())
         if self._connections:
             await asyncio.wait(list(self._connections))

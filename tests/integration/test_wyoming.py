@@ -4,9 +4,11 @@ a real ``tts-service serve --wyoming-port`` process and the real model."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 from tests.helpers import free_port, resample_to_16k, word_error_rate
 from tests.integration.conftest import RunningServer, start_server, stop_server
 from tts_service.config import Settings
+from tts_service.server import EXIT_MARGIN_S
 
 READ_TIMEOUT_S = 120
 
@@ -200,3 +203,48 @@ def test_a_hang_up_cancels_the_request(wyoming_server: tuple[RunningServer, int]
             return
         time.sleep(0.2)
     pytest.fail(f"no cancelled stream in the log:\n{server.log()[-3000:]}")
+
+
+def test_a_stop_ends_a_wyoming_request_at_the_end_of_the_grace_with_an_error_event(
+    model_settings: Settings, tmp_path: Path
+) -> None:
+    """SIGTERM: the request in progress may go on for the grace period, then ends with an
+    ``error`` event, and the process exits within its promised bound."""
+    port = free_port()
+    grace = 2.0
+    running = start_server(
+        tmp_path, {"TTS_WYOMING_PORT": str(port), "TTS_SHUTDOWN_GRACE": str(grace)}
+    )
+    text = " ".join(
+        f"Sentence number {n} of a long reply that nobody will hear." for n in range(30)
+    )
+
+    async def ask_then_stop() -> tuple[list[str], float]:
+        client = await _client(port)
+        try:
+            await client.write_event(Synthesize(text).event())
+            first = await client.read_event()
+            assert first is not None and first.type == "audio-start"
+            stopped = time.monotonic()
+            running.process.send_signal(signal.SIGTERM)
+            types = []
+            while (event := await client.read_event()) is not None:
+                types.append(event.type)
+                if Error.is_type(event.type):
+                    assert Error.from_event(event).code == "shutdown"
+            return types, time.monotonic() - stopped
+        finally:
+            await client.disconnect()
+
+    try:
+        types, cut_after = asyncio.run(ask_then_stop())
+        assert types[-1] == "error", types
+        assert "audio-stop" not in types
+        assert grace <= cut_after < grace + EXIT_MARGIN_S
+        assert running.process.wait(timeout=grace + EXIT_MARGIN_S + 5) == 0
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+    log = running.log()
+    assert "speech cancelled (shutdown)" in log
+    assert "Traceback" not in log

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -25,7 +26,10 @@ WAIT_S = 30.0
 """Generous bound on waiting for something that happens at once (never reached when it works)."""
 
 
-def _run(backend: StandInBackend, talk: Callable[[int, SpeechService], Awaitable[None]]) -> None:
+Talk = Callable[[int, SpeechService, WyomingServer], Awaitable[None]]
+
+
+def _run(backend: StandInBackend, talk: Talk) -> None:
     """Serve the Wyoming protocol over ``backend`` on a loopback port while ``talk`` runs."""
     settings = Settings(warmup=False)
     synthesizer = Synthesizer(backend, CountingPhonemizer(), settings)
@@ -36,7 +40,7 @@ def _run(backend: StandInBackend, talk: Callable[[int, SpeechService], Awaitable
         server = WyomingServer(sock, lambda: service, synthesizer.metrics, settings)
         await server.start()
         try:
-            await talk(sock.getsockname()[1], service)
+            await talk(sock.getsockname()[1], service, server)
         finally:
             await server.stop()
 
@@ -72,7 +76,7 @@ def test_a_language_without_a_name_picks_a_voice_of_that_language() -> None:
 
 
 def test_describe_is_answered_with_info() -> None:
-    async def talk(port: int, service: SpeechService) -> None:
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
         async with AsyncTcpClient("127.0.0.1", port, read_timeout=WAIT_S) as client:
             await client.write_event(Describe().event())
             event = await client.read_event()
@@ -83,7 +87,7 @@ def test_describe_is_answered_with_info() -> None:
 
 
 def test_an_overlong_text_is_an_error_event_and_the_connection_stays_usable() -> None:
-    async def talk(port: int, service: SpeechService) -> None:
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
         too_long = "a" * (service.settings.max_input_chars + 1)
         async with AsyncTcpClient("127.0.0.1", port, read_timeout=WAIT_S) as client:
             await client.write_event(Synthesize(too_long).event())
@@ -116,7 +120,7 @@ def test_a_hang_up_before_first_audio_cancels_the_request_at_once() -> None:
     stream is cancelled with no audio made)."""
     backend = StandInBackend(delay=WAIT_S)  # the first inference runs until interrupted
 
-    async def talk(port: int, service: SpeechService) -> None:
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
         client = AsyncTcpClient("127.0.0.1", port)
         await client.connect()
         await client.write_event(Synthesize("One sentence. Then another. And a third.").event())
@@ -131,5 +135,50 @@ def test_a_hang_up_before_first_audio_cancels_the_request_at_once() -> None:
             await asyncio.sleep(0.01)
         assert _sample(service, "tts_audio_seconds_total") == 0
         assert _sample(service, "tts_cancelled_streams_total", reason="client_disconnected") == 1
+
+    _run(backend, talk)
+
+
+async def _read_until_closed(client: AsyncTcpClient) -> list[str]:
+    types = []
+    while (event := await client.read_event()) is not None:
+        types.append(event.type)
+    return types
+
+
+def test_stopping_lets_a_request_finish_within_the_grace_then_closes_the_connection() -> None:
+    backend = StandInBackend(delay=0.05)
+
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
+        async with AsyncTcpClient("127.0.0.1", port, read_timeout=WAIT_S) as client:
+            await client.write_event(Synthesize("One sentence. Then another. And a third.").event())
+            first = await client.read_event()
+            assert first is not None and first.type == "audio-start"
+            server.begin_stopping(time.monotonic() + WAIT_S)
+            types = await _read_until_closed(client)
+        assert types[-1] == "audio-stop", types
+        assert _sample(service, "tts_speech_requests_total", outcome="done") == 1
+        with pytest.raises(OSError):  # no new connections
+            await AsyncTcpClient("127.0.0.1", port).connect()
+
+    _run(backend, talk)
+
+
+def test_a_request_still_running_at_the_end_of_the_grace_is_cut_with_an_error_event() -> None:
+    backend = StandInBackend(delay=WAIT_S)  # every inference runs until interrupted
+
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
+        async with AsyncTcpClient("127.0.0.1", port, read_timeout=WAIT_S) as client:
+            await client.write_event(Synthesize("One sentence. Then another.").event())
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + WAIT_S
+            while backend.call_count == 0:  # the first chunk is synthesizing
+                assert loop.time() < deadline
+                await asyncio.sleep(0.01)
+            server.begin_stopping(time.monotonic())
+            error = await client.read_event()
+            assert error is not None and Error.from_event(error).code == "shutdown"
+            assert await client.read_event() is None
+        assert _sample(service, "tts_cancelled_streams_total", reason="shutdown") == 1
 
     _run(backend, talk)
