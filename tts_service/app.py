@@ -134,7 +134,7 @@ def create_app(
     service = Service(settings)
     wyoming = None
     if wyoming_socket is not None:
-        from tts_service.wyoming import WyomingServer
+        from tts_service.wyoming.server import WyomingServer
 
         wyoming = WyomingServer(wyoming_socket, service.speech, service.metrics, settings)
 

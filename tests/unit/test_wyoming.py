@@ -18,7 +18,8 @@ from tts_service.config import Settings
 from tts_service.errors import UnknownVoiceError
 from tts_service.serving import SpeechService
 from tts_service.synthesis import Synthesizer
-from tts_service.wyoming import WyomingServer, service_info, speech_request
+from tts_service.wyoming.messages import service_info, speech_request
+from tts_service.wyoming.server import WyomingServer
 
 from .standin import CountingPhonemizer, StandInBackend, make_voice_store
 
