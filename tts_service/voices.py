@@ -150,10 +150,14 @@ class VoiceStore:
     def for_language(self, code: str, preferred: str) -> str:
         """A voice speaking language ``code`` (any form ``lang_code`` takes: ``fr``, ``en-GB``,
         ``en_US``): ``preferred`` if it speaks it, else the first such voice by name."""
-        lang = resolve_lang_code(code)
+        key = code.strip().lower().replace("_", "-")
+        lang = LANGUAGES[key][1] if key in LANGUAGES else LANG_CODE_ALIASES.get(key)
         speaking = [v for v in self.ids if describe(v).lang_code == lang]
         if not speaking:
-            raise UnknownVoiceError(f"No voice speaks language {code!r}.", param="voice")
+            known = ", ".join(sorted({language_tag(v) for v in self.ids}))
+            raise UnknownVoiceError(
+                f"No voice speaks language {code!r}; the voices speak {known}.", param="voice"
+            )
         return preferred if preferred in speaking else speaking[0]
 
     def resolve(

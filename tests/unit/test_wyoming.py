@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from wyoming.client import AsyncTcpClient
 from wyoming.error import Error
+from wyoming.event import Event, async_read_event, async_write_event
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeVoice
 
@@ -69,11 +70,13 @@ def test_a_language_without_a_name_picks_a_voice_of_that_language() -> None:
     voices = make_voice_store()
     for language, voice in (("es", "ef_dora"), ("en_GB", "bm_fable"), ("en-US", "af_heart")):
         request = speech_request(
-            Synthesize("Hola.", SynthesizeVoice(language=language)), voices, "af_heart"
+            Synthesize("Hola.", SynthesizeVoice(language=language)).event().data, voices, "af_heart"
         )
         assert request.voice == voice
     with pytest.raises(UnknownVoiceError):
-        speech_request(Synthesize("Ciao.", SynthesizeVoice(language="it")), voices, "af_heart")
+        speech_request(
+            Synthesize("Ciao.", SynthesizeVoice(language="it")).event().data, voices, "af_heart"
+        )
 
 
 def test_describe_is_answered_with_info() -> None:
@@ -183,3 +186,72 @@ def test_a_request_still_running_at_the_end_of_the_grace_is_cut_with_an_error_ev
         assert _sample(service, "tts_cancelled_streams_total", reason="shutdown") == 1
 
     _run(backend, talk)
+
+
+BAD_SYNTHESIZE = [
+    ({"voice": {"name": "af_heart"}}, "invalid_value"),  # no text
+    ({"text": 123}, "invalid_value"),
+    ({"text": ["Hello."]}, "invalid_value"),
+    ({"text": "Hello.", "voice": "af_heart"}, "invalid_value"),
+    ({"text": "Hello.", "voice": {"name": 5}}, "invalid_value"),
+    ({"text": "Hello.", "voice": {"language": "xx"}}, "voice_not_found"),
+    ({"text": ""}, "invalid_value"),
+    ({"text": " \n\t "}, "empty_input"),
+    ({"text": "…" * 100}, "no_speakable_text"),
+    ({"text": "Hello.", "voice": {"name": "../voices/af_heart"}}, "voice_not_found"),
+    ({"text": "Hello.", "voice": {"name": "af_heart(1e300)"}}, "invalid_request_error"),
+    ({"text": "Hello.", "voice": {"name": "af_heart(0)"}}, None),
+]
+
+
+def test_a_malformed_synthesize_is_an_error_event_and_the_connection_goes_on() -> None:
+    """The library's parser takes any data (a missing text was a KeyError); each of these is
+    an ``error`` event, and the connection still speaks afterwards."""
+
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for data, code in BAD_SYNTHESIZE:
+                await async_write_event(Event("synthesize", data), writer)
+                event = await asyncio.wait_for(async_read_event(reader), WAIT_S)
+                assert event is not None and Error.is_type(event.type), (data, event)
+                assert code is None or Error.from_event(event).code == code, (data, event)
+            await async_write_event(Synthesize("Still here.").event(), writer)
+            event = await asyncio.wait_for(async_read_event(reader), WAIT_S)
+            assert event is not None and event.type == "audio-start"
+        finally:
+            writer.close()
+
+    _run(StandInBackend(), talk)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"not json at all\n",
+        b'["a", "list"]\n',
+        b'{"data": {"text": "no type"}}\n',
+        b'{"type": "synthesize", "data_length": -5}\n',
+        b'{"type": "synthesize", "data_length": 3}\n[1]',
+        b'{"type": "audio-chunk", "payload_length": 100000000000}\n',
+        b'{"type": "synthesize", "data": [1, 2]}\n',
+        b"{" + b"x" * 100_000 + b"\n",
+    ],
+    ids=["junk", "list", "no-type", "negative-length", "data-not-object", "huge-payload",
+         "inline-data-list", "overlong-line"],
+)  # fmt: skip
+def test_what_is_not_an_event_gets_an_error_event_and_the_connection_ends(sent: bytes) -> None:
+    """Nothing of a claimed length is read (the library's reader would hold it all in memory)."""
+
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(sent)
+            event = await asyncio.wait_for(async_read_event(reader), WAIT_S)
+            assert event is not None and Error.from_event(event).code == "invalid_event"
+            assert await asyncio.wait_for(reader.read(), WAIT_S) == b""  # closed
+        finally:
+            writer.close()
+        assert _sample(service, "tts_rejected_requests_total", reason="invalid_event") == 1
+
+    _run(StandInBackend(), talk)

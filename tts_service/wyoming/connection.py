@@ -14,16 +14,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
-from wyoming.event import Event, async_read_event, async_write_event
+from wyoming.event import Event, async_write_event
 from wyoming.info import Describe
 from wyoming.tts import Synthesize
 
-from tts_service.errors import ServiceError
+from tts_service.config import Settings
+from tts_service.errors import InvalidEventError, ServiceError
 from tts_service.metrics import Metrics
 from tts_service.pipeline.encoded import client_disconnected
 from tts_service.serving import SpeechService
@@ -46,14 +49,15 @@ class WyomingConnection:
         writer: asyncio.StreamWriter,
         speech: Callable[[], SpeechService],
         metrics: Metrics,
-        send_timeout: float,
+        settings: Settings,
         name: str,
     ) -> None:
         self.reader = reader
         self.writer = writer
         self.speech = speech
         self.metrics = metrics
-        self.send_timeout = send_timeout
+        self.send_timeout = settings.send_timeout
+        self.max_event_bytes = settings.max_request_bytes
         self.name = name
         self.cancel_reason: Callable[[], str] = client_disconnected
         self.busy = False
@@ -62,19 +66,24 @@ class WyomingConnection:
         self._requests = itertools.count(1)
 
     async def run(self) -> None:
-        """Until the client hangs up (or sends what is not an event): read its events while
-        the ones before are answered; a hang-up cancels the answer in progress."""
+        """Until the client hangs up: read its events while the ones before are answered; a
+        hang-up cancels the answer in progress. What is not an event gets an ``error`` event
+        and ends the connection (where the next event starts is unknown)."""
         events: asyncio.Queue[Event] = asyncio.Queue(MAX_PENDING_EVENTS)
         answering = asyncio.create_task(self._answer(events))
         try:
             while not answering.done():
-                reading = asyncio.ensure_future(async_read_event(self.reader))
+                reading = asyncio.ensure_future(read_event(self.reader, self.max_event_bytes))
                 await asyncio.wait({reading, answering}, return_when=asyncio.FIRST_COMPLETED)
                 if not reading.done():  # the answers ended the connection (a write failed)
                     reading.cancel()
                     break
-                event = reading.result()
-                if event is None:  # hung up, or sent what is not an event
+                try:
+                    event = reading.result()
+                except InvalidEventError as exc:
+                    await self.error(exc, self.name)
+                    break
+                if event is None:  # hung up
                     break
                 await events.put(event)
         finally:
@@ -116,16 +125,16 @@ class WyomingConnection:
         if Describe.is_type(event.type):
             await self.write(service_info(self.speech().voices).event())
         elif Synthesize.is_type(event.type):
-            await self.synthesize(Synthesize.from_event(event))
+            await self.synthesize(event.data)
         # The streaming form (synthesize-start/-chunk/-stop) goes here, on the incremental
         # segmentation; until then its events are dropped like any other unknown event.
 
-    async def synthesize(self, synthesize: Synthesize) -> None:
-        """Answer one ``synthesize``: audio as it is ready, or an ``error`` event."""
+    async def synthesize(self, data: dict[str, Any]) -> None:
+        """Answer one ``synthesize`` (its ``data``): audio as it is ready, or an ``error``."""
         request_id = f"{self.name}-{next(self._requests)}"
         try:
             service = self.speech()
-            body = speech_request(synthesize, service.voices, service.settings.default_voice)
+            body = speech_request(data, service.voices, service.settings.default_voice)
             speech = await service.create(
                 body, request_id=request_id, cancel_reason=lambda: self.cancel_reason()
             )
@@ -160,6 +169,40 @@ class WyomingConnection:
             self.cancel_reason = _send_timeout
             self.writer.transport.abort()
             raise
+
+
+async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | None:
+    """The next event, or None once the client has hung up. An ``InvalidEventError`` for what
+    is not an event: a header line that is not a JSON object with a ``type`` (or longer than
+    the reader's limit, 64 KiB), or data and payload longer than ``max_bytes`` together (the
+    ``wyoming`` library's reader takes any length, and holds it all in memory)."""
+    try:
+        line = await reader.readline()
+        if not line:
+            return None
+        header = json.loads(line)
+    except ValueError:  # not JSON, or a line over the limit
+        raise InvalidEventError("Not a Wyoming event: a JSON header line was expected.") from None
+    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        raise InvalidEventError("Not a Wyoming event: its header has no type.")
+    data_length, payload_length = header.get("data_length") or 0, header.get("payload_length") or 0
+    lengths = (data_length, payload_length)
+    if not all(type(n) is int and n >= 0 for n in lengths) or sum(lengths) > max_bytes:
+        raise InvalidEventError(
+            f"An event's data and payload may be at most {max_bytes} bytes together."
+        )
+    data = header.get("data") or {}
+    try:
+        if data_length:
+            data = {**data, **json.loads(await reader.readexactly(data_length))}
+        payload = await reader.readexactly(payload_length) if payload_length else None
+    except asyncio.IncompleteReadError:  # hung up in the middle of an event
+        return None
+    except (ValueError, TypeError):  # data not JSON, or not objects
+        raise InvalidEventError("An event's data must be a JSON object.") from None
+    if not isinstance(data, dict):
+        raise InvalidEventError("An event's data must be a JSON object.")
+    return Event(type=header["type"], data=data, payload=payload)
 
 
 def _send_timeout() -> str:

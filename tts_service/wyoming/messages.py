@@ -3,9 +3,11 @@ the language it speaks), ``synthesize`` → a ``SpeechRequest`` for bare PCM."""
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
 from wyoming.info import Attribution, Info, TtsProgram, TtsVoice
-from wyoming.tts import Synthesize
 
 from tts_service import __version__
 from tts_service.errors import InvalidRequestError
@@ -41,18 +43,48 @@ def service_info(voices: VoiceStore) -> Info:
     return Info(tts=[program])
 
 
-def speech_request(synthesize: Synthesize, voices: VoiceStore, default_voice: str) -> SpeechRequest:
-    """The HTTP API's request for a ``synthesize`` event: its text, in the voice it names (a
-    voice, a blend or an OpenAI name), else a voice of the language it names, as bare PCM."""
+class SynthesizeVoiceData(BaseModel):
+    """``synthesize``'s ``voice``: a name (any voice spec the HTTP API takes) or a language."""
+
+    name: str | None = None
+    language: str | None = None
+    speaker: str | None = None
+    """Accepted and ignored: no voice has several speakers."""
+
+
+class SynthesizeData(BaseModel):
+    """The data of a ``synthesize`` event, checked (the library's parser takes any shape)."""
+
+    text: str
+    voice: SynthesizeVoiceData | None = None
+
+
+def speech_request(
+    data: Mapping[str, Any], voices: VoiceStore, default_voice: str
+) -> SpeechRequest:
+    """The HTTP API's request for a ``synthesize`` event's ``data``: its text, in the voice it
+    names (a voice, a blend or an OpenAI name), else a voice of the language it names, as bare
+    PCM. Data of another shape is an ``InvalidRequestError`` naming the field."""
+    try:
+        synthesize = SynthesizeData.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(exc, {"text": "text", "voice": "voice"}) from None
     voice = synthesize.voice
     spec: str | None = None
-    if voice is not None and voice.name:
+    if voice is not None and voice.name is not None:
         spec = voice.name
-    elif voice is not None and voice.language:
+    elif voice is not None and voice.language is not None:
         spec = voices.for_language(voice.language, default_voice)
     try:
         return SpeechRequest(input=synthesize.text, voice=spec, response_format="pcm")
     except ValidationError as exc:
-        first = exc.errors()[0]
-        param = str(first["loc"][0]) if first["loc"] else None
-        raise InvalidRequestError(f"{param}: {first['msg']}", param=param) from None
+        raise _invalid(exc, {"input": "text", "voice": "voice"}) from None
+
+
+def _invalid(exc: ValidationError, params: Mapping[str, str]) -> InvalidRequestError:
+    """pydantic's first complaint, about the ``synthesize`` field it concerns."""
+    first = exc.errors()[0]
+    location = [str(part) for part in first["loc"]]
+    param = params.get(location[0]) if location else None
+    where = ".".join([param or "data", *location[1:]])
+    return InvalidRequestError(f"{where}: {first['msg']}", param=param, code="invalid_value")

@@ -49,7 +49,7 @@ class WyomingServer:
 
     async def _connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         connection = WyomingConnection(
-            reader, writer, self.speech, self.metrics, self.settings.send_timeout,
+            reader, writer, self.speech, self.metrics, self.settings,
             f"wyoming-{next(self._names)}",
         )  # fmt: skip
         task = asyncio.current_task()
