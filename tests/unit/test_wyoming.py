@@ -31,9 +31,9 @@ WAIT_S = 30.0
 Talk = Callable[[int, SpeechService, WyomingServer], Awaitable[None]]
 
 
-def _run(backend: StandInBackend, talk: Talk) -> None:
+def _run(backend: StandInBackend, talk: Talk, **settings_fields: object) -> None:
     """Serve the Wyoming protocol over ``backend`` on a loopback port while ``talk`` runs."""
-    settings = Settings(warmup=False)
+    settings = Settings(**{"warmup": False, **settings_fields})
     synthesizer = Synthesizer(backend, CountingPhonemizer(), settings)
     service = SpeechService(synthesizer, make_voice_store(), settings)
     sock = socket.create_server(("127.0.0.1", 0))
@@ -255,3 +255,26 @@ def test_what_is_not_an_event_gets_an_error_event_and_the_connection_ends(sent: 
         assert _sample(service, "tts_rejected_requests_total", reason="invalid_event") == 1
 
     _run(StandInBackend(), talk)
+
+
+def test_a_busy_server_refuses_with_an_error_event_saying_when_to_retry() -> None:
+    backend = StandInBackend(delay=WAIT_S)  # the first stream holds its slot
+
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
+        async with (
+            AsyncTcpClient("127.0.0.1", port) as first,
+            AsyncTcpClient("127.0.0.1", port, read_timeout=WAIT_S) as second,
+        ):
+            await first.write_event(Synthesize("One sentence. Then another.").event())
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + WAIT_S
+            while backend.call_count == 0:
+                assert loop.time() < deadline
+                await asyncio.sleep(0.01)
+            await second.write_event(Synthesize("Me too.").event())
+            event = await second.read_event()
+        assert event is not None and Error.is_type(event.type)
+        error = Error.from_event(event)
+        assert error.code == "server_busy" and "retry in" in error.text, error
+
+    _run(backend, talk, max_streams=1)
