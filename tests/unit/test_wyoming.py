@@ -278,3 +278,30 @@ def test_a_busy_server_refuses_with_an_error_event_saying_when_to_retry() -> Non
         assert error.code == "server_busy" and "retry in" in error.text, error
 
     _run(backend, talk, max_streams=1)
+
+
+def test_a_failure_in_the_middle_of_the_audio_is_an_error_event_and_the_connection_goes_on() -> (
+    None
+):
+    """The audio stops with an ``error`` event instead of an ``audio-stop`` (never finished as
+    if complete), and the next request is answered."""
+    backend = StandInBackend(fail_on_call=1)  # the second chunk fails
+
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
+        async with AsyncTcpClient("127.0.0.1", port, read_timeout=WAIT_S) as client:
+            await client.write_event(Synthesize("One sentence. Then another. And a third.").event())
+            types = []
+            while not types or types[-1] not in ("audio-stop", "error"):
+                event = await client.read_event()
+                assert event is not None
+                types.append(event.type)
+            await client.write_event(Synthesize("Fine.").event())
+            again = []
+            while not again or again[-1] not in ("audio-stop", "error"):
+                event = await client.read_event()
+                assert event is not None
+                again.append(event.type)
+        assert types[0] == "audio-start" and types[-1] == "error", types
+        assert again[0] == "audio-start" and again[-1] == "audio-stop", again
+
+    _run(backend, talk)

@@ -81,23 +81,28 @@ class WyomingConnection:
                 try:
                     event = reading.result()
                 except InvalidEventError as exc:
-                    await self.error(exc, self.name)
+                    with contextlib.suppress(ConnectionError, TimeoutError):
+                        await self.error(exc, self.name)
                     break
                 if event is None:  # hung up
                     break
                 await events.put(event)
         finally:
-            cut = self.busy
-            answering.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionError, TimeoutError):
-                await answering
-            if cut and self.cancel_reason is _shutdown:  # say why the audio stops
-                with contextlib.suppress(ConnectionError, TimeoutError):
-                    farewell = Error(text="The server is stopping.", code="shutdown")
-                    await asyncio.wait_for(
-                        async_write_event(farewell.event(), self.writer), FAREWELL_S
-                    )
-            self.writer.close()
+            try:
+                await self._end(answering)
+            finally:
+                self.writer.close()
+
+    async def _end(self, answering: asyncio.Task[None]) -> None:
+        """Cancel the answer in progress; if the server is stopping, say so to its client."""
+        cut = self.busy
+        answering.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError, TimeoutError):
+            await answering
+        if cut and self.cancel_reason is _shutdown:  # say why the audio stops
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                farewell = Error(text="The server is stopping.", code="shutdown")
+                await asyncio.wait_for(async_write_event(farewell.event(), self.writer), FAREWELL_S)
 
     def stop(self) -> None:
         """End the connection now, as if the client had hung up: a request in progress is
@@ -117,6 +122,13 @@ class WyomingConnection:
             self.busy = True
             try:
                 await self.handle(event)
+            except ServiceError as exc:  # after the audio began: the stream cannot go on
+                await self.error(exc, self.name)
+            except (ConnectionError, TimeoutError):
+                raise  # the client is gone (or stopped reading): the connection ends
+            except Exception:  # noqa: BLE001 - as the HTTP API's last handler: a 500, logged
+                logger.exception("[%s] Unhandled error", self.name)
+                await self.write(Error(text="Internal server error.", code="server_error").event())
             finally:
                 self.busy = False
 
