@@ -194,7 +194,8 @@ class Settings(BaseSettings):
 
     max_request_bytes: int = Field(1_048_576, ge=1024)
     """Largest accepted request body in bytes; a larger one gets 413 before it is read (a
-    4096-character input is at most about 50 KB of JSON)."""
+    4096-character input is at most about 50 KB of JSON). Also the largest Wyoming event (its
+    data and payload), refused before it is read."""
 
     default_voice: str = "af_heart"
     """Voice used when a request gives no ``voice``; also the voice of the start-up warm-up."""
