@@ -10,6 +10,7 @@ from concurrent.futures import wait as wait_for_futures
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from socket import socket
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -121,13 +122,21 @@ def create_app(
     on_fatal: Callable[[], None] | None = None,
     abort_connection: ConnectionAborter | None = None,
     player_dir: Path = web.PLAYER_DIR,
+    wyoming_socket: socket | None = None,
 ) -> FastAPI:
     """Build the app. ``files`` are model files already verified (else the lifespan verifies
     them); ``backend``/``voices`` replace the real model (tests use a stand-in); ``loading`` is a
     load already under way (``start_loading``); ``on_fatal`` is called if loading fails (the CLI
     uses it to stop the server); ``abort_connection`` drops a request's connection (the CLI's
-    server offers it; used on a send timeout); ``player_dir`` holds the web player's files."""
+    server offers it; used on a send timeout); ``player_dir`` holds the web player's files;
+    ``wyoming_socket``, listening, serves the Wyoming protocol while the app runs
+    (``app.state.wyoming``, whose ``begin_stopping`` the server calls when it begins to stop)."""
     service = Service(settings)
+    wyoming = None
+    if wyoming_socket is not None:
+        from tts_service.wyoming.server import WyomingServer
+
+        wyoming = WyomingServer(wyoming_socket, service.speech, service.metrics, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,8 +154,12 @@ def create_app(
                     on_fatal()
 
         task = asyncio.create_task(start())
+        if wyoming is not None:
+            await wyoming.start()
         yield
         task.cancel()
+        if wyoming is not None:
+            await wyoming.stop()
         if loading is not None:  # still loading: the interpreter must not end under its work
             await asyncio.to_thread(wait_for_futures, [loading])
         if service.synthesizer is not None:
@@ -159,6 +172,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.wyoming = wyoming
     app.include_router(speech.router)
     app.include_router(discovery.router)
     app.include_router(health.router)

@@ -45,7 +45,7 @@ def _settings(**flags: object) -> Settings:
         sys.exit(2)
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, flag: str = "--port or TTS_PORT") -> socket.socket:
     """The server's socket, bound and listening before the model loads: a port in use is one
     line and exit status 1 at once. uvicorn then serves on this very socket, so no other
     process can take the port in between."""
@@ -63,7 +63,7 @@ def _listen(host: str, port: int) -> socket.socket:
         if exc.errno == errno.EADDRINUSE:
             message = (
                 f"{where} is already in use (another server listens there); stop it or choose "
-                "another port with --port or TTS_PORT"
+                f"another port with {flag}"
             )
         else:
             message = f"cannot listen on {where}: {exc.strerror or exc}"
@@ -95,6 +95,11 @@ def main() -> None:
 @main.command()
 @click.option("--host", help="Bind address [TTS_HOST, default 127.0.0.1].")
 @click.option("--port", metavar="PORT", help="Port, 1-65535 [TTS_PORT, default 8880].")
+@click.option(
+    "--wyoming-port",
+    metavar="PORT",
+    help="Also serve Home Assistant's Wyoming protocol on this port [TTS_WYOMING_PORT, default off].",
+)
 @click.option("--models-dir", type=click.Path(), help="Model cache [TTS_MODELS_DIR].")
 @click.option(
     "--log-level",
@@ -104,16 +109,28 @@ def main() -> None:
 )
 @click.option("--fetch/--no-fetch", default=True, help="Fetch missing model files before starting.")
 def serve(
-    host: str | None, port: str | None, models_dir: str | None, log_level: str | None, fetch: bool
+    host: str | None,
+    port: str | None,
+    wyoming_port: str | None,
+    models_dir: str | None,
+    log_level: str | None,
+    fetch: bool,
 ) -> None:
     """Fetch the model if needed, then serve the API on HOST:PORT.
 
     SIGTERM or Ctrl+C stops it gracefully: no new connections, streams in progress get
     TTS_SHUTDOWN_GRACE seconds to finish, and the process is gone a few seconds after that at
     most; exit status 0 (1 if the model failed to load)."""
-    settings = _settings(host=host, port=port, models_dir=models_dir, log_level=log_level)
+    settings = _settings(
+        host=host, port=port, wyoming_port=wyoming_port, models_dir=models_dir, log_level=log_level
+    )
     configure_logging(settings.log_level)
     sock = _listen(settings.host, settings.port)
+    wyoming_sock = None
+    if settings.wyoming_port is not None:
+        wyoming_sock = _listen(
+            settings.host, settings.wyoming_port, "--wyoming-port or TTS_WYOMING_PORT"
+        )
     files = _ensure(settings, fetch)
     loading = start_loading(settings, files)  # overlaps the imports below (see loading.py)
 
@@ -137,7 +154,10 @@ def serve(
     def abort(scope: Scope) -> bool:
         return server is not None and server.abort(scope)
 
-    app = create_app(settings, files=files, loading=loading, on_fatal=stop, abort_connection=abort)
+    app = create_app(
+        settings, files=files, loading=loading, on_fatal=stop, abort_connection=abort,
+        wyoming_socket=wyoming_sock,
+    )  # fmt: skip
     raise_open_file_limit()
     protocol = guarded_protocol(connection_limits(settings), app.state.service.error_response)
     config = uvicorn.Config(
@@ -149,6 +169,7 @@ def serve(
     server = GracefulServer(
         config, grace=settings.shutdown_grace,
         exit_status=lambda: 1 if app.state.service.load_error else 0,
+        on_stopping=app.state.wyoming.begin_stopping if app.state.wyoming else None,
     )  # fmt: skip
     # uvicorn re-raises the signal that stopped it once it has shut down, with the handler that
     # was in place before; a no-op one lets the drained server exit normally (status 0).

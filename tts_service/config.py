@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     port: int = Field(8880, ge=1, le=65535)
     """TCP port of the HTTP server."""
 
+    wyoming_port: int | None = Field(None, ge=1, le=65535)
+    """TCP port of Home Assistant's Wyoming protocol (``describe``, ``synthesize``), served on
+    ``host`` next to the HTTP API; off unless set. It has no API key: expose it only to the
+    network Home Assistant runs in."""
+
     models_dir: Path = Field(default_factory=_default_models_dir)
     """Cache folder for the assembled model and voice files (fetched once, then reused)."""
 
@@ -189,7 +194,8 @@ class Settings(BaseSettings):
 
     max_request_bytes: int = Field(1_048_576, ge=1024)
     """Largest accepted request body in bytes; a larger one gets 413 before it is read (a
-    4096-character input is at most about 50 KB of JSON)."""
+    4096-character input is at most about 50 KB of JSON). Also the largest Wyoming event (its
+    data and payload), refused before it is read."""
 
     default_voice: str = "af_heart"
     """Voice used when a request gives no ``voice``; also the voice of the start-up warm-up."""

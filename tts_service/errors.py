@@ -57,6 +57,12 @@ class InvalidHTTPError(InvalidRequestError):
     code = "invalid_http"
 
 
+class InvalidEventError(InvalidRequestError):
+    """What arrived on the Wyoming port is not a Wyoming event, or one larger than allowed."""
+
+    code = "invalid_event"
+
+
 class HeadersTooLargeError(InvalidHTTPError):
     status_code = 431
     code = "headers_too_large"

@@ -26,6 +26,10 @@ that ASGI gives an application none of, and a stop that always ends within a bou
   uvicorn's own timeout, which cancelled the tasks still running (a ``CancelledError``
   traceback each), is off: the exit timer is the one bound.
 
+  A server beside uvicorn's (the Wyoming protocol's, through ``on_stopping``) follows the same
+  steps for its own connections: idle ones close at once, a request in progress may finish
+  within the grace period and is cut (with an ``error`` event) at its end.
+
 Both ``abort`` and the cut reach a connection through ``server_state.connections``, uvicorn's set
 of protocol objects, each with the ``transport`` it writes to and the ``scope`` of its current
 request.
@@ -65,13 +69,20 @@ def _no_status() -> int:
 
 class GracefulServer(uvicorn.Server):
     def __init__(
-        self, config: uvicorn.Config, grace: float, exit_status: Callable[[], int] = _no_status
+        self,
+        config: uvicorn.Config,
+        grace: float,
+        exit_status: Callable[[], int] = _no_status,
+        on_stopping: Callable[[float], None] | None = None,
     ) -> None:
         config.timeout_graceful_shutdown = None  # bounded by the exit timer instead
         super().__init__(config)
         self.grace = grace
         self.exit_status = exit_status
         """The process's exit status should the exit timer end it."""
+        self.on_stopping = on_stopping
+        """Called as stopping begins with the end of the grace period (``time.monotonic()``):
+        for the servers beside uvicorn's (the Wyoming protocol's), to drain by then."""
         self._stopping_since: float | None = None
         self._exit_timer: threading.Timer | None = None
 
@@ -101,6 +112,8 @@ class GracefulServer(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         since = self._start_stopping()
+        if self.on_stopping is not None:
+            self.on_stopping(since + self.grace)
         if self.server_state.connections:
             logger.info(
                 "Stopping: %d connection(s) open get up to %.0fs to finish",

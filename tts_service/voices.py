@@ -17,21 +17,21 @@ import numpy as np
 
 from tts_service.errors import InvalidRequestError, UnknownVoiceError
 
-# Voice-name prefix letter → (language name, espeak-ng language code).
-LANGUAGES: dict[str, tuple[str, str]] = {
-    "a": ("American English", "en-us"),
-    "b": ("British English", "en-gb"),
-    "e": ("Spanish", "es"),
-    "f": ("French", "fr-fr"),
-    "h": ("Hindi", "hi"),
-    "i": ("Italian", "it"),
-    "j": ("Japanese", "ja"),
-    "p": ("Brazilian Portuguese", "pt-br"),
-    "z": ("Mandarin Chinese", "cmn"),
+# Voice-name prefix letter → (language name, espeak-ng language code, BCP 47 language tag).
+LANGUAGES: dict[str, tuple[str, str, str]] = {
+    "a": ("American English", "en-us", "en-US"),
+    "b": ("British English", "en-gb", "en-GB"),
+    "e": ("Spanish", "es", "es"),
+    "f": ("French", "fr-fr", "fr"),
+    "h": ("Hindi", "hi", "hi"),
+    "i": ("Italian", "it", "it"),
+    "j": ("Japanese", "ja", "ja"),
+    "p": ("Brazilian Portuguese", "pt-br", "pt-BR"),
+    "z": ("Mandarin Chinese", "cmn", "zh"),
 }
 # Language codes a request may give as ``lang_code``, besides the prefix letters above.
 LANG_CODE_ALIASES: dict[str, str] = {
-    **{espeak: espeak for _, espeak in LANGUAGES.values()},
+    **{espeak: espeak for _, espeak, _ in LANGUAGES.values()},
     "en": "en-us", "en-us": "en-us", "en-gb": "en-gb", "fr": "fr-fr", "pt": "pt-br",
     "pt-pt": "pt-br", "zh": "cmn", "zh-cn": "cmn", "ja-jp": "ja", "es-es": "es", "it-it": "it",
 }  # fmt: skip
@@ -81,9 +81,14 @@ class Voice:
 
 def describe(voice_id: str) -> VoiceInfo:
     prefix, _, name = voice_id.partition("_")
-    language, lang = LANGUAGES.get(prefix[:1], ("Unknown", "en-us"))
+    language, lang, _ = LANGUAGES.get(prefix[:1], ("Unknown", "en-us", "und"))
     gender = {"f": "female", "m": "male"}.get(prefix[1:2], "unknown")
     return VoiceInfo(voice_id, name.replace("_", " ").title(), language, lang, gender)
+
+
+def language_tag(voice_id: str) -> str:
+    """The BCP 47 tag of the language ``voice_id`` speaks (``bf_emma`` → ``en-GB``)."""
+    return LANGUAGES.get(voice_id[:1], ("Unknown", "en-us", "und"))[2]
 
 
 def resolve_lang_code(code: str) -> str:
@@ -141,6 +146,19 @@ class VoiceStore:
     @property
     def ids(self) -> list[str]:
         return sorted(self._styles)
+
+    def for_language(self, code: str, preferred: str) -> str:
+        """A voice speaking language ``code`` (any form ``lang_code`` takes: ``fr``, ``en-GB``,
+        ``en_US``): ``preferred`` if it speaks it, else the first such voice by name."""
+        key = code.strip().lower().replace("_", "-")
+        lang = LANGUAGES[key][1] if key in LANGUAGES else LANG_CODE_ALIASES.get(key)
+        speaking = [v for v in self.ids if describe(v).lang_code == lang]
+        if not speaking:
+            known = ", ".join(sorted({language_tag(v) for v in self.ids}))
+            raise UnknownVoiceError(
+                f"No voice speaks language {code!r}; the voices speak {known}.", param="voice"
+            )
+        return preferred if preferred in speaking else speaking[0]
 
     def resolve(
         self, spec: str, as_used: Callable[[np.ndarray], np.ndarray] | None = None

@@ -44,6 +44,8 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         (["--port", "99999"], {}, "error: --port='99999': must be an integer from 1 to 65535"),
         (["--port", "abc"], {}, "error: --port='abc': must be an integer from 1 to 65535"),
         ([], {"TTS_PORT": "abc"}, "error: TTS_PORT='abc': must be an integer from 1 to 65535"),
+        (["--wyoming-port", "0"], {},
+         "error: --wyoming-port='0': must be an integer from 1 to 65535"),
         ([], {"TTS_BACKEND": "tensorflow"},
          "error: TTS_BACKEND='tensorflow': must be one of auto, onnx, torch"),
         ([], {"TTS_MAX_STREAMS": "0"}, "error: TTS_MAX_STREAMS='0': must be an integer of at least 1"),
@@ -81,6 +83,23 @@ def test_a_busy_port_is_one_line_and_status_1_before_anything_loads(tmp_path: Pa
     assert line.startswith(f"error: 127.0.0.1:{port} is already in use"), line
     assert not list(tmp_path.iterdir())  # no model file fetched
     assert elapsed < 15
+
+
+def test_a_busy_wyoming_port_is_one_line_naming_its_setting_and_status_1(tmp_path: Path) -> None:
+    with socket.socket() as other:  # another server, listening
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = run_cli(
+            "serve", "--port", str(free_port()), "--wyoming-port", str(port),
+            TTS_MODELS_DIR=str(tmp_path),
+        )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: 127.0.0.1:{port} is already in use (another server listens there); stop it or "
+        "choose another port with --wyoming-port or TTS_WYOMING_PORT"
+    ]
+    assert not list(tmp_path.iterdir())  # no model file fetched
 
 
 @pytest.mark.parametrize("command", ["fetch", "serve"])

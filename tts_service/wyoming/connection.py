@@ -1,0 +1,225 @@
+"""One Wyoming client's connection. It answers its requests one at a time, in order, and keeps
+reading meanwhile: a hang-up cancels the request being answered (its queued synthesis with it).
+``synthesize`` is answered with ``audio-start``, ``audio-chunk``…, ``audio-stop``, each chunk sent
+as soon as it is synthesized. A request that fails (unknown voice, empty text, server busy) gets
+an ``error`` event with the message the HTTP API gives, and the connection stays usable. Events
+this server does not take are dropped, as the protocol asks; the streaming form
+(``synthesize-start``, ``-chunk``…, ``-stop``) is one of them for now, and ``info`` says so
+(``supports_synthesize_streaming: false``), so Home Assistant sends the whole text in one
+``synthesize``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event, async_write_event
+from wyoming.info import Describe
+from wyoming.tts import Synthesize
+
+from tts_service.config import Settings
+from tts_service.errors import InvalidEventError, ServiceError
+from tts_service.metrics import Metrics
+from tts_service.pipeline.encoded import client_disconnected
+from tts_service.serving import SpeechService
+from tts_service.wyoming.messages import CHANNELS, SAMPLE_WIDTH, service_info, speech_request
+
+logger = logging.getLogger(__name__)
+
+FAREWELL_S = 1.0
+"""How long the ``error`` event that ends a request cut by shutdown may take to send."""
+MAX_PENDING_EVENTS = 16
+"""Events read ahead of the request being answered; more wait in the socket (back-pressure)."""
+
+
+class WyomingConnection:
+    """One client's connection: reads its events and answers them in order."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        speech: Callable[[], SpeechService],
+        metrics: Metrics,
+        settings: Settings,
+        name: str,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.speech = speech
+        self.metrics = metrics
+        self.send_timeout = settings.send_timeout
+        self.max_event_bytes = settings.max_request_bytes
+        self.name = name
+        self.cancel_reason: Callable[[], str] = client_disconnected
+        self.busy = False
+        """A request is being answered."""
+        self._closing = False
+        self._requests = itertools.count(1)
+
+    async def run(self) -> None:
+        """Until the client hangs up: read its events while the ones before are answered; a
+        hang-up cancels the answer in progress. What is not an event gets an ``error`` event
+        and ends the connection (where the next event starts is unknown)."""
+        events: asyncio.Queue[Event] = asyncio.Queue(MAX_PENDING_EVENTS)
+        answering = asyncio.create_task(self._answer(events))
+        try:
+            while not answering.done():
+                reading = asyncio.ensure_future(read_event(self.reader, self.max_event_bytes))
+                await asyncio.wait({reading, answering}, return_when=asyncio.FIRST_COMPLETED)
+                if not reading.done():  # the answers ended the connection (a write failed)
+                    reading.cancel()
+                    break
+                try:
+                    event = reading.result()
+                except InvalidEventError as exc:
+                    with contextlib.suppress(ConnectionError, TimeoutError):
+                        await self.error(exc, self.name)
+                    break
+                if event is None:  # hung up
+                    break
+                await events.put(event)
+        finally:
+            try:
+                await self._end(answering)
+            finally:
+                self.writer.close()
+
+    async def _end(self, answering: asyncio.Task[None]) -> None:
+        """Cancel the answer in progress; if the server is stopping, say so to its client."""
+        cut = self.busy
+        answering.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError, TimeoutError):
+            await answering
+        if cut and self.cancel_reason is _shutdown:  # say why the audio stops
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                farewell = Error(text="The server is stopping.", code="shutdown")
+                await asyncio.wait_for(async_write_event(farewell.event(), self.writer), FAREWELL_S)
+
+    def stop(self) -> None:
+        """End the connection now, as if the client had hung up: a request in progress is
+        cancelled (reason ``shutdown``) and ends with an ``error`` event."""
+        self.cancel_reason = _shutdown
+        self.reader.feed_eof()
+
+    def finish(self) -> None:
+        """End the connection once the request in progress (if any) is answered."""
+        self._closing = True
+        if not self.busy:
+            self.stop()
+
+    async def _answer(self, events: asyncio.Queue[Event]) -> None:
+        while not self._closing:
+            event = await events.get()
+            self.busy = True
+            try:
+                await self.handle(event)
+            except ServiceError as exc:  # after the audio began: the stream cannot go on
+                await self.error(exc, self.name)
+            except (ConnectionError, TimeoutError):
+                raise  # the client is gone (or stopped reading): the connection ends
+            except Exception:  # noqa: BLE001 - as the HTTP API's last handler: a 500, logged
+                logger.exception("[%s] Unhandled error", self.name)
+                await self.write(Error(text="Internal server error.", code="server_error").event())
+            finally:
+                self.busy = False
+
+    async def handle(self, event: Event) -> None:
+        """Answer one event."""
+        if Describe.is_type(event.type):
+            await self.write(service_info(self.speech().voices).event())
+        elif Synthesize.is_type(event.type):
+            await self.synthesize(event.data)
+        # The streaming form (synthesize-start/-chunk/-stop) goes here, on the incremental
+        # segmentation; until then its events are dropped like any other unknown event.
+
+    async def synthesize(self, data: dict[str, Any]) -> None:
+        """Answer one ``synthesize`` (its ``data``): audio as it is ready, or an ``error``."""
+        request_id = f"{self.name}-{next(self._requests)}"
+        try:
+            service = self.speech()
+            body = speech_request(data, service.voices, service.settings.default_voice)
+            speech = await service.create(
+                body, request_id=request_id, cancel_reason=lambda: self.cancel_reason()
+            )
+        except ServiceError as exc:
+            await self.error(exc, request_id)
+            return
+        rate = service.synthesizer.sample_rate
+        async with contextlib.aclosing(speech.items) as items:
+            await self.write(AudioStart(rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS).event())
+            async for item in items:
+                if item.data:
+                    chunk = AudioChunk(
+                        rate=rate, width=SAMPLE_WIDTH, channels=CHANNELS, audio=item.data
+                    )
+                    await self.write(chunk.event())
+        await self.write(AudioStop().event())
+
+    async def error(self, exc: ServiceError, request_id: str) -> None:
+        """The ``error`` event for a refused request, logged and counted like the HTTP API's."""
+        self.metrics.count_error(exc.status_code, exc.error_type, exc.code)
+        logger.info(
+            "[%s] Wyoming error: type=%s code=%s param=%s message=%r",
+            request_id, exc.error_type, exc.code, exc.param, exc.message,
+        )  # fmt: skip
+        await self.write(Error(text=exc.message, code=exc.code or exc.error_type).event())
+
+    async def write(self, event: Event) -> None:
+        """Send ``event``; a client that accepts none of it for ``send_timeout`` is dropped."""
+        try:
+            await asyncio.wait_for(async_write_event(event, self.writer), self.send_timeout)
+        except TimeoutError:
+            self.cancel_reason = _send_timeout
+            self.writer.transport.abort()
+            raise
+
+
+async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | None:
+    """The next event, or None once the client has hung up. An ``InvalidEventError`` for what
+    is not an event: a header line that is not a JSON object with a ``type`` (or longer than
+    the reader's limit, 64 KiB), or data and payload longer than ``max_bytes`` together (the
+    ``wyoming`` library's reader takes any length, and holds it all in memory)."""
+    try:
+        line = await reader.readline()
+        if not line:
+            return None
+        header = json.loads(line)
+    except ValueError:  # not JSON, or a line over the limit
+        raise InvalidEventError("Not a Wyoming event: a JSON header line was expected.") from None
+    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        raise InvalidEventError("Not a Wyoming event: its header has no type.")
+    data_length, payload_length = header.get("data_length") or 0, header.get("payload_length") or 0
+    lengths = (data_length, payload_length)
+    if not all(type(n) is int and n >= 0 for n in lengths) or sum(lengths) > max_bytes:
+        raise InvalidEventError(
+            f"An event's data and payload may be at most {max_bytes} bytes together."
+        )
+    data = header.get("data") or {}
+    try:
+        if data_length:
+            data = {**data, **json.loads(await reader.readexactly(data_length))}
+        payload = await reader.readexactly(payload_length) if payload_length else None
+    except asyncio.IncompleteReadError:  # hung up in the middle of an event
+        return None
+    except (ValueError, TypeError):  # data not JSON, or not objects
+        raise InvalidEventError("An event's data must be a JSON object.") from None
+    if not isinstance(data, dict):
+        raise InvalidEventError("An event's data must be a JSON object.")
+    return Event(type=header["type"], data=data, payload=payload)
+
+
+def _send_timeout() -> str:
+    return "send_timeout"
+
+
+def _shutdown() -> str:
+    return "shutdown"
