@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tts_service.backends import BackendName, warmup_by_default
@@ -226,6 +226,12 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the service's own loggers (``debug`` adds one line per chunk); uvicorn and
     libraries log at ``info`` at most, and probes of ``/health`` and ``/metrics`` only at ``debug``."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, level: object) -> object:
+        """``DEBUG`` and ``Info`` are read as ``debug`` and ``info``, as Python's logging reads them."""
+        return level.lower() if isinstance(level, str) else level
 
     @property
     def threads_per_inference(self) -> int:

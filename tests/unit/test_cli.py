@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from tests.helpers import free_port
 from tts_service.assets import MODEL_NAME
 from tts_service.cli import main
+from tts_service.config import Settings
 from tts_service.config_reference import BEGIN, END, generated_block, settings_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -155,6 +156,13 @@ def test_serve_help_lists_the_log_levels() -> None:
     assert (
         "--log-level LEVEL debug, info, warning or error [TTS_LOG_LEVEL, default info]" in help_text
     )
+
+
+@pytest.mark.parametrize("written", ["DEBUG", "Warning", "INFO"])
+def test_a_log_level_is_read_in_any_case(written: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``TTS_LOG_LEVEL=DEBUG`` was refused as not one of debug, info, warning or error."""
+    monkeypatch.setenv("TTS_LOG_LEVEL", written)
+    assert Settings().log_level == written.lower()
 
 
 def test_healthcheck_fails_when_nothing_listens() -> None:
