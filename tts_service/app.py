@@ -15,8 +15,9 @@ from socket import socket
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import Scope
 
 from tts_service import __version__
@@ -42,6 +43,7 @@ from tts_service.middleware import (
     request_id,
 )
 from tts_service.routes import discovery, health, speech, web
+from tts_service.routes.speech import CLIENT_CLOSED_REQUEST
 from tts_service.schemas import ErrorDetail, ErrorResponse
 from tts_service.serving import SpeechService
 from tts_service.synthesis import Synthesizer
@@ -258,7 +260,12 @@ def _install_error_handlers(app: FastAPI, service: Service) -> None:
         return service.error_response(_validation_error(exc), request.scope)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, ClientDisconnect):
+            # The body never arrived whole: the client hung up, or the server cut it off (the
+            # body timeout, which answered it). Nobody reads an answer: not a client error.
+            logger.info("[%s] The client hung up while sending the body", request_id(request.scope))
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
         if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
             # FastAPI could not decode the body: not UTF-8, a number too long, nested too deep.
             error: ServiceError = InvalidJSONError(

@@ -17,6 +17,7 @@ async def asgi_post(
     body: dict,
     deliver: Sender | None = None,
     disconnect_after: float | None = None,
+    hang_up_in_body: bool = False,
 ) -> tuple[list[dict], BaseException | None]:
     """POST straight to the ASGI app; every message it sends, and what it raised (if anything).
 
@@ -24,7 +25,8 @@ async def asgi_post(
     completes a response only when the app sends a body message with ``more_body`` false.
     ``deliver`` plays the server's side of ``send`` for each message after it is recorded (a
     client that stops reading is one that never returns); by default it returns at once.
-    ``disconnect_after``: seconds after the body at which the client hangs up.
+    ``disconnect_after``: seconds after the body at which the client hangs up;
+    ``hang_up_in_body``: it hangs up after half the body instead (or the server cut it off).
     """
     payload = json.dumps(body).encode()
     messages: list[dict] = []
@@ -34,7 +36,15 @@ async def asgi_post(
         nonlocal request_sent
         if not request_sent:
             request_sent = True
+            if hang_up_in_body:
+                return {
+                    "type": "http.request",
+                    "body": payload[: len(payload) // 2],
+                    "more_body": True,
+                }
             return {"type": "http.request", "body": payload, "more_body": False}
+        if hang_up_in_body:
+            return {"type": "http.disconnect"}
         if disconnect_after is None:
             await anyio.sleep_forever()  # the client stays connected
         await anyio.sleep(disconnect_after)

@@ -144,3 +144,17 @@ def test_a_client_that_hangs_up_before_its_audio_starts_stops_the_work_at_once(
     assert metric(metrics, "tts_queued_chunks") == 0
     assert client.app.state.service.synthesizer.open_streams == 0
     assert backend.call_count <= 2  # at most the chunks already running when it hung up
+
+
+def test_a_client_that_hangs_up_in_the_body_is_no_client_error(make_client: ClientFactory) -> None:
+    """A body cut short (the client hung up, or the body timeout cut it off) was answered and
+    counted as a 400 "error parsing the body"; nobody is there to read an answer."""
+    client = make_client()
+    body = {"input": "Hello there.", "response_format": "pcm"}
+    messages, raised = client.portal.call(
+        lambda: asgi_post(client.app, SPEECH, body, hang_up_in_body=True)
+    )
+    assert raised is None
+    assert messages[0]["status"] == 499
+    errors = client.get("/metrics").text
+    assert "tts_errors_total{" not in errors, errors
