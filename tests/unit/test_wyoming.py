@@ -305,3 +305,99 @@ def test_a_failure_in_the_middle_of_the_audio_is_an_error_event_and_the_connecti
         assert again[0] == "audio-start" and again[-1] == "audio-stop", again
 
     _run(backend, talk)
+
+
+def test_a_silent_connection_is_closed_after_the_header_timeout() -> None:
+    """A connection that never sends an event held its socket (and a place under the
+    connection bound) for as long as the client kept it open."""
+
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = time.monotonic()
+        try:
+            assert await asyncio.wait_for(reader.read(), WAIT_S) == b""  # closed, not a word
+        finally:
+            writer.close()
+        assert time.monotonic() - started >= 0.2
+
+    _run(StandInBackend(), talk, header_timeout=0.2)
+
+
+STALLED_EVENTS = [
+    b'{"type": "synthesize", "da',  # a header line that never ends
+    b'{"type": "synthesize", "data_length": 100}\n{"text": ',  # data that never comes in full
+]
+
+
+@pytest.mark.parametrize("stalled", STALLED_EVENTS, ids=["header", "data"])
+def test_an_event_stalled_half_sent_is_cut_with_an_error_event(stalled: bytes) -> None:
+    """A client that sent part of an event and then nothing held its connection open."""
+
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(stalled)
+            event = await asyncio.wait_for(async_read_event(reader), WAIT_S)
+            assert event is not None and Error.from_event(event).code == "request_timeout"
+            assert await asyncio.wait_for(reader.read(), WAIT_S) == b""
+        finally:
+            writer.close()
+
+    _run(StandInBackend(), talk, header_timeout=0.2, body_timeout=0.2)
+
+
+def test_an_idle_connection_is_closed_after_the_keepalive_timeout_but_not_while_answered() -> None:
+    """An answer longer than the keep-alive timeout is not idle time; the silence after it is."""
+    backend = StandInBackend(delay=0.8)  # two chunks or more: the answer outlasts 1 s
+
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
+        async with AsyncTcpClient("127.0.0.1", port, read_timeout=WAIT_S) as client:
+            asked = time.monotonic()
+            await client.write_event(Synthesize("One sentence. Then another. And a third.").event())
+            types = []
+            while not types or types[-1] != "audio-stop":
+                event = await client.read_event()
+                assert event is not None
+                types.append(event.type)
+            answered = time.monotonic()
+            assert await client.read_event() is None  # closed
+            assert time.monotonic() - answered >= 0.9
+        assert answered - asked > 1.0 and "error" not in types, types
+
+    _run(backend, talk, header_timeout=0.5, keepalive_timeout=1)
+
+
+def test_a_connection_over_the_bound_gets_an_error_event_and_is_closed() -> None:
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
+        async with AsyncTcpClient("127.0.0.1", port, read_timeout=WAIT_S) as first:
+            await first.write_event(Describe().event())
+            assert await first.read_event() is not None  # the first connection is being served
+            async with AsyncTcpClient("127.0.0.1", port, read_timeout=WAIT_S) as second:
+                event = await second.read_event()
+                assert event is not None and Error.from_event(event).code == (
+                    "too_many_connections"
+                )
+                assert await second.read_event() is None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT_S
+        while True:  # the first connection's place frees once the server saw it close
+            async with AsyncTcpClient("127.0.0.1", port, read_timeout=WAIT_S) as third:
+                await third.write_event(Describe().event())
+                event = await third.read_event()
+            assert event is not None
+            if Info.is_type(event.type):
+                break
+            assert loop.time() < deadline
+            await asyncio.sleep(0.05)
+        assert (
+            _sample(
+                service,
+                "tts_errors_total",
+                status="503",
+                type="service_unavailable",
+                code="too_many_connections",
+            )
+            >= 1
+        )
+
+    _run(StandInBackend(), talk, max_connections=1)

@@ -7,6 +7,25 @@ this server does not take are dropped, as the protocol asks; the streaming form
 (``synthesize-start``, ``-chunk``…, ``-stop``) is one of them for now, and ``info`` says so
 (``supports_synthesize_streaming: false``), so Home Assistant sends the whole text in one
 ``synthesize``.
+
+A connection is held only while it is used, as the HTTP API's are (the same settings):
+
+- the first event's header line must arrive within ``TTS_HEADER_TIMEOUT`` of connecting, and a
+  later event's within ``TTS_HEADER_TIMEOUT`` of its first byte; an event's data and payload
+  within ``TTS_BODY_TIMEOUT`` of its header line. A client that stalls in the middle of an event
+  gets an ``error`` event (``request_timeout``) and the connection is closed (where its next
+  event would start is unknown); one that sent nothing is closed without a word;
+- a connection with no request in progress (none being answered, none read ahead) is closed
+  after ``TTS_KEEPALIVE_TIMEOUT`` seconds without a new event. Waiting for an answer is not
+  idle: a long synthesis never cuts its client.
+
+None of this cuts Home Assistant: its Wyoming integration opens a connection for each
+``describe`` and each ``synthesize`` (the streaming form too), writes its request at once, reads
+the answer and closes; so does the ``wyoming`` library's client as Home Assistant uses it. A
+client that keeps a connection between requests must reconnect after an idle close, as an HTTP
+client does after a keep-alive timeout. (The streaming form, once taken, is a request in
+progress from ``synthesize-start`` to ``synthesize-stop``: the pauses of a language model writing
+its reply must not count as idle.)
 """
 
 from __future__ import annotations
@@ -26,7 +45,7 @@ from wyoming.info import Describe
 from wyoming.tts import Synthesize
 
 from tts_service.config import Settings
-from tts_service.errors import InvalidEventError, ServiceError
+from tts_service.errors import InvalidEventError, RequestTimeoutError, ServiceError
 from tts_service.metrics import Metrics
 from tts_service.pipeline.encoded import client_disconnected
 from tts_service.serving import SpeechService
@@ -58,29 +77,39 @@ class WyomingConnection:
         self.metrics = metrics
         self.send_timeout = settings.send_timeout
         self.max_event_bytes = settings.max_request_bytes
+        self.header_timeout = settings.header_timeout
+        self.body_timeout = settings.body_timeout
+        self.keepalive_timeout = settings.keepalive_timeout
         self.name = name
         self.cancel_reason: Callable[[], str] = client_disconnected
         self.busy = False
         """A request is being answered."""
         self._closing = False
         self._requests = itertools.count(1)
+        self._events: asyncio.Queue[Event] = asyncio.Queue(MAX_PENDING_EVENTS)
+        """Events read ahead of the request being answered."""
+        self._idle: asyncio.Timeout | None = None
+        """The timeout on the wait for the next event's first byte, while it is waited for."""
 
     async def run(self) -> None:
         """Until the client hangs up: read its events while the ones before are answered; a
         hang-up cancels the answer in progress. What is not an event gets an ``error`` event
-        and ends the connection (where the next event starts is unknown)."""
-        events: asyncio.Queue[Event] = asyncio.Queue(MAX_PENDING_EVENTS)
+        and ends the connection (where the next event starts is unknown), as does an event that
+        stalls half-sent; a connection that stays silent is closed (see the module's docstring)."""
+        events = self._events
         answering = asyncio.create_task(self._answer(events))
+        head_deadline: float | None = asyncio.get_running_loop().time() + self.header_timeout
         try:
             while not answering.done():
-                reading = asyncio.ensure_future(read_event(self.reader, self.max_event_bytes))
+                reading = asyncio.ensure_future(self._next_event(head_deadline))
+                head_deadline = None  # the first event's, counted from the connection
                 await asyncio.wait({reading, answering}, return_when=asyncio.FIRST_COMPLETED)
                 if not reading.done():  # the answers ended the connection (a write failed)
                     reading.cancel()
                     break
                 try:
                     event = reading.result()
-                except InvalidEventError as exc:
+                except (InvalidEventError, RequestTimeoutError) as exc:
                     with contextlib.suppress(ConnectionError, TimeoutError):
                         await self.error(exc, self.name)
                     break
@@ -131,6 +160,39 @@ class WyomingConnection:
                 await self.write(Error(text="Internal server error.", code="server_error").event())
             finally:
                 self.busy = False
+                self._went_idle()
+
+    async def _next_event(self, head_deadline: float | None) -> Event | None:
+        """The next event, or None once the client hung up or stayed silent too long: the
+        first one's header line by ``head_deadline``, a later one's within the header timeout of
+        its first byte, which may be awaited for the keep-alive timeout while nothing is being
+        answered (and for as long as it takes while something is)."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(head_deadline or self._idle_deadline()) as self._idle:
+                start = await self.reader.read(1)
+        except TimeoutError:
+            return None
+        finally:
+            self._idle = None
+        if not start:
+            return None
+        return await read_event(
+            self.reader, start, self.max_event_bytes,
+            head_deadline=head_deadline or loop.time() + self.header_timeout,
+            body_timeout=self.body_timeout,
+        )  # fmt: skip
+
+    def _idle_deadline(self) -> float | None:
+        """When a connection with no request in progress is closed; None while it has one."""
+        if self.busy or not self._events.empty():
+            return None
+        return asyncio.get_running_loop().time() + self.keepalive_timeout
+
+    def _went_idle(self) -> None:
+        """A request was answered: the wait for the next event, if under way, now has a bound."""
+        if self._idle is not None and self._idle.when() is None:
+            self._idle.reschedule(self._idle_deadline())
 
     async def handle(self, event: Event) -> None:
         """Answer one event."""
@@ -164,6 +226,14 @@ class WyomingConnection:
                     await self.write(chunk.event())
         await self.write(AudioStop().event())
 
+    async def refuse(self, exc: ServiceError) -> None:
+        """Say ``exc`` (within ``FAREWELL_S``) and close, before reading anything."""
+        try:
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                await asyncio.wait_for(self.error(exc, self.name), FAREWELL_S)
+        finally:
+            self.writer.close()
+
     async def error(self, exc: ServiceError, request_id: str) -> None:
         """The ``error`` event for a refused request, logged and counted like the HTTP API's."""
         self.metrics.count_error(exc.status_code, exc.error_type, exc.code)
@@ -183,16 +253,28 @@ class WyomingConnection:
             raise
 
 
-async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | None:
-    """The next event, or None once the client has hung up. An ``InvalidEventError`` for what
-    is not an event: a header line that is not a JSON object with a ``type`` (or longer than
-    the reader's limit, 64 KiB), or data and payload longer than ``max_bytes`` together (the
-    ``wyoming`` library's reader takes any length, and holds it all in memory)."""
+async def read_event(
+    reader: asyncio.StreamReader,
+    start: bytes,
+    max_bytes: int,
+    head_deadline: float,
+    body_timeout: float,
+) -> Event | None:
+    """The event whose first bytes, ``start``, were read, or None if the client hung up in its
+    middle. An ``InvalidEventError`` for what is not an event: a header line that is not a JSON
+    object with a ``type`` (or longer than the reader's limit, 64 KiB), or data and payload
+    longer than ``max_bytes`` together (the ``wyoming`` library's reader takes any length, and
+    holds it all in memory). A ``RequestTimeoutError`` if the header line is not complete by
+    ``head_deadline`` (the event loop's time), or the data and payload ``body_timeout`` seconds
+    later."""
     try:
-        line = await reader.readline()
-        if not line:
-            return None
+        async with asyncio.timeout_at(head_deadline):
+            line = start + await reader.readline()
         header = json.loads(line)
+    except TimeoutError:
+        raise RequestTimeoutError(
+            "An event's header line did not arrive in full in time."
+        ) from None
     except ValueError:  # not JSON, or a line over the limit
         raise InvalidEventError("Not a Wyoming event: a JSON header line was expected.") from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
@@ -205,9 +287,14 @@ async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | No
         )
     data = header.get("data") or {}
     try:
-        if data_length:
-            data = {**data, **json.loads(await reader.readexactly(data_length))}
-        payload = await reader.readexactly(payload_length) if payload_length else None
+        async with asyncio.timeout(body_timeout):
+            if data_length:
+                data = {**data, **json.loads(await reader.readexactly(data_length))}
+            payload = await reader.readexactly(payload_length) if payload_length else None
+    except TimeoutError:
+        raise RequestTimeoutError(
+            f"An event's data and payload did not arrive in full within {body_timeout:g}s."
+        ) from None
     except asyncio.IncompleteReadError:  # hung up in the middle of an event
         return None
     except (ValueError, TypeError):  # data not JSON, or not objects

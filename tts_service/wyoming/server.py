@@ -1,4 +1,10 @@
-"""The Wyoming TCP server: its connections, and its stop within the shutdown grace period."""
+"""The Wyoming TCP server: its connections, their bound, and its stop within the shutdown grace
+period.
+
+At most ``TTS_MAX_CONNECTIONS`` Wyoming connections are open at once, counted apart from the
+HTTP API's (which have the same bound): a flood on the HTTP port, which may face the internet,
+cannot lock Home Assistant out of the Wyoming one, nor the reverse. A connection over the bound
+gets an ``error`` event (``too_many_connections``) and is closed."""
 
 from __future__ import annotations
 
@@ -10,6 +16,8 @@ import time
 from collections.abc import Callable
 
 from tts_service.config import Settings
+from tts_service.connections import RETRY_AFTER_S
+from tts_service.errors import TooManyConnectionsError
 from tts_service.metrics import Metrics
 from tts_service.serving import SpeechService
 from tts_service.wyoming.connection import WyomingConnection
@@ -52,6 +60,15 @@ class WyomingServer:
             reader, writer, self.speech, self.metrics, self.settings,
             f"wyoming-{next(self._names)}",
         )  # fmt: skip
+        if len(self._connections) >= self.settings.max_connections:
+            await connection.refuse(
+                TooManyConnectionsError(
+                    f"The server has its limit of {self.settings.max_connections} Wyoming "
+                    "connections open; try again shortly.",
+                    retry_after=RETRY_AFTER_S,
+                )
+            )
+            return
         task = asyncio.current_task()
         assert task is not None  # a connection callback runs in its own task
         self._connections[task] = connection
