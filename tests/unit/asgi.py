@@ -18,6 +18,7 @@ async def asgi_post(
     deliver: Sender | None = None,
     disconnect_after: float | None = None,
     hang_up_in_body: bool = False,
+    disconnect_when: Callable[[], bool] | None = None,
 ) -> tuple[list[dict], BaseException | None]:
     """POST straight to the ASGI app; every message it sends, and what it raised (if anything).
 
@@ -26,7 +27,9 @@ async def asgi_post(
     ``deliver`` plays the server's side of ``send`` for each message after it is recorded (a
     client that stops reading is one that never returns); by default it returns at once.
     ``disconnect_after``: seconds after the body at which the client hangs up;
-    ``hang_up_in_body``: it hangs up after half the body instead (or the server cut it off).
+    ``hang_up_in_body``: it hangs up after half the body instead (or the server cut it off);
+    ``disconnect_when``: it hangs up once this is true (asked every 10 ms), then after
+    ``disconnect_after`` more seconds, if given.
     """
     payload = json.dumps(body).encode()
     messages: list[dict] = []
@@ -44,6 +47,11 @@ async def asgi_post(
                 }
             return {"type": "http.request", "body": payload, "more_body": False}
         if hang_up_in_body:
+            return {"type": "http.disconnect"}
+        if disconnect_when is not None:
+            while not disconnect_when():
+                await anyio.sleep(0.01)
+            await anyio.sleep(disconnect_after or 0.0)
             return {"type": "http.disconnect"}
         if disconnect_after is None:
             await anyio.sleep_forever()  # the client stays connected
