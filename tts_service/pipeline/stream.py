@@ -100,8 +100,8 @@ class SpeechStream:
             return policy.Work(first=0.0, later=0.0, next=0.0, buffered=0.0, load=0.0)
         plan, playback = self.plan, self.playback
         seconds = dict(self._seconds)
-        remaining = max(0, plan.expected_phonemes - self._synthesized_phonemes)
-        remaining *= seconds_per_phoneme
+        unsynthesized = max(0, plan.expected_phonemes - self._synthesized_phonemes)
+        remaining = unsynthesized * seconds_per_phoneme
         first = 0.0
         if playback.start is None and 0 not in seconds:
             planned = plan.phonemes(0)
