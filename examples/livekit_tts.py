@@ -144,9 +144,11 @@ class KokoroSynthesizeStream(tts.SynthesizeStream):
             elif message.type == aiohttp.WSMsgType.TEXT:
                 event = json.loads(message.data)
                 if event["type"] == "turn.done":
-                    if event["status"] != "completed":
-                        raise APIError(f"tts-service turn {event['status']}: {event.get('error')}")
+                    if event["status"] != "completed":  # failed: the server busy, say (retried)
+                        error = event.get("error") or {}
+                        raise APIError(f"tts-service: {error.get('message')}", body=event)
                     return
-                if event["type"] == "error":
-                    raise APIError(f"tts-service: {event['error']['message']}", body=event)
+                if event["type"] == "error":  # a refused message: a wrong voice, say
+                    message = event["error"]["message"]
+                    raise APIError(f"tts-service: {message}", body=event, retryable=False)
         raise APIConnectionError(f"tts-service closed the connection ({ws.close_code})")

@@ -189,7 +189,8 @@ class KokoroStreamTTSService(WebsocketTTSService):
             if turn_id in self._speaking:
                 self._speaking.remove(turn_id)
             if event.get("status") == "failed":
-                await self.push_error(error_msg=f"tts-service turn failed: {event.get('error')}")
+                error = event.get("error") or {}
+                await self.push_error(error_msg=f"tts-service turn failed: {error.get('message')}")
             await self._end_context(turn_id)
         elif kind == "error":
             await self.push_error(error_msg=f"tts-service: {event['error'].get('message')}")
