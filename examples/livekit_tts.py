@@ -5,9 +5,9 @@ agent hands it the LLM's reply as it is written instead of cutting it into sente
 one request each. Each ``stream()`` is one turn on ``/v1/audio/speech/stream``: every pushed
 text piece is sent as ``text.delta``, ``flush()`` as ``text.flush``, the end of input as
 ``turn.end``; the server cuts the sentences and sends raw 16-bit mono PCM at 24 kHz, which is
-emitted as it arrives. Closing the stream (the agent does when the user interrupts) closes its
-connection, and the server cancels the turn. ``synthesize(text)`` speaks a whole text as one
-turn.
+emitted as it arrives. Closing the stream (the agent does when the user interrupts) sends
+``turn.clear``, which stops synthesis on the server at once, and closes its connection.
+``synthesize(text)`` speaks a whole text as one turn.
 
 Copy this file into your agent and use it in place of any other TTS (needs
 ``pip install livekit-agents``; tested with 1.8.9)::
@@ -29,6 +29,7 @@ The protocol is described in the service's docs (Streamed text).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import aiohttp
@@ -122,6 +123,10 @@ class KokoroSynthesizeStream(tts.SynthesizeStream):
             sender = asyncio.create_task(self._send_text(ws))
             try:
                 await self._receive_audio(ws, output_emitter)
+            except asyncio.CancelledError:  # closed: the user interrupted
+                with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+                    await ws.send_json({"type": "turn.clear"})  # stops synthesis at once
+                raise
             finally:
                 await utils.aio.gracefully_cancel(sender)
         output_emitter.end_segment()
