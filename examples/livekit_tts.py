@@ -49,6 +49,8 @@ SAMPLE_RATE = 24_000
 
 
 class KokoroStreamTTS(tts.TTS):
+    """tts-service as a streaming LiveKit TTS: each ``stream()`` is one turn of the WebSocket."""
+
     def __init__(
         self,
         *,
@@ -154,6 +156,6 @@ class KokoroSynthesizeStream(tts.SynthesizeStream):
                         raise APIError(f"tts-service: {error.get('message')}", body=event)
                     return
                 if event["type"] == "error":  # a refused message: a wrong voice, say
-                    message = event["error"]["message"]
-                    raise APIError(f"tts-service: {message}", body=event, retryable=False)
+                    reason = event["error"]["message"]
+                    raise APIError(f"tts-service: {reason}", body=event, retryable=False)
         raise APIConnectionError(f"tts-service closed the connection ({ws.close_code})")

@@ -182,7 +182,7 @@ class KokoroStreamTTSService(WebsocketTTSService):
         await self.append_to_audio_context(context_id, frame)
 
     async def _on_event(self, event: dict[str, Any]) -> None:
-        kind, turn_id = event["type"], str(event.get("turn_id"))
+        kind, turn_id = event["type"], event.get("turn_id", "")
         if kind == "turn.started":
             self._speaking.append(turn_id)
         elif kind == "turn.done":
@@ -194,7 +194,7 @@ class KokoroStreamTTSService(WebsocketTTSService):
             await self._end_context(turn_id)
         elif kind == "error":
             await self.push_error(error_msg=f"tts-service: {event['error'].get('message')}")
-            if turn_id is not None and turn_id == self._open_turn and turn_id not in self._speaking:
+            if turn_id == self._open_turn and turn_id not in self._speaking:
                 self._open_turn = None  # its turn.start was refused: no turn.done will come
                 await self._end_context(turn_id)
         else:
