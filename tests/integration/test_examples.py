@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -19,7 +19,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import decode, metric, resample_to_16k, speech, word_error_rate
-from tests.integration.conftest import RunningServer
+from tests.integration.conftest import RunningServer, start_server, stop_server
+from tts_service.config import Settings
 
 REPLY_PIECES = [
     "Hel", "lo the", "re! Your", " appoint", "ment with D", "r", ". Smi", "th is at", " ten",
@@ -35,6 +36,17 @@ LONG_REPLY_PIECES = [
     )
 ]  # fmt: skip
 """Fifteen sentences: far more audio than arrives before an interruption."""
+KEY = "sk-examples-key"
+
+
+@pytest.fixture(scope="module")
+def keyed_server(
+    model_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A server that asks for an API key (``TTS_API_KEY``)."""
+    running = start_server(tmp_path_factory.mktemp("keyed"), {"TTS_API_KEY": KEY})
+    yield running
+    stop_server(running)
 
 
 def text_stream_turns(server: RunningServer, status: str) -> float:
@@ -84,7 +96,7 @@ def ws_url(server: RunningServer) -> str:
 
 
 async def livekit_stream(
-    server: RunningServer, pieces: list[str], *, close_after: int = 0
+    server: RunningServer, pieces: list[str], *, close_after: int = 0, api_key: str | None = None
 ) -> list[Any]:
     """The example's stream fed ``pieces``, as the agent's ``tts_node`` feeds it; the audio frames
     it gives, or with ``close_after``, those it still gives after being closed (as an interruption
@@ -94,7 +106,7 @@ async def livekit_stream(
     from examples.livekit_tts import KokoroStreamTTS
 
     async with utils.http_context.open():
-        stream = KokoroStreamTTS(url=ws_url(server)).stream()
+        stream = KokoroStreamTTS(url=ws_url(server), api_key=api_key).stream()
         for piece in pieces:
             stream.push_text(piece)
         stream.end_input()
@@ -126,10 +138,25 @@ def test_livekit_closing_the_stream_clears_the_turn(server: RunningServer) -> No
     assert text_stream_turns(server, "completed") == completed
 
 
+def test_livekit_sends_the_api_key(keyed_server: RunningServer) -> None:
+    pytest.importorskip("livekit.agents", reason="livekit-agents comes with the test extra")
+    from livekit.agents import APIStatusError
+
+    assert asyncio.run(livekit_stream(keyed_server, ["Hello there."], api_key=KEY))
+    with pytest.raises(APIStatusError) as refused:
+        asyncio.run(livekit_stream(keyed_server, ["Hello there."], api_key="sk-wrong"))
+    assert refused.value.status_code == 403
+
+
 # --- pipecat -------------------------------------------------------------------------------------
 
 
-def pipecat_run(server: RunningServer, *replies: list[str], interrupt_after_audio: bool = False):
+def pipecat_run(
+    server: RunningServer,
+    *replies: list[str],
+    interrupt_after_audio: bool = False,
+    api_key: str | None = None,
+) -> list[list[Any]]:
     """Run a pipecat pipeline: the example's service, then a sink that collects the audio frames.
     Each reply is an LLM response (start, its text frames, end). With ``interrupt_after_audio``,
     an interruption is sent once the first reply's first audio reaches the sink, and the next
@@ -168,7 +195,7 @@ def pipecat_run(server: RunningServer, *replies: list[str], interrupt_after_audi
 
     async def run() -> list[list[TTSAudioRawFrame]]:
         # The context's first audio may take a busy machine longer than pipecat's 3 s default.
-        tts = KokoroStreamTTSService(url=ws_url(server), stop_frame_timeout_s=60)
+        tts = KokoroStreamTTSService(url=ws_url(server), api_key=api_key, stop_frame_timeout_s=60)
         sink = Sink()
         worker = PipelineWorker(
             Pipeline([tts, sink]),
@@ -219,3 +246,8 @@ def test_pipecat_interruption_clears_the_turn(server: RunningServer, whisper: An
     assert before
     assert {frame.context_id for frame in after}.isdisjoint(frame.context_id for frame in before)
     check_spoken(server, whisper, b"".join(frame.audio for frame in after), REPLY)
+
+
+def test_pipecat_sends_the_api_key(keyed_server: RunningServer) -> None:
+    (frames,) = pipecat_run(keyed_server, ["Hello there."], api_key=KEY)
+    assert frames
