@@ -182,12 +182,18 @@ class WyomingConnection:
         """The next event, or None once the client hung up or stayed silent too long: the
         first one's header line by ``head_deadline``, a later one's within the header timeout of
         its first byte, which may be awaited for the keep-alive timeout while nothing is being
-        answered (and for as long as it takes while something is)."""
+        answered (and for as long as it takes while something is), for the stream idle timeout
+        while a streaming request waits for its text."""
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout_at(head_deadline or self._idle_deadline()) as self._idle:
                 start = await self.reader.read(1)
         except TimeoutError:
+            if self.taking_text:
+                logger.info(
+                    "[%s] no event for %gs in a streaming request: closed",
+                    self.name, self.stream_idle_timeout,
+                )  # fmt: skip
             return None
         finally:
             self._idle = None
