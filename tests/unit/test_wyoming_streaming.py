@@ -25,7 +25,7 @@ from tts_service.wyoming.messages import service_info
 from tts_service.wyoming.server import WyomingServer
 
 from .standin import StandInBackend, make_voice_store
-from .test_wyoming import WAIT_S, _run, _sample
+from .wyoming_server import WAIT_S, run_wyoming, sample
 
 REPLY = ["Hello there, Dr.", " Smith. The weather", " today is sunny. And", " tomorrow too."]
 
@@ -97,7 +97,7 @@ def test_streamed_text_is_spoken_before_its_stop_and_answered_in_order() -> None
         streamed, expected = _tone_samples([second, *rest]), _tone_samples(whole)
         assert abs(streamed - expected) <= 0.05 * expected, (streamed, expected)
 
-    _run(StandInBackend(), talk)
+    run_wyoming(StandInBackend(), talk)
 
 
 def test_a_whole_synthesize_during_a_streaming_request_is_ignored() -> None:
@@ -117,9 +117,9 @@ def test_a_whole_synthesize_during_a_streaming_request_is_ignored() -> None:
         types = _types(answer)
         assert types.count("audio-start") == 1 and types.count("audio-stop") == 1, types
         assert after is not None and Info.is_type(after.type)  # no second answer came first
-        assert _sample(service, "tts_speech_requests_total", outcome="done") == 1
+        assert sample(service, "tts_speech_requests_total", outcome="done") == 1
 
-    _run(StandInBackend(), talk)
+    run_wyoming(StandInBackend(), talk)
 
 
 def test_a_refused_start_is_an_error_its_chunks_are_dropped_and_its_stop_answered() -> None:
@@ -141,7 +141,7 @@ def test_a_refused_start_is_an_error_its_chunks_are_dropped_and_its_stop_answere
             assert Error.from_event(answer[0]).code == "invalid_value"
         assert service.synthesizer.open_streams == 0
 
-    _run(StandInBackend(), talk)
+    run_wyoming(StandInBackend(), talk)
 
 
 def test_chunks_and_stops_out_of_place_are_errors_and_the_connection_goes_on() -> None:
@@ -167,7 +167,7 @@ def test_chunks_and_stops_out_of_place_are_errors_and_the_connection_goes_on() -
         assert spoken[0] == "audio-start" and spoken[-2:] == ["audio-stop", "synthesize-stopped"]
         assert service.synthesizer.open_streams == 0
 
-    _run(StandInBackend(), talk)
+    run_wyoming(StandInBackend(), talk)
 
 
 def test_a_chunk_over_the_buffer_is_refused_and_the_rest_is_spoken() -> None:
@@ -186,7 +186,7 @@ def test_a_chunk_over_the_buffer_is_refused_and_the_rest_is_spoken() -> None:
         assert _types(answer)[-2:] == ["audio-stop", "synthesize-stopped"]
         assert 0 < _samples(answer) / 24_000 < 10  # the short text, not the refused one
 
-    _run(StandInBackend(), talk, max_buffered_text=256)
+    run_wyoming(StandInBackend(), talk, max_buffered_text=256)
 
 
 def test_a_busy_server_refuses_a_streaming_request_with_an_error_saying_when_to_retry() -> None:
@@ -207,7 +207,7 @@ def test_a_busy_server_refuses_a_streaming_request_with_an_error_saying_when_to_
         error = Error.from_event(answer[0])
         assert error.code == "server_busy" and "retry in" in error.text, error
 
-    _run(backend, talk, max_streams=1)
+    run_wyoming(backend, talk, max_streams=1)
 
 
 def test_a_failure_in_the_middle_of_the_audio_is_an_error_then_synthesize_stopped() -> None:
@@ -226,7 +226,7 @@ def test_a_failure_in_the_middle_of_the_audio_is_an_error_then_synthesize_stoppe
         assert "audio-stop" not in types
         assert again is not None and again.type == "audio-start"
 
-    _run(StandInBackend(fail_on_call=1), talk)
+    run_wyoming(StandInBackend(fail_on_call=1), talk)
 
 
 def test_a_hang_up_in_the_middle_of_a_streaming_request_frees_its_stream_slot() -> None:
@@ -247,11 +247,11 @@ def test_a_hang_up_in_the_middle_of_a_streaming_request_frees_its_stream_slot() 
             lambda: service.synthesizer.open_streams == 0, "the stream slot was not given back"
         )
         await _wait_for(
-            lambda: _sample(service, "tts_cancelled_streams_total", reason="client_disconnected"),
+            lambda: sample(service, "tts_cancelled_streams_total", reason="client_disconnected"),
             "no cancelled stream",
         )
 
-    _run(backend, talk, max_streams=1)
+    run_wyoming(backend, talk, max_streams=1)
 
 
 def test_a_pause_in_the_text_longer_than_the_keepalive_does_not_close_the_connection() -> None:
@@ -267,7 +267,7 @@ def test_a_pause_in_the_text_longer_than_the_keepalive_does_not_close_the_connec
             answer = await _read_answer(client)
         assert _types(answer)[-2:] == ["audio-stop", "synthesize-stopped"], answer
 
-    _run(StandInBackend(), talk, header_timeout=0.5, keepalive_timeout=1)
+    run_wyoming(StandInBackend(), talk, header_timeout=0.5, keepalive_timeout=1)
 
 
 def test_a_streaming_request_whose_text_stops_coming_is_closed_after_the_stream_idle_timeout() -> (
@@ -285,7 +285,7 @@ def test_a_streaming_request_whose_text_stops_coming_is_closed_after_the_stream_
         assert waited >= 0.5
         assert service.synthesizer.open_streams == 0
 
-    _run(StandInBackend(), talk, stream_idle_timeout=0.5, keepalive_timeout=60)
+    run_wyoming(StandInBackend(), talk, stream_idle_timeout=0.5, keepalive_timeout=60)
 
 
 def test_a_streaming_request_still_waiting_for_text_at_the_end_of_the_grace_is_cut() -> None:
@@ -301,7 +301,7 @@ def test_a_streaming_request_still_waiting_for_text_at_the_end_of_the_grace_is_c
         assert types[-1] == "error" and Error.from_event(answer[-1]).code == "shutdown", types
         assert "synthesize-stopped" not in types
 
-    _run(StandInBackend(), talk)
+    run_wyoming(StandInBackend(), talk)
 
 
 def test_stopping_lets_a_streaming_request_finish_within_the_grace() -> None:
@@ -317,6 +317,6 @@ def test_stopping_lets_a_streaming_request_finish_within_the_grace() -> None:
             answer = await _read_answer(client)
             assert await client.read_event() is None  # then the connection is closed
         assert _types(answer)[-2:] == ["audio-stop", "synthesize-stopped"], answer
-        assert _sample(service, "tts_speech_requests_total", outcome="done") == 1
+        assert sample(service, "tts_speech_requests_total", outcome="done") == 1
 
-    _run(StandInBackend(), talk)
+    run_wyoming(StandInBackend(), talk)
