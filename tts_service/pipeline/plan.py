@@ -17,6 +17,9 @@ from tts_service.text import Sentence
 class Plan(Protocol):
     """What a stream needs of its plan."""
 
+    waits_for_text: bool
+    """Whether its text arrives while it is spoken (a chunk may then wait for it)."""
+
     async def take_async(self, n: int) -> Chunk | None: ...
 
     @property
@@ -38,6 +41,8 @@ class ChunkPlan:
 
     Chunk ``n`` is handed out once; the plan remembers how many phonemes each planned chunk has,
     for guessing how long its audio is. Closing stops planning: ``take`` then gives None."""
+
+    waits_for_text = False
 
     def __init__(self, chunks: Iterator[Chunk], expected_phonemes: int = 0) -> None:
         self._chunks = chunks
@@ -103,6 +108,8 @@ class FedPlan:
     chunks; while it keeps up, each goes as soon as it is there. ``end`` says no more will
     come. ``prepare`` turns a sentence's text into what is spoken (markup removed), on the
     planning thread."""
+
+    waits_for_text = True
 
     def __init__(self, planner: ChunkPlanner, prepare: Callable[[str], str] = str) -> None:
         self._planner = planner
