@@ -174,6 +174,7 @@ export class LiveSession {
   /** Stop (the run was aborted): the server drops the speaking turn and those queued behind. */
   clear(run) {
     this.stopReplay();
+    if (this.open && ui.liveInput.value.startsWith(this.open.text)) ui.liveInput.value = ""; // start over
     this.open = null;
     player.live.clearedAt = performance.now();
     const pending = this.turns.filter((turn) => turn.run === run);
