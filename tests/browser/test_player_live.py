@@ -222,3 +222,49 @@ def test_the_api_key_is_offered_as_a_subprotocol_never_in_the_url(
         assert KEY not in keyed_server.log()
     finally:
         context.close()
+
+
+def test_firefox_replays_a_reply_live(firefox: Any, web_server: RunningServer) -> None:
+    """Firefox has its own WebSocket and Web Audio: the replay plays there too, while it is sent."""
+    driver = firefox
+    driver.get(web_server.url + "/")
+    wait_until(
+        lambda: driver.execute_script("return document.querySelectorAll('#voice optgroup').length"),
+        30,
+        "the voice list",
+    )
+
+    def state() -> dict[str, Any]:
+        return driver.execute_script(
+            """const out = {};
+               for (const [key, value] of Object.entries(window.ttsPlayer)) {
+                 if (typeof value !== "function") out[key] = value;
+               }
+               out.contextTime = window.ttsPlayer.audioContextTime();
+               out.spoken = [...document.querySelectorAll("#live-transcript mark")]
+                 .map((e) => e.textContent).pop();
+               return out;"""
+        )
+
+    def replay_in_firefox(text: str, rate: float) -> dict[str, Any]:
+        driver.execute_script(
+            """document.getElementById("live-reply").value = arguments[0];
+               document.getElementById("live-rate").value = arguments[1];""",
+            text, str(round(rate)),
+        )  # fmt: skip
+        driver.find_element("id", "live-replay").click()
+        finished = wait_until(
+            lambda: (s := state())["state"] in ("done", "error", "stopped") and s, 120, "the end"
+        )
+        assert finished["state"] == "done", finished
+        return finished
+
+    calibration = replay_in_firefox("Hello there.", 200)
+    first_audio = (calibration["firstPlaybackAt"] - calibration["live"]["replayStartedAt"]) / 1000
+    finished = replay_in_firefox(REPLY, min(200.0, max(5.0, len(REPLY) / 4 / (3 * first_audio))))
+    assert (finished["path"], finished["format"]) == ("webaudio", "pcm")
+    assert finished["firstPlaybackAt"] < finished["live"]["replaySentAt"]
+    assert finished["live"]["doneSpokenUntil"] == code_points(REPLY)
+    assert finished["spoken"] == REPLY
+    assert finished["contextTime"] >= finished["audioSeconds"] > 5
+    assert finished["pageErrors"] == []
