@@ -6,6 +6,7 @@ Everything goes to the loopback address, bounded in count and time."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from tests.bad_inputs import BAD_HTTP
 from tests.helpers import (
@@ -279,3 +281,24 @@ def test_a_flood_of_half_sent_requests_at_the_open_file_limit_keeps_the_log_smal
     assert log.count("the open-file limit (128) is reached") <= 2, log[-2000:]
     # At most a line per connection (its 408) and the server's own lines.
     assert len(log.splitlines()) < FLOOD + 100
+
+
+def test_a_websocket_outlives_the_header_and_body_timeouts(strict_server: RunningServer) -> None:
+    """Regression: the handshake of a WebSocket is a request whose body h11 still waits for when
+    the connection changes protocol; the body timer armed on it cut every WebSocket
+    ``TTS_BODY_TIMEOUT`` seconds after it opened, in the middle of its turns."""
+    url = strict_server.url.replace("http://", "ws://") + "/v1/audio/speech/stream"
+    with ws_connect(url, open_timeout=WAIT_S) as ws:
+        time.sleep(3 * max(HEADER_TIMEOUT_S, BODY_TIMEOUT_S))
+        ws.send('{"type": "turn.start", "voice": "af_heart", "text": "Still here."}')
+        ws.send('{"type": "turn.end"}')
+        audio, events = b"", []
+        while not events or events[-1]["type"] != "turn.done":
+            frame = ws.recv(timeout=WAIT_S)
+            if isinstance(frame, bytes):
+                audio += frame
+            else:
+                events.append(json.loads(frame))
+    assert events[-1]["status"] == "completed", events
+    assert events[-1]["spoken_until"] == len("Still here.")
+    assert len(audio) > 24000  # more than half a second of 16-bit samples at 24 kHz
