@@ -200,7 +200,7 @@ def test_the_api_key_is_offered_as_a_subprotocol_never_in_the_url(
     try:
         page = context.new_page()
         sockets: list[Any] = []
-        page.on("websocket", sockets.append)
+        page.on("websocket", lambda socket: sockets.append(socket))
         page.goto(keyed_server.url + "/")
         page.wait_for_function("document.querySelectorAll('#voice optgroup').length > 0")
         player = ChromiumPage(page)

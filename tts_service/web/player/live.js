@@ -294,8 +294,9 @@ export class LiveSession {
     if (event.retry_after) message += ` Try again in ${event.retry_after} s.`;
     if (turn && !turn.started) this.turns.splice(this.turns.indexOf(turn), 1); // never opened
     const run = turn ? turn.run : current;
+    // Once the run is over (stopped, say), a late refusal (a turn.clear that crossed the last
+    // turn.done: no_turn) says nothing the user needs to know.
     if (run && run === current && run.active && run.live) failRun(run, message, detail(error));
-    else if (!event.turn_id) showError(message, detail(error));
   }
 }
 
