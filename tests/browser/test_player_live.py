@@ -135,7 +135,9 @@ def test_typed_text_is_spoken_once_its_sentence_has_ended(open_player: Any) -> N
 def test_stop_clears_the_turn_and_the_next_one_plays(open_player: Any) -> None:
     player = open_player()
     page = player.page
-    replay(player, LONG_REPLY, 20)
+    # The replay lasts four times what the first audio took here: Stop comes well before its end.
+    rate = min(200.0, max(5.0, len(LONG_REPLY) / 4 / (4 * seconds_to_first_audio(player))))
+    replay(player, LONG_REPLY, rate)
     player.wait_for(STARTED)
     assert player.state()["state"] == "playing"
 
