@@ -171,9 +171,7 @@ class GuardedH11Protocol(H11Protocol):
             self.arm_head_timer()
         self.head_bytes += len(data) if waiting_for_head else 0
         super().data_received(data)
-        if self.transport.get_protocol() is not self:
-            # Upgraded to a WebSocket: the connection is no longer HTTP, and the handshake's
-            # "body" (h11 waits for it) never comes. A timer left armed would cut the WebSocket.
+        if self.transport.get_protocol() is not self:  # upgraded to a WebSocket: not ours now
             self.cancel_timers()
             return
         # h11 moves the client's state on from IDLE once a whole head has been parsed, and on
