@@ -18,8 +18,7 @@ not. uvicorn's h11 protocol, plus:
   that stops reading fills it, and starts the send timeout counting, after a little audio instead
   of megabytes.
 
-Once a request upgrades the connection to a WebSocket, these timers stop: the WebSocket session
-bounds its own connection. The idle timeout between requests is uvicorn's own keep-alive timeout. Every response sent from
+The idle timeout between requests is uvicorn's own keep-alive timeout. Every response sent from
 here goes through the app's one error renderer, so it is logged and counted like any other.
 
 At the open-file limit, ``accept()`` fails. asyncio then backs off for a second, but before
@@ -172,7 +171,7 @@ class GuardedH11Protocol(H11Protocol):
             self.arm_head_timer()
         self.head_bytes += len(data) if waiting_for_head else 0
         super().data_received(data)
-        if self.transport.get_protocol() is not self:  # upgraded: a WebSocket's own limits apply
+        if self.transport.get_protocol() is not self:  # upgraded to a WebSocket: not ours now
             self.cancel_timers()
             return
         # h11 moves the client's state on from IDLE once a whole head has been parsed, and on
