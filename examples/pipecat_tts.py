@@ -53,11 +53,16 @@ class KokoroStreamTTSService(WebsocketTTSService):
         voice: str = "af_heart",
         model: str = "kokoro",
         speed: float = 1.0,
+        stop_frame_timeout_s: float = 30.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(
             # Every text frame goes to the server as it comes: the server cuts the sentences.
             text_aggregation_mode=TextAggregationMode.TOKEN,
+            # How long a turn's audio may pause before pipecat gives up on it (3 s by default,
+            # which a busy server's next chunk can pass, and audio after it would be dropped).
+            # The server ends every turn with turn.done, so this is only a safety net.
+            stop_frame_timeout_s=stop_frame_timeout_s,
             sample_rate=SAMPLE_RATE,
             push_start_frame=True,  # the base class opens an audio context per turn
             settings=TTSSettings(model=model, voice=voice, language=None),

@@ -194,8 +194,7 @@ def pipecat_run(
             await self.push_frame(frame, direction)
 
     async def run() -> list[list[TTSAudioRawFrame]]:
-        # The context's first audio may take a busy machine longer than pipecat's 3 s default.
-        tts = KokoroStreamTTSService(url=ws_url(server), api_key=api_key, stop_frame_timeout_s=60)
+        tts = KokoroStreamTTSService(url=ws_url(server), api_key=api_key)
         sink = Sink()
         worker = PipelineWorker(
             Pipeline([tts, sink]),
