@@ -1,10 +1,8 @@
 """The voice-agent framework examples (``examples/``) with the real frameworks against the real
 server: a reply fed as an LLM writes it (a few characters at a time, a sentence end and an
 abbreviation cut across pieces) comes back as audio the framework hands on, spoken as one turn of
-the WebSocket for streamed text, and an interruption stops it.
-
-pipecat-ai is not in the test extra (its releases need an older protobuf or Pillow than the lock
-pins), so its tests run only where it is installed.
+the WebSocket for streamed text, and an interruption stops it. Both frameworks come with the
+test extra; they are imported inside the tests only, as the examples import them.
 """
 
 from __future__ import annotations
@@ -118,7 +116,6 @@ async def livekit_stream(
 
 
 def test_livekit_streams_a_reply_as_one_turn(server: RunningServer, whisper: Any) -> None:
-    pytest.importorskip("livekit.agents", reason="livekit-agents comes with the test extra")
     completed, streams = text_stream_turns(server, "completed"), speech_streams(server)
     frames = asyncio.run(livekit_stream(server, REPLY_PIECES))
     assert text_stream_turns(server, "completed") == completed + 1
@@ -130,7 +127,6 @@ def test_livekit_streams_a_reply_as_one_turn(server: RunningServer, whisper: Any
 def test_livekit_closing_the_stream_clears_the_turn(server: RunningServer) -> None:
     """The agent closes the stream when the user interrupts: no more audio comes, and the turn is
     cleared on the server (turn.clear) instead of spoken to its end."""
-    pytest.importorskip("livekit.agents", reason="livekit-agents comes with the test extra")
     completed = text_stream_turns(server, "completed")
     cleared = text_stream_turns(server, "cleared")
     assert asyncio.run(livekit_stream(server, LONG_REPLY_PIECES, close_after=1)) == []
@@ -139,7 +135,6 @@ def test_livekit_closing_the_stream_clears_the_turn(server: RunningServer) -> No
 
 
 def test_livekit_sends_the_api_key(keyed_server: RunningServer) -> None:
-    pytest.importorskip("livekit.agents", reason="livekit-agents comes with the test extra")
     from livekit.agents import APIStatusError
 
     assert asyncio.run(livekit_stream(keyed_server, ["Hello there."], api_key=KEY))
@@ -161,7 +156,6 @@ def pipecat_run(
     Each reply is an LLM response (start, its text frames, end). With ``interrupt_after_audio``,
     an interruption is sent once the first reply's first audio reaches the sink, and the next
     reply only after that."""
-    pytest.importorskip("pipecat", reason="pipecat-ai is not in the test extra (pyproject.toml)")
     from pipecat.frames.frames import (
         EndFrame,
         Frame,
