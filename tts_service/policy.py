@@ -131,6 +131,20 @@ def urgency(
     return (Priority.SPARE, deadline)
 
 
+HURRY_FACTOR = 1.5
+"""How many times its estimated synthesis time a clause is started ahead of the audio running
+out (the estimate is an average; a chunk may take longer)."""
+HURRY_MARGIN_S = 0.3
+"""Seconds more for planning, encoding and sending."""
+
+
+def hurries(audio_left: float, synthesis_guess: float) -> bool:
+    """Whether a turn of streamed text should speak its unfinished sentence up to its last clause
+    now, rather than wait for the sentence to end: its listener has ``audio_left`` seconds of
+    audio, and the clause would take about ``synthesis_guess`` seconds to synthesize."""
+    return audio_left <= HURRY_FACTOR * synthesis_guess + HURRY_MARGIN_S
+
+
 def resumes_in_silence(playback: Playback, n: int, now: float) -> bool:
     """Whether chunk ``n`` of a turn of streamed text, planned once its text arrived, finds its
     listener in silence: every chunk before it has been delivered and has played out. It is then

@@ -108,6 +108,7 @@ class Turn:
                 param="text",
             )
         self._push(self.buffer.feed(text, time.monotonic()))
+        self._hurry()
         self._arm_stall()
 
     def flush(self) -> None:
@@ -126,6 +127,25 @@ class Turn:
     def _push(self, released: list[Released]) -> None:
         self.plan.push(replace(r.sentence, end=r.end) for r in released)
         self.plan.waiting_chars = len(self.buffer.buffered)
+
+    def _hurry(self) -> None:
+        """Speak the unfinished sentence up to its last clause now if the stream waits for text
+        and its audio would run out before that clause could be synthesized (``policy.hurries``):
+        a long sentence written slowly is heard in parts, not after a silence."""
+        stream = self.stream
+        if stream is None or not self.plan.starved:
+            return
+        playback = stream.playback
+        if playback.start is None:  # the first chunk: the first-clause rule's
+            return
+        end = self.buffer.last_clause(FIRST_CLAUSE_CHARS)
+        if end is None:
+            return
+        audio_left = playback.start + playback.delivered_seconds - time.monotonic()
+        phonemes = end * policy.PHONEMES_PER_CHAR
+        guess = phonemes * self.synthesizer.scheduler.seconds_per_phoneme
+        if policy.hurries(audio_left, guess):
+            self._push(self.buffer.release_to(end))
 
     def _arm_stall(self) -> None:
         self._disarm_stall()

@@ -130,6 +130,8 @@ class FedPlan(_Planned):
         self._arrived = asyncio.Event()
         self._order = asyncio.Lock()  # chunks are planned in order, one batch at a time
         self._ended = False
+        self.starved = False
+        """Whether the stream waits for text: every sentence pushed has been planned."""
         self.waiting_chars = 0
         """Characters of text taken but not yet planned: in the inbox, or still held by the
         caller's sentence buffer (which the caller adds)."""
@@ -161,7 +163,11 @@ class FedPlan(_Planned):
             while self._next <= n and not self._done and not self._closed:
                 while not self._inbox and not self._ended and not self._closed:
                     self._arrived.clear()
-                    await self._arrived.wait()
+                    self.starved = True
+                    try:
+                        await self._arrived.wait()
+                    finally:
+                        self.starved = False
                 if self._closed:
                     break
                 if not self._inbox:  # ended, and everything is planned

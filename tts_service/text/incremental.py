@@ -18,6 +18,8 @@ The rules are the ones of ``tts_service.text.split``, applied to the text not ye
 - A turn's first sentence, while incomplete, is released up to its first clause boundary once
   that clause has ``first_clause_chars`` characters (off unless set), so the first audio need
   not wait for the end of a long opening sentence.
+- A caller may release the text up to its last clause boundary at any time (``last_clause``,
+  ``release_to``): one whose audio is about to run out before the sentence could end.
 - No more than ``max_buffered`` characters stay buffered: beyond that, the text is released up
   to its last clause boundary, else its last space, else at the bound (one endless "word").
 
@@ -138,6 +140,20 @@ class SentenceBuffer:
             return []
         end, kind = cut
         return self._release_head(end, kind)
+
+    def last_clause(self, min_chars: int = 1) -> int | None:
+        """Characters of the buffered text up to its last clause boundary (``,`` ``;`` ``:`` or
+        a dash, then a space), if the text before it has at least ``min_chars`` non-space
+        characters; None otherwise. What ``release_to`` may release at once."""
+        ends = [m.end() for m in _CLAUSE.finditer(self._pending)]
+        if not ends or len(self._pending[: ends[-1]].strip()) < min_chars:
+            return None
+        return ends[-1]
+
+    def release_to(self, end: int) -> list[Released]:
+        """Release the buffered text up to ``end`` (a ``last_clause``) as one clause, before its
+        sentence is complete: a caller whose audio is about to run out."""
+        return self._release_head(end, Boundary.CLAUSE)
 
     # -- the rules --------------------------------------------------------------------------
 
