@@ -1,0 +1,139 @@
+"""Barge-in over the WebSocket: a long reply is being written and spoken, the listener interrupts
+(``turn.clear``) once its audio has started, and a short turn follows on the same connection.
+How soon the audio stops, whether the server cancelled the synthesis it had queued (its
+``/metrics`` before and after), and whether the next turn is served normally."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+
+from benchmarks.measure import PCM_BYTES_PER_SECOND
+from benchmarks.simulated_llm import emit
+from benchmarks.soak import scrape
+from benchmarks.streamed_clients import Speaker
+
+LATE_FRAME_GOAL = 0.05
+"""No audio frame may arrive later than this many seconds after ``turn.clear`` was sent."""
+
+
+@dataclass
+class Clear:
+    first_audio: float = float("nan")
+    """Seconds from the long reply's first token to its first audio (when the clear was sent)."""
+    text_sent: int = 0
+    """Characters of the long reply written before the clear."""
+    last_frame_after_clear: float = 0.0
+    """Seconds from sending ``turn.clear`` to the last audio frame received (0: none came)."""
+    frames_after_clear: int = 0
+    done_after_clear: float = float("nan")
+    """Seconds from sending ``turn.clear`` to ``turn.done``."""
+    status: str = ""
+    spoken_until: int = -1
+    counters: dict[str, float] = field(default_factory=dict)
+    """How each cancellation and streamed-text counter of ``/metrics`` moved over the turn."""
+    next_status: str = ""
+    next_first_audio: float = float("nan")
+    next_audio_seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def goal_met(self) -> bool:
+        return not self.error and self.last_frame_after_clear <= LATE_FRAME_GOAL
+
+    def summary(self) -> dict[str, Any]:
+        return asdict(self) | {"goal_met": self.goal_met}
+
+
+def _moved(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    def watched(name: str) -> bool:
+        return "cancel" in name or name.startswith("tts_text_stream")
+
+    return {name: after[name] - before.get(name, 0.0) for name in sorted(after)
+            if watched(name) and after[name] != before.get(name, 0.0)}  # fmt: skip
+
+
+async def _until_done(ws: ClientConnection, frames: list[float], t0: float) -> dict[str, Any]:
+    """Read the open turn's messages up to its ``turn.done``, noting when each audio frame came."""
+    async for message in ws:
+        if isinstance(message, bytes):
+            frames.append(time.monotonic() - t0)
+            continue
+        event = json.loads(message)
+        if event["type"] == "turn.done":
+            return dict(event)
+        if event["type"] == "error":
+            raise RuntimeError(f"{event['error'].get('code')}: {event['error']['message']}")
+    raise RuntimeError("the connection closed before turn.done")
+
+
+async def clear(speaker: Speaker, long_reply: list[str], short_reply: str, rate: float) -> Clear:
+    """Write ``long_reply`` (tokens) at ``rate``, clear at its first audio, then speak
+    ``short_reply`` as a turn on the same connection."""
+    result = Clear()
+    ws_url = speaker.url.replace("http", "ws", 1) + "/v1/audio/speech/stream"
+    start = {"type": "turn.start", "model": speaker.model, "voice": speaker.voice,
+             "response_format": "pcm"}  # fmt: skip
+    with httpx.Client(timeout=speaker.timeout) as metrics:
+        before = scrape(metrics, speaker.url)
+    try:
+        async with connect(ws_url, additional_headers=speaker.headers, max_size=None) as ws:
+            t0 = time.monotonic()
+            await ws.send(json.dumps(start))
+
+            async def write() -> None:
+                async for _, piece in emit(long_reply, rate, t0):
+                    await ws.send(json.dumps({"type": "text.delta", "text": piece}))
+                    result.text_sent += len(piece)
+
+            writer = asyncio.create_task(write())
+            try:
+                async for message in ws:  # up to the first audio
+                    if isinstance(message, bytes):
+                        break
+                    if json.loads(message)["type"] in ("error", "turn.done"):
+                        raise RuntimeError(f"no audio came: {message}")
+                result.first_audio = time.monotonic() - t0
+            finally:
+                writer.cancel()  # the listener spoke: the model's reply is abandoned
+            cleared_at = time.monotonic()
+            await ws.send(json.dumps({"type": "turn.clear"}))
+            frames: list[float] = []
+            done = await asyncio.wait_for(_until_done(ws, frames, cleared_at), speaker.timeout)
+            result.done_after_clear = time.monotonic() - cleared_at
+            result.frames_after_clear = len(frames)
+            result.last_frame_after_clear = max(frames, default=0.0)
+            result.status, result.spoken_until = done["status"], done.get("spoken_until", -1)
+            await asyncio.sleep(0.5)  # the server counts a cancelled chunk as its worker stops
+            with httpx.Client(timeout=speaker.timeout) as metrics:
+                result.counters = _moved(before, scrape(metrics, speaker.url))
+
+            t1 = time.monotonic()
+            await ws.send(json.dumps(start | {"text": short_reply}))
+            await ws.send(json.dumps({"type": "turn.end"}))
+            frames = []
+            sizes: list[int] = []
+
+            async def next_turn() -> dict[str, Any]:
+                async for message in ws:
+                    if isinstance(message, bytes):
+                        frames.append(time.monotonic() - t1)
+                        sizes.append(len(message))
+                    elif (event := json.loads(message))["type"] in ("turn.done", "error"):
+                        return dict(event)
+                raise RuntimeError("the connection closed before the next turn's turn.done")
+
+            done = await asyncio.wait_for(next_turn(), speaker.timeout)
+            result.next_status = done.get("status", done["type"])
+            result.next_first_audio = frames[0] if frames else float("nan")
+            result.next_audio_seconds = sum(sizes) / PCM_BYTES_PER_SECOND
+    except (OSError, TimeoutError, RuntimeError, KeyError, WebSocketException) as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    return result
