@@ -60,8 +60,10 @@ def background_load(speaker: Speaker, streams: int, text: str) -> Iterator[None]
     def loop() -> None:
         with httpx.Client(timeout=speaker.timeout) as client:
             while not stop.is_set():
-                measure(client, speaker.url, speaker.body(text), case="load", mode="background",
-                        api_key=speaker.api_key)  # fmt: skip
+                m = measure(client, speaker.url, speaker.body(text), case="load",
+                            mode="background", api_key=speaker.api_key)  # fmt: skip
+                if m.status != 200:
+                    stop.wait(1.0)  # refused (busy) or failed: not a tight loop of requests
 
     threads = [threading.Thread(target=loop, daemon=True) for _ in range(streams)]
     for thread in threads:
