@@ -233,7 +233,8 @@ def main(
     barged = None
     if barge_in and "websocket" in modes:
         wait_idle(url)
-        long_reply = tokens(" ".join((TEXTS / "article.txt").read_text().split("\n\n")[1:3]))
+        paragraphs = (TEXTS / "article.txt").read_text().split("\n\n")[1:3]
+        long_reply = tokens(" ".join(" ".join(paragraphs).split()))
         barged = asyncio.run(clear(speaker, long_reply, texts[0], max(rates)))
 
     meta = run_meta(url, command="streamed_input", rates=list(rates), modes=list(modes),
