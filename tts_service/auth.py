@@ -32,6 +32,25 @@ OPEN_PATHS = frozenset(
 files (which ask for a key only when they call the API)."""
 
 
+SUBPROTOCOL = "tts-service"
+"""The WebSocket subprotocol a browser offers, and the server accepts, with its key."""
+KEY_SUBPROTOCOL_PREFIX = f"{SUBPROTOCOL}.key."
+"""A browser cannot set headers on a WebSocket: it offers its key as the subprotocol
+``tts-service.key.<key>`` (with ``tts-service``), which no log records, unlike a URL."""
+
+
+def websocket_authorization(scope: Scope) -> str:
+    """The ``Authorization`` of a WebSocket handshake: its header, else a key offered as a
+    subprotocol (``KEY_SUBPROTOCOL_PREFIX``)."""
+    header = Headers(scope=scope).get("authorization")
+    if header is not None:
+        return header
+    for offered in scope.get("subprotocols", []):
+        if offered.startswith(KEY_SUBPROTOCOL_PREFIX):
+            return f"Bearer {offered.removeprefix(KEY_SUBPROTOCOL_PREFIX)}"
+    return ""
+
+
 def check_api_key(authorization: str, keys: Sequence[str]) -> None:
     """Raise AuthenticationError unless ``authorization`` is ``Bearer <one of keys>``. Every key
     is compared in constant time, with no early exit."""
@@ -81,10 +100,16 @@ class ApiKeyMiddleware:
             and _normalized(scope["path"]) not in self.open_paths
             and _routed(scope)
         ):
+            websocket = scope["type"] == "websocket"
+            authorization = (
+                websocket_authorization(scope)
+                if websocket
+                else Headers(scope=scope).get("authorization", "")
+            )
             try:
-                check_api_key(Headers(scope=scope).get("authorization", ""), self.keys)
+                check_api_key(authorization, self.keys)
             except AuthenticationError as exc:
-                if scope["type"] == "websocket":
+                if websocket:
                     # Closed before it is accepted: the server answers the handshake with 403.
                     await send({"type": "websocket.close", "code": 1008})
                 else:

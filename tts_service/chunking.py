@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain
 
 from kokoro_onnx.chunker import split_phonemes
 
@@ -57,6 +56,9 @@ class Piece:
     boundary: Boundary
     words: tuple[SpokenWord, ...] = ()
     """Its words, when asked for (word timestamps); positions count sounding phonemes."""
+    end: int | None = None
+    """Where its sentence ends in the text it came from, on the sentence's last piece (when the
+    sentence says: text streamed in)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class Chunk:
     pause: float
     words: tuple[SpokenWord, ...] = ()
     """Its words when the plan was asked for them; positions count sounding phonemes."""
+    end: int | None = None
+    """Where the last sentence it completes ends in the text it came from (None when it
+    completes none, or the sentences do not say)."""
 
 
 def pieces(
@@ -88,7 +93,7 @@ def pieces(
             continue
         located = tuple(spoken_words(sentence.text, phonemes, phonemizer, lang)) if words else ()
         if len(phonemes) <= max_phonemes:
-            yield Piece(sentence.text, phonemes, sentence.boundary, located)
+            yield Piece(sentence.text, phonemes, sentence.boundary, located, sentence.end)
             continue
         parts = split_phonemes(phonemes, max_phonemes)
         for n, part in enumerate(parts):
@@ -96,8 +101,9 @@ def pieces(
             inner = Boundary.CLAUSE if part.rstrip()[-1:] in _CLAUSE_MARKS else Boundary.NONE
             own, located = split_words(located, len(sounding(part)))
             yield Piece(
-                sentence.text if last else "", part, sentence.boundary if last else inner, own
-            )
+                sentence.text if last else "", part, sentence.boundary if last else inner, own,
+                sentence.end if last else None,
+            )  # fmt: skip
 
 
 def cut_head(piece: Piece, limit: int, *, longest: bool = False) -> list[Piece]:
@@ -121,8 +127,91 @@ def cut_head(piece: Piece, limit: int, *, longest: bool = False) -> list[Piece]:
     head_words, tail_words = split_words(piece.words, len(sounding(head)))
     return [
         Piece("", head, boundary, head_words),
-        Piece(piece.text, tail, piece.boundary, tail_words),
+        Piece(piece.text, tail, piece.boundary, tail_words, piece.end),
     ]
+
+
+class ChunkPlanner:
+    """The rules above, applied to sentences as they come: ``chunks`` may be called again with
+    the sentences that arrived since (text streamed in), and the chunks go on from where the
+    last call left them (their index, the growth of their length). Each call ends with the
+    chunk of what it was given: a planner never waits for text to fill a chunk."""
+
+    def __init__(
+        self,
+        phonemizer: Phonemizer,
+        lang: str,
+        *,
+        group_phonemes: int,
+        pauses: Pauses,
+        first_chunk_phonemes: int = MAX_TOKENS,
+        growth: float | Callable[[], float] = 1.5,
+        words: bool = False,
+        max_phonemes: int = MAX_TOKENS,
+    ) -> None:
+        self.phonemizer = phonemizer
+        self.lang = lang
+        self.pauses = pauses
+        self.words = words
+        self._grow = growth if callable(growth) else lambda: growth
+        self._largest = max(1, min(max_phonemes, MAX_TOKENS))
+        self._ceiling = min(group_phonemes, self._largest)
+        self._first_limit = min(first_chunk_phonemes, self._largest)
+        self._limit = 0  # the first chunk is never grouped; then the limit only grows
+        self._group: list[Piece] = []
+        self._index = 0
+        self._started = False
+
+    def chunks(self, sentences: Iterable[Sentence]) -> Iterator[Chunk]:
+        """Phonemize ``sentences`` and group them into chunks (lazily: a generator)."""
+        stream = pieces(
+            sentences, self.phonemizer, self.lang, words=self.words, max_phonemes=self._largest
+        )
+        for piece in stream:
+            if self._started:
+                yield from self._place(piece)
+                continue
+            self._started = True
+            for part in cut_head(piece, self._first_limit):
+                yield from self._place(part)
+        if self._group:
+            yield self._emit()
+
+    def _place(self, piece: Piece) -> Iterator[Chunk]:
+        group = self._group
+        if group:
+            size = sum(len(p.phonemes) + 1 for p in group) + len(piece.phonemes)
+            if self._index == 0 or size > self._limit or group[-1].boundary is Boundary.PARAGRAPH:
+                yield self._emit()
+        # A sentence longer than this chunk may grow to is cut at a clause (or between words),
+        # so synthesis keeps ahead of playback from the first chunk on.
+        while not group and self._index > 0 and len(piece.phonemes) > self._limit:
+            parts = cut_head(piece, self._limit, longest=True)
+            if len(parts) == 1:
+                break
+            head, piece = parts
+            group.append(head)
+            yield self._emit()
+        group.append(piece)
+
+    def _emit(self) -> Chunk:
+        group = self._group
+        ends = [p.end for p in group if p.end is not None]
+        chunk = Chunk(
+            index=self._index,
+            text=" ".join(p.text for p in group if p.text),
+            phonemes=" ".join(p.phonemes for p in group),
+            pause=self.pauses.after(group[-1].boundary),
+            words=tuple(_joined_words(group)),
+            end=max(ends) if ends else None,
+        )
+        self._limit = min(
+            self._ceiling,
+            max(self._limit, MIN_CHUNK_PHONEMES, int(len(chunk.phonemes) * self._grow())),
+        )
+        self._index += 1
+        group.clear()
+        return chunk
 
 
 def plan_chunks(
@@ -141,48 +230,12 @@ def plan_chunks(
     ``growth`` may be a function, asked after each chunk (the model's speed as measured so far).
     ``words``: each chunk also says where its words are (for word timestamps). No chunk has more
     than ``max_phonemes`` phonemes (nor the model's ``MAX_TOKENS``)."""
-    grow = growth if callable(growth) else lambda: growth
-    largest = max(1, min(max_phonemes, MAX_TOKENS))
-    ceiling = min(group_phonemes, largest)
-    limit = 0  # the first chunk is never grouped; then the limit only grows
-    group: list[Piece] = []
-    index = 0
-
-    def emit() -> Chunk:
-        nonlocal index, limit
-        chunk = Chunk(
-            index=index,
-            text=" ".join(p.text for p in group if p.text),
-            phonemes=" ".join(p.phonemes for p in group),
-            pause=pauses.after(group[-1].boundary),
-            words=tuple(_joined_words(group)),
-        )
-        limit = min(ceiling, max(limit, MIN_CHUNK_PHONEMES, int(len(chunk.phonemes) * grow())))
-        index += 1
-        group.clear()
-        return chunk
-
-    stream = pieces(sentences, phonemizer, lang, words=words, max_phonemes=largest)
-    first = next(stream, None)
-    if first is None:
-        return
-    for piece in chain(cut_head(first, min(first_chunk_phonemes, largest)), stream):
-        if group:
-            size = sum(len(p.phonemes) + 1 for p in group) + len(piece.phonemes)
-            if index == 0 or size > limit or group[-1].boundary is Boundary.PARAGRAPH:
-                yield emit()
-        # A sentence longer than this chunk may grow to is cut at a clause (or between words),
-        # so synthesis keeps ahead of playback from the first chunk on.
-        while not group and index > 0 and len(piece.phonemes) > limit:
-            parts = cut_head(piece, limit, longest=True)
-            if len(parts) == 1:
-                break
-            head, piece = parts
-            group.append(head)
-            yield emit()
-        group.append(piece)
-    if group:
-        yield emit()
+    planner = ChunkPlanner(
+        phonemizer, lang, group_phonemes=group_phonemes, pauses=pauses,
+        first_chunk_phonemes=first_chunk_phonemes, growth=growth, words=words,
+        max_phonemes=max_phonemes,
+    )  # fmt: skip
+    return planner.chunks(sentences)
 
 
 def _joined_words(group: list[Piece]) -> Iterator[SpokenWord]:

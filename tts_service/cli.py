@@ -144,6 +144,7 @@ def serve(
         raise_open_file_limit,
     )
     from tts_service.server import GracefulServer
+    from tts_service.websocket.protocol import GracefulWebSocketProtocol
 
     server: GracefulServer | None = None
 
@@ -163,6 +164,7 @@ def serve(
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=library_level(settings.log_level),
         log_config=None, http=protocol, h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        ws=GracefulWebSocketProtocol, ws_max_size=settings.max_request_bytes,
         timeout_keep_alive=settings.keepalive_timeout,
         loop="tts_service.connections:SteadyAcceptLoop",
     )  # fmt: skip

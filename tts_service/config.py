@@ -197,6 +197,20 @@ class Settings(BaseSettings):
     4096-character input is at most about 50 KB of JSON). Also the largest Wyoming event (its
     data and payload), refused before it is read."""
 
+    text_stall: float = Field(1.0, gt=0.0, le=60.0)
+    """Seconds without new text, in the middle of a sentence of a streamed-text turn (the
+    WebSocket, Wyoming's streaming form), after which what has arrived is spoken up to its last
+    clause boundary: a language model that pauses is heard as far as it got."""
+
+    max_buffered_text: int = Field(16384, ge=256, le=1_048_576)
+    """Most characters of a streamed-text turn taken but not yet synthesized; text beyond it is
+    refused (``buffer_full``) until synthesis catches up. Ten seconds of a language model writing
+    at 100 tokens a second is about 4000 characters."""
+
+    stream_idle_timeout: float = Field(120.0, gt=0.0, le=86400.0)
+    """Seconds a streamed-text WebSocket may stay open with no message from its client while the
+    server has nothing to send it (no turn being spoken); then it is closed."""
+
     default_voice: str = "af_heart"
     """Voice used when a request gives no ``voice``; also the voice of the start-up warm-up."""
 

@@ -122,3 +122,11 @@ class OverloadedError(ServiceError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class ShuttingDownError(ServiceError):
+    """The server is stopping: it takes no new work, or its grace period cut the work short."""
+
+    status_code = 503
+    error_type = "service_unavailable"
+    code = "shutdown"

@@ -65,12 +65,36 @@ class Metrics:
             "tts_cancelled_streams",
             "Streams cut short after they started, by reason: client_disconnected, send_timeout "
             "(the client accepted no data for TTS_SEND_TIMEOUT), shutdown (still running when "
-            "the shutdown grace period ended).",
+            "the shutdown grace period ended), cleared (a streamed-text turn stopped by its "
+            "client's turn.clear).",
             ["reason"], registry=r,
         )  # fmt: skip
         self.queued_chunks = Gauge(
             "tts_queued_chunks", "Chunks submitted to the inference workers and not yet sent.",
             registry=r,
+        )  # fmt: skip
+
+        self.cancelled_chunks = Counter(
+            "tts_cancelled_chunks",
+            "Chunks dropped before their synthesis started, because their stream was closed "
+            "(hang-up, barge-in, timeout).",
+            registry=r,
+        )
+        self.text_stream_connections = Gauge(
+            "tts_text_stream_connections",
+            "Open WebSocket connections for streamed text (/v1/audio/speech/stream).",
+            registry=r,
+        )
+        self.text_stream_turns = Counter(
+            "tts_text_stream_turns",
+            "Streamed-text turns ended, by status: completed, cleared, failed.",
+            ["status"], registry=r,
+        )  # fmt: skip
+        self.text_stream_refused = Counter(
+            "tts_text_stream_refused_messages",
+            "Streamed-text messages refused with an error event, by error code (invalid_message, "
+            "buffer_full, unknown_turn, no_turn, turn_in_progress, ...).",
+            ["code"], registry=r,
         )  # fmt: skip
 
     def count_error(self, status: int, error_type: str, code: str | None) -> None:

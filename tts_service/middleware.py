@@ -178,7 +178,8 @@ class SendTimeoutMiddleware:
     On a timeout the connection is dropped at once when the server can (``abort``, from the CLI's
     server), and ``send`` raises ``SendTimeout``: the response closes its body generator (the
     stream is cancelled and counted with reason ``send_timeout``) and the request ends without a
-    traceback."""
+    traceback. A WebSocket's messages are each given the timeout too (the streamed-text session
+    sends its audio in frames of at most ``SEND_PIECE_BYTES``, and ends when ``send`` raises)."""
 
     def __init__(self, app: ASGIApp, timeout: float, abort: ConnectionAborter | None) -> None:
         self.app = app
@@ -186,7 +187,7 @@ class SendTimeoutMiddleware:
         self.abort = abort
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         aborted = False

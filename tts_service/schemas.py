@@ -26,10 +26,10 @@ TIMESTAMPS_ON: JsonDict = {
 SSE: JsonDict = {"properties": {"stream_format": {"const": "sse"}}, "required": ["stream_format"]}
 
 
-class SpeechRequest(BaseModel):
-    """``POST /v1/audio/speech``; unknown fields are ignored, like OpenAI does."""
+class VoiceOptions(BaseModel):
+    """How to speak: what a speech request and a streamed-text turn both say."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"if": TIMESTAMPS_ON, "then": SSE})
+    model_config = ConfigDict(extra="ignore")
 
     model: str = Field(
         "kokoro",
@@ -37,31 +37,42 @@ class SpeechRequest(BaseModel):
         description=f"One of {', '.join(MODEL_IDS)}.",
         examples=list(MODEL_IDS),
     )
-    input: str = Field(
-        min_length=1,
-        description="Text to speak; at most TTS_MAX_INPUT_CHARS characters. Markdown, HTML and "
-        "SSML markup is read as the text it marks up.",
-        examples=["Hello there. This is the second sentence.", "# Title\n\n**Bold** words."],
-    )
     voice: Annotated[str, Field(min_length=1, max_length=200)] | VoiceRef | None = Field(
         None,
         description="A Kokoro voice (af_heart), an OpenAI name (nova), or a blend "
         "(af_heart(2)+bm_fable(1)); defaults to TTS_DEFAULT_VOICE.",
         examples=["af_heart", "nova", "af_heart(2)+bm_fable(1)", {"id": "bm_fable"}],
     )
-    response_format: ResponseFormat = "mp3"
     speed: float = Field(1.0, ge=0.25, le=4.0, allow_inf_nan=False, strict=True)
-    stream: bool = Field(
-        True, strict=True, description="false returns the whole file with Content-Length."
-    )
-    stream_format: Literal["audio", "sse"] = Field(
-        "audio", description="sse: text/event-stream of base64 speech.audio.delta events."
-    )
     instructions: str | None = Field(None, description="Accepted for compatibility; ignored.")
     lang_code: str | None = Field(
         None,
         max_length=16,
         description="Override the language implied by the voice (a, b, en-gb…).",
+    )
+
+    @property
+    def voice_spec(self) -> str | None:
+        return self.voice.id if isinstance(self.voice, VoiceRef) else self.voice
+
+
+class SpeechRequest(VoiceOptions):
+    """``POST /v1/audio/speech``; unknown fields are ignored, like OpenAI does."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"if": TIMESTAMPS_ON, "then": SSE})
+
+    input: str = Field(
+        min_length=1,
+        description="Text to speak; at most TTS_MAX_INPUT_CHARS characters. Markdown, HTML and "
+        "SSML markup is read as the text it marks up.",
+        examples=["Hello there. This is the second sentence.", "# Title\n\n**Bold** words."],
+    )
+    response_format: ResponseFormat = "mp3"
+    stream: bool = Field(
+        True, strict=True, description="false returns the whole file with Content-Length."
+    )
+    stream_format: Literal["audio", "sse"] = Field(
+        "audio", description="sse: text/event-stream of base64 speech.audio.delta events."
     )
     split_sentences: bool = Field(
         True,
@@ -77,9 +88,18 @@ class SpeechRequest(BaseModel):
         "spoken so far. Needs a backend that predicts durations (TTS_BACKEND=torch), else 400.",
     )
 
-    @property
-    def voice_spec(self) -> str | None:
-        return self.voice.id if isinstance(self.voice, VoiceRef) else self.voice
+
+class TurnOptions(VoiceOptions):
+    """How a turn of streamed text is spoken (the WebSocket's ``turn.start``, Wyoming's
+    ``synthesize-start``): a speech request's settings, without its text."""
+
+    response_format: ResponseFormat = "pcm"
+    timestamps: bool = Field(
+        False,
+        strict=True,
+        description="Each text.spoken event also carries `words`, the start and end in seconds "
+        "of each word from the turn's first audio. Needs TTS_BACKEND=torch.",
+    )
 
 
 class ErrorDetail(BaseModel):

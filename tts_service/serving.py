@@ -1,7 +1,8 @@
 """The speech service: everything between a validated ``SpeechRequest`` and a stream of encoded
-items — text clean-up, markup, voice, admission, the first chunk, the encoder. Protocol
-front-ends (the HTTP route) translate their messages to ``SpeechService.create`` and send its
-items back in their own form.
+items — text clean-up, markup, voice, admission, the first chunk, the encoder — and of turns of
+streamed text (``open_turn``, :mod:`tts_service.turns`). Protocol front-ends (the HTTP route, the
+WebSocket, Wyoming) translate their messages to ``SpeechService.create`` or ``open_turn`` and
+send the items back in their own form.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from tts_service.pipeline.encoded import (
     client_disconnected,
     encoded_audio,
 )
-from tts_service.schemas import MODEL_IDS, SpeechRequest
+from tts_service.schemas import MODEL_IDS, SpeechRequest, TurnOptions
 from tts_service.synthesis import Synthesizer
 from tts_service.text.markup import strip_markup
 from tts_service.text.normalize import clean_text
+from tts_service.turns import Turn
 from tts_service.voices import VoiceStore, resolve_lang_code
 
 
@@ -49,7 +51,11 @@ def _check_timestamps(body: SpeechRequest, backend: Backend) -> None:
             'timestamps needs "stream_format": "sse" (the words travel in its events).',
             param="timestamps",
         )
-    if body.timestamps and not backend.durations:
+    _check_durations(body.timestamps, backend)
+
+
+def _check_durations(timestamps: bool, backend: Backend) -> None:
+    if timestamps and not backend.durations:
         raise InvalidRequestError(
             f"Word timestamps need a model that predicts durations; this server runs the "
             f"{backend.name} backend, which does not. Start it with {_durations_backends()}.",
@@ -57,12 +63,16 @@ def _check_timestamps(body: SpeechRequest, backend: Backend) -> None:
         )  # fmt: skip
 
 
-def _validate(body: SpeechRequest, max_chars: int) -> str:
-    if body.model not in MODEL_IDS:
+def _check_model(model: str) -> None:
+    if model not in MODEL_IDS:
         raise InvalidRequestError(
-            f"Unknown model {body.model!r}; use one of: {', '.join(MODEL_IDS)}.",
+            f"Unknown model {model!r}; use one of: {', '.join(MODEL_IDS)}.",
             param="model", code="model_not_found",
         )  # fmt: skip
+
+
+def _validate(body: SpeechRequest, max_chars: int) -> str:
+    _check_model(body.model)
     if len(body.input) > max_chars:
         raise InvalidRequestError(
             f"input is {len(body.input)} characters; the limit is {max_chars}.",
@@ -133,3 +143,25 @@ class SpeechService:
             raise
         encoder = create_encoder(body.response_format, synthesizer.sample_rate)
         return Speech(encoded_audio(stream, first, encoder, stats), stats)
+
+    def open_turn(
+        self,
+        options: TurnOptions,
+        *,
+        request_id: str = "-",
+        cancel_reason: Callable[[], str] = client_disconnected,
+    ) -> Turn:
+        """A turn of streamed text spoken as ``options`` say; raises a ``ServiceError`` for a
+        wrong setting (model, voice, language, timestamps without durations). Admission comes
+        when the turn begins to speak (``Turn.begin``)."""
+        synthesizer = self.synthesizer
+        _check_model(options.model)
+        _check_durations(options.timestamps, synthesizer.backend)
+        voice = self.voices.resolve(
+            options.voice_spec or self.settings.default_voice, synthesizer.backend.style_as_used
+        )
+        lang = resolve_lang_code(options.lang_code) if options.lang_code else None
+        return Turn(
+            synthesizer, voice, options, lang=lang, settings=self.settings,
+            request_id=request_id, cancel_reason=cancel_reason,
+        )  # fmt: skip

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator
 
 from tts_service import policy
 from tts_service.backends import Backend
-from tts_service.chunking import Chunk, Pauses, plan_chunks
+from tts_service.chunking import Chunk, ChunkPlanner, Pauses
 from tts_service.config import Settings
 from tts_service.errors import OverloadedError
 from tts_service.metrics import Metrics
-from tts_service.pipeline import ChunkPlan, SpeechStream, Voicing
+from tts_service.pipeline import ChunkPlan, Plan, SpeechStream, Voicing
 from tts_service.scheduler import Scheduler
 from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
@@ -164,6 +164,29 @@ class Synthesizer:
         """The most phonemes a chunk spoken at ``speed`` may have (``TTS_MAX_CHUNK_SECONDS``)."""
         return min(MAX_TOKENS, policy.chunk_phonemes(self.settings.max_chunk_seconds, speed))
 
+    def planner(
+        self,
+        voice: Voice,
+        *,
+        speed: float = 1.0,
+        lang: str | None = None,
+        split: bool = True,
+        timestamps: bool = False,
+    ) -> ChunkPlanner:
+        """The planner of a text spoken at ``speed``; ``split=False`` speaks it as few pieces as
+        possible; ``timestamps`` keeps each chunk's words. No chunk's audio lasts longer than
+        ``max_chunk_seconds`` at ``speed``."""
+        return ChunkPlanner(
+            self.phonemizer,
+            lang or voice.lang,
+            group_phonemes=self.settings.group_phonemes if split else MAX_TOKENS,
+            pauses=self.pauses,
+            first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
+            growth=self._growth if split else _UNSPLIT_GROWTH,
+            words=timestamps,
+            max_phonemes=self._largest(speed),
+        )
+
     def plan(
         self,
         text: str,
@@ -174,24 +197,13 @@ class Synthesizer:
         split: bool = True,
         timestamps: bool = False,
     ) -> Iterator[Chunk]:
-        """The chunks of ``text`` spoken at ``speed``, planned lazily; ``split=False`` speaks it
-        as few pieces as possible; ``timestamps`` keeps each chunk's words. No chunk's audio
-        lasts longer than ``max_chunk_seconds`` at ``speed``."""
+        """The chunks of ``text`` (see ``planner``), planned lazily."""
         if split:
             sentences = split_sentences(text)
         else:  # the baseline that streaming is measured against: one piece, as the model allows
             sentences = [Sentence(" ".join(text.split()), Boundary.NONE)]
-        return plan_chunks(
-            sentences,
-            self.phonemizer,
-            lang or voice.lang,
-            group_phonemes=self.settings.group_phonemes if split else MAX_TOKENS,
-            pauses=self.pauses,
-            first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
-            growth=self._growth if split else _UNSPLIT_GROWTH,
-            words=timestamps,
-            max_phonemes=self._largest(speed),
-        )
+        planner = self.planner(voice, speed=speed, lang=lang, split=split, timestamps=timestamps)
+        return planner.chunks(sentences)
 
     def stream(
         self,
@@ -207,9 +219,25 @@ class Synthesizer:
         """A stream of ``text`` (see ``plan``); ``timestamps`` locates the words of each chunk in
         its audio (``backend.durations``). It holds a slot until closed or collected."""
         chunks = self.plan(text, voice, speed=speed, lang=lang, split=split, timestamps=timestamps)
+        plan = ChunkPlan(chunks, round(len(text) * policy.PHONEMES_PER_CHAR))
+        return self.open_stream(
+            plan, voice, speed=speed, timestamps=timestamps, request_id=request_id
+        )
+
+    def open_stream(
+        self,
+        plan: Plan,
+        voice: Voice,
+        *,
+        speed: float,
+        timestamps: bool = False,
+        request_id: str = "-",
+    ) -> SpeechStream:
+        """A stream of ``plan``'s chunks (a whole text's, or a turn's as its text arrives). It
+        holds a slot until closed or collected."""
         release = self.slots.take()
         stream = SpeechStream(
-            ChunkPlan(chunks),
+            plan,
             Voicing(self.backend, self.phonemizer, voice, speed, timestamps),
             scheduler=self.scheduler,
             metrics=self.metrics,
@@ -217,7 +245,6 @@ class Synthesizer:
             margin=self.settings.playback_margin,
             request_id=request_id,
             on_close=release,
-            expected_phonemes=round(len(text) * policy.PHONEMES_PER_CHAR),
         )
         self._streams.add(stream)
         weakref.finalize(stream, release)  # a stream dropped unclosed frees its slot too

@@ -10,12 +10,14 @@
 """
 
 from tts_service.pipeline.chunk import AudioChunk, Voicing, speech_bounds, synthesize_chunk
-from tts_service.pipeline.plan import ChunkPlan
+from tts_service.pipeline.plan import ChunkPlan, FedPlan, Plan
 from tts_service.pipeline.stream import SpeechStream
 
 __all__ = [
     "AudioChunk",
     "ChunkPlan",
+    "FedPlan",
+    "Plan",
     "SpeechStream",
     "Voicing",
     "speech_bounds",

@@ -29,6 +29,8 @@ class AudioChunk:
     tokens: int
     words: tuple[WordSpan, ...] = field(default=())
     """Where its words are, when the stream was asked for word timestamps."""
+    text_end: int | None = None
+    """Where the text it completes ends in its source (``Chunk.end``), when known."""
 
 
 @dataclass(frozen=True)
@@ -74,4 +76,4 @@ def synthesize_chunk(chunk: Chunk, voicing: Voicing) -> AudioChunk:
     if chunk.pause:
         silence = np.zeros(int(chunk.pause * backend.sample_rate), dtype=np.float32)
         audio = np.concatenate([audio, silence])
-    return AudioChunk(chunk.index, audio, len(tokens), words)
+    return AudioChunk(chunk.index, audio, len(tokens), words, chunk.end)

@@ -80,11 +80,14 @@ class EncodedAudio(NamedTuple):
     words: tuple[WordTimestamp, ...] | None = None
     """With word timestamps, the words of the chunks encoded since the item before (in seconds
     from the start of the stream); None when they were not asked for."""
+    text_end: int | None = None
+    """Where the text whose audio this item completes ends in the source text (text streamed
+    in); None when it completes none since the item before, or the source does not say."""
 
 
 async def encoded_audio(
     stream: SpeechStream,
-    first: AudioChunk,
+    first: AudioChunk | None,
     encoder: Encoder,
     stats: StreamStats,
 ) -> AsyncGenerator[EncodedAudio, None]:
@@ -92,11 +95,14 @@ async def encoded_audio(
     the next one synthesizing meanwhile). An exception propagates: the transfer is aborted, never
     finished as if complete. Leaving early (client gone) closes the stream: synthesis stops.
     With word timestamps, each item carries the words of the chunks encoded since the one before
-    (a chunk whose encoding gave no bytes yet passes its words on to the next item)."""
+    (a chunk whose encoding gave no bytes yet passes its words on to the next item, and where
+    its text ends). ``first`` None: the stream had nothing to speak (a turn of streamed text may
+    end so); the encoder's ending, if any, is all that comes."""
     sample_rate = stream.voicing.sample_rate
     timestamps = stream.voicing.timestamps
     outcome = "failed"
     words: list[WordTimestamp] = []
+    text_end: int | None = None
     stats.metrics.active_streams.inc()
     try:
         chunk: AudioChunk | None = first
@@ -114,14 +120,17 @@ async def encoded_audio(
             stats.tokens += chunk.tokens
             stats.samples += chunk.samples.size
             stats.audio_seconds += chunk.samples.size / sample_rate
+            text_end = chunk.text_end if chunk.text_end is not None else text_end
             if data:
                 stats.audio_sent()
-                yield EncodedAudio(data, _take(words) if timestamps else None)
+                yield EncodedAudio(data, _take(words) if timestamps else None, text_end)
+                text_end = None
                 await asyncio.sleep(0)  # let the server flush this chunk now
             chunk = await stream.next_chunk()
         tail = await anyio.to_thread.run_sync(encoder.finish)
-        if tail or words:  # the last chunks' words go even when their encoding gave no bytes
-            yield EncodedAudio(tail, _take(words) if timestamps else None)
+        if tail or words or text_end is not None:
+            # The last chunks' words go even when their encoding gave no bytes.
+            yield EncodedAudio(tail, _take(words) if timestamps else None, text_end)
         outcome = "done"
     except (asyncio.CancelledError, GeneratorExit):
         outcome = "cancelled"

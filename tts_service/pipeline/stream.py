@@ -22,7 +22,7 @@ from tts_service.chunking import Chunk
 from tts_service.errors import NoSpeechError
 from tts_service.metrics import Metrics
 from tts_service.pipeline.chunk import AudioChunk, Voicing, synthesize_chunk
-from tts_service.pipeline.plan import ChunkPlan
+from tts_service.pipeline.plan import Plan
 from tts_service.policy import Playback
 from tts_service.scheduler import Scheduler
 
@@ -34,7 +34,7 @@ class SpeechStream:
 
     def __init__(
         self,
-        plan: ChunkPlan,
+        plan: Plan,
         voicing: Voicing,
         *,
         scheduler: Scheduler,
@@ -43,7 +43,6 @@ class SpeechStream:
         margin: float = 8.0,
         request_id: str = "-",
         on_close: Callable[[], None] | None = None,
-        expected_phonemes: int = 0,
     ) -> None:
         self.plan = plan
         self.voicing = voicing
@@ -62,8 +61,6 @@ class SpeechStream:
         self._exhausted = False
         self._seconds: dict[int, float] = {}
         """Measured audio length of each synthesized chunk, for the deadlines of later ones."""
-        self.expected_phonemes = expected_phonemes
-        """A guess at the whole text's phonemes, until the plan has reached its end."""
         self._synthesized_phonemes = 0
         self.closed = False
 
@@ -86,7 +83,7 @@ class SpeechStream:
     async def _produce(self, n: int) -> AudioChunk | None:
         """Plan chunk ``n`` (phonemize, off the event loop), then have the scheduler synthesize
         it. Planning never queues behind inference: the end of a stream is known at once."""
-        chunk = await asyncio.to_thread(self.plan.take, n)
+        chunk = await self.plan.take_async(n)
         if chunk is None:
             return None
         urgency = None if n == 0 else partial(self.urgency, n)  # None: a first chunk
@@ -103,12 +100,8 @@ class SpeechStream:
             return policy.Work(first=0.0, later=0.0, next=0.0, buffered=0.0, load=0.0)
         plan, playback = self.plan, self.playback
         seconds = dict(self._seconds)
-        total = (
-            plan.planned_phonemes
-            if plan.done
-            else max(plan.planned_phonemes, self.expected_phonemes)
-        )
-        remaining = max(0, total - self._synthesized_phonemes) * seconds_per_phoneme
+        unsynthesized = max(0, plan.expected_phonemes - self._synthesized_phonemes)
+        remaining = unsynthesized * seconds_per_phoneme
         first = 0.0
         if playback.start is None and 0 not in seconds:
             planned = plan.phonemes(0)
@@ -208,6 +201,7 @@ class SpeechStream:
         self.plan.close()
         self._exhausted = True
         for future in self._pending:
-            future.cancel()
+            if future.cancel():
+                self.metrics.cancelled_chunks.inc()
         self.metrics.queued_chunks.dec(len(self._pending))
         self._pending.clear()

@@ -26,6 +26,8 @@ class Boundary(Enum):
 class Sentence:
     text: str
     boundary: Boundary
+    end: int | None = None
+    """Where it ends in the text it came from, when the splitter says (text streamed in)."""
 
 
 # Titles and Latin abbreviations: a period after them never ends a sentence (lower-case, no dot).
