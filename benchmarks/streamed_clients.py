@@ -58,8 +58,8 @@ class Run:
     arrivals: list[tuple[float, int]] = field(default_factory=list)
     requests: int = 0
     refused: int = 0
-    """Requests (sentences, turns) the server refused as busy (HTTP 429, ``rate_limit_exceeded``,
-    ``server_busy``): their audio is missing, as a framework that does not retry would miss it."""
+    """Requests (sentences, turns) the server refused as busy (HTTP 429; ``server_busy`` on the
+    WebSocket): their audio is missing, as a framework that does not retry would miss it."""
     error: str | None = None
     status: str = ""
     """``turn.done``'s status (WebSocket), ``not supported`` (Wyoming streaming), else empty."""
@@ -217,9 +217,8 @@ async def per_sentence(
 
 
 def _busy(error: dict[str, Any]) -> bool:
-    """An error that says the server is busy (its type on the WebSocket, its code elsewhere)."""
-    kind = error.get("type")
-    return kind in ("rate_limit_exceeded", "rate_limit_error") or error.get("code") == "server_busy"
+    """An error that says the server is busy: admission refused the turn."""
+    return error.get("code") == "server_busy"
 
 
 def _first_audio(run: Run) -> Run:
