@@ -53,8 +53,9 @@ class Clear:
 
 
 def _moved(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    def watched(name: str) -> bool:
-        return "cancel" in name or name.startswith("tts_text_stream")
+    def watched(name: str) -> bool:  # the counters (not their _created times, not gauges)
+        counter = name.partition("{")[0].endswith("_total")
+        return counter and ("cancel" in name or name.startswith("tts_text_stream"))
 
     return {name: after[name] - before.get(name, 0.0) for name in sorted(after)
             if watched(name) and after[name] != before.get(name, 0.0)}  # fmt: skip
