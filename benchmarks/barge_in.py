@@ -33,6 +33,8 @@ class Clear:
     last_frame_after_clear: float = 0.0
     """Seconds from sending ``turn.clear`` to the last audio frame received (0: none came)."""
     frames_after_clear: int = 0
+    audio_after_clear: float = 0.0
+    """Seconds of audio in those frames."""
     done_after_clear: float = float("nan")
     """Seconds from sending ``turn.clear`` to ``turn.done``."""
     status: str = ""
@@ -61,11 +63,13 @@ def _moved(before: dict[str, float], after: dict[str, float]) -> dict[str, float
             if watched(name) and after[name] != before.get(name, 0.0)}  # fmt: skip
 
 
-async def _until_done(ws: ClientConnection, frames: list[float], t0: float) -> dict[str, Any]:
+async def _until_done(
+    ws: ClientConnection, frames: list[tuple[float, int]], t0: float
+) -> dict[str, Any]:
     """Read the open turn's messages up to its ``turn.done``, noting when each audio frame came."""
     async for message in ws:
         if isinstance(message, bytes):
-            frames.append(time.monotonic() - t0)
+            frames.append((time.monotonic() - t0, len(message)))
             continue
         event = json.loads(message)
         if event["type"] == "turn.done":
@@ -106,11 +110,12 @@ async def clear(speaker: Speaker, long_reply: list[str], short_reply: str, rate:
                 writer.cancel()  # the listener spoke: the model's reply is abandoned
             cleared_at = time.monotonic()
             await ws.send(json.dumps({"type": "turn.clear"}))
-            frames: list[float] = []
-            done = await asyncio.wait_for(_until_done(ws, frames, cleared_at), speaker.timeout)
+            after: list[tuple[float, int]] = []
+            done = await asyncio.wait_for(_until_done(ws, after, cleared_at), speaker.timeout)
             result.done_after_clear = time.monotonic() - cleared_at
-            result.frames_after_clear = len(frames)
-            result.last_frame_after_clear = max(frames, default=0.0)
+            result.frames_after_clear = len(after)
+            result.audio_after_clear = sum(size for _, size in after) / PCM_BYTES_PER_SECOND
+            result.last_frame_after_clear = max((at for at, _ in after), default=0.0)
             result.status, result.spoken_until = done["status"], done.get("spoken_until", -1)
             await asyncio.sleep(0.5)  # the server counts a cancelled chunk as its worker stops
             with httpx.Client(timeout=speaker.timeout) as metrics:
@@ -119,7 +124,7 @@ async def clear(speaker: Speaker, long_reply: list[str], short_reply: str, rate:
             t1 = time.monotonic()
             await ws.send(json.dumps(start | {"text": short_reply}))
             await ws.send(json.dumps({"type": "turn.end"}))
-            frames = []
+            frames: list[float] = []
             sizes: list[int] = []
 
             async def next_turn() -> dict[str, Any]:

@@ -158,7 +158,8 @@ def clear_table(result: Clear) -> str:
         "| figure | value |", "|---|---|",
         f"| first audio of the long reply (clear sent) | {result.first_audio:.2f} s |",
         f"| text written before the clear | {result.text_sent} characters |",
-        f"| audio frames after the clear | {result.frames_after_clear} |",
+        f"| audio frames after the clear | {result.frames_after_clear} "
+        f"({result.audio_after_clear:.2f} s of audio) |",
         f"| clear → last audio frame | {result.last_frame_after_clear * 1000:.0f} ms "
         f"(goal ≤ {LATE_FRAME_GOAL * 1000:.0f} ms: {'met' if result.goal_met else '**not met**'}) |",
         f"| clear → `turn.done` | {result.done_after_clear * 1000:.0f} ms "
