@@ -73,6 +73,11 @@ class Run:
         return not self.refused and self.first_audio <= self.goal
 
     @property
+    def last_audio(self) -> float:
+        """When the last byte of audio arrived."""
+        return max((at for at, _ in self.arrivals), default=float("nan"))
+
+    @property
     def audio_seconds(self) -> float:
         return sum(size for _, size in self.arrivals) / PCM_BYTES_PER_SECOND
 
@@ -90,7 +95,7 @@ class Run:
         return {"scenario": self.scenario, "mode": self.mode, "rate": self.rate,
                 "reply": self.reply, "chunk_ready": self.chunk_ready,
                 "model_time": self.model_time, "goal": self.goal, "goal_met": self.goal_met,
-                "first_audio": self.first_audio, "gap": self.gap,
+                "first_audio": self.first_audio, "last_audio": self.last_audio, "gap": self.gap,
                 "audio_seconds": self.audio_seconds, "requests": self.requests,
                 "refused": self.refused, "status": self.status, "error": self.error}  # fmt: skip
 
