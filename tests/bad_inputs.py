@@ -1,7 +1,8 @@
 """The one table of malformed speech requests and one of odd but valid ones, run in-process against
 the stand-in backend (tests/unit/test_bad_input.py) and against a real server with the real model
 (tests/integration/test_bad_input.py); and one of bytes that are not HTTP the server can parse,
-sent over a socket to a real server (tests/integration/test_connections.py).
+sent over a socket to a real server (tests/integration/test_connections.py); and one of malformed
+streamed-text WebSocket messages.
 
 Every bad request must get a 4xx in OpenAI's error shape, never a 500 or a hang; every odd but
 valid one must be spoken.
@@ -235,6 +236,29 @@ BAD_HTTP: list[tuple[str, bytes, int, str]] = [
      "invalid_http"),
     ("not-http", b"HELLO THERE\r\n\r\n", 400, "invalid_http"),
 ]  # fmt: skip
+
+
+BAD_MESSAGES: list[tuple[str | bytes, str | None, str | None]] = [
+    ("not json", "invalid_message", None),
+    ("[1, 2]", "invalid_message", None),
+    ('{"type": "nonsense"}', "invalid_message", "type"),
+    ('{"text": "no type"}', "invalid_message", "type"),
+    ('{"type": "text.delta", "text": "no turn"}', "no_turn", "type"),
+    ('{"type": "text.delta"}', "invalid_message", "text"),
+    ('{"type": "turn.end"}', "no_turn", "type"),
+    ('{"type": "turn.clear"}', "no_turn", "type"),
+    ('{"type": "turn.start", "speed": 9}', "invalid_message", "speed"),
+    ('{"type": "turn.start", "response_format": "ogg"}', "invalid_message", "response_format"),
+    ('{"type": "turn.start", "audio": "hex"}', "invalid_message", "audio"),
+    ('{"type": "turn.start", "voice": "zz_nobody"}', "voice_not_found", "voice"),
+    ('{"type": "turn.start", "model": "gpt-9"}', "model_not_found", "model"),
+    ('{"type": "turn.start", "lang_code": "xx"}', None, "lang_code"),
+    ('{"type": "turn.start", "turn_id": ""}', "invalid_message", "turn_id"),
+    (b"\x00\x01binary", "invalid_message", None),
+]
+"""Frames the streamed-text WebSocket must answer with an ``error`` event (code, param; None:
+not checked), its connection staying usable: run in-process (tests/unit/test_text_stream.py)
+and against a real server (tests/integration/test_text_stream.py)."""
 
 
 def send(client: httpx.Client, case: Bad) -> httpx.Response:

@@ -171,6 +171,9 @@ class GuardedH11Protocol(H11Protocol):
             self.arm_head_timer()
         self.head_bytes += len(data) if waiting_for_head else 0
         super().data_received(data)
+        if self.transport.get_protocol() is not self:  # upgraded to a WebSocket: not ours now
+            self.cancel_timers()
+            return
         # h11 moves the client's state on from IDLE once a whole head has been parsed, and on
         # to DONE once the body has been.
         if self.conn.their_state is not h11.IDLE and self.head_timer is not None:

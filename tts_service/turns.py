@@ -188,6 +188,7 @@ class Turn:
                 if item.text_end is not None:
                     self.spoken_until = max(self.spoken_until, item.text_end)
                 yield item
+        self.spoken_until = len(self.text)  # all of it, its trailing spaces too
 
     def close(self) -> None:
         """Stop: nothing more is planned or synthesized (a running chunk finishes)."""

@@ -6,6 +6,7 @@ Everything goes to the loopback address, bounded in count and time."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from tests.bad_inputs import BAD_HTTP
 from tests.helpers import (
@@ -279,3 +281,18 @@ def test_a_flood_of_half_sent_requests_at_the_open_file_limit_keeps_the_log_smal
     assert log.count("the open-file limit (128) is reached") <= 2, log[-2000:]
     # At most a line per connection (its 408) and the server's own lines.
     assert len(log.splitlines()) < FLOOD + 100
+
+
+def test_a_websocket_outlives_the_http_timeouts(strict_server: RunningServer) -> None:
+    """Regression: the body timer of the upgrade request, never disarmed, cut every WebSocket
+    after the body timeout, without a close frame."""
+    url = strict_server.url.replace("http://", "ws://") + "/v1/audio/speech/stream"
+    with ws_connect(url) as ws:
+        time.sleep(max(HEADER_TIMEOUT_S, BODY_TIMEOUT_S, KEEPALIVE_TIMEOUT_S) + 1.0)
+        ws.send(json.dumps({"type": "turn.start", "text": "Still connected."}))
+        ws.send(json.dumps({"type": "turn.end"}))
+        while True:
+            frame = ws.recv(timeout=120)
+            if isinstance(frame, str) and json.loads(frame)["type"] == "turn.done":
+                assert json.loads(frame)["status"] == "completed"
+                break

@@ -87,3 +87,48 @@ async def asgi_post(
     except Exception as exc:  # noqa: BLE001 - what the app raised is the result
         return messages, exc
     return messages, None
+
+
+async def asgi_websocket(
+    app: Any, path: str, frames: list[str], deliver: Sender | None = None
+) -> tuple[list[dict], BaseException | None]:
+    """Open a WebSocket straight to the ASGI app, send it ``frames`` (text) once it accepted,
+    then stay connected without a word; every message it sends, and what it raised. ``deliver``
+    plays the server's side of ``send`` for each message after it is recorded (a client that
+    stops reading is one that never returns)."""
+    messages: list[dict] = []
+    pending = [{"type": "websocket.connect"}] + [
+        {"type": "websocket.receive", "text": frame} for frame in frames
+    ]
+
+    async def receive() -> dict:
+        if pending:
+            return pending.pop(0)
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+        if deliver is not None:
+            await deliver(message)
+
+    scope = {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "scheme": "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "subprotocols": [],
+        "client": ("testclient", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    try:
+        await app(scope, receive, send)
+    except Exception as exc:  # noqa: BLE001 - what the app raised is the result
+        return messages, exc
+    return messages, None

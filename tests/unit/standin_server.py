@@ -15,6 +15,7 @@ from tts_service.app import create_app
 from tts_service.config import Settings
 from tts_service.logs import configure_logging
 from tts_service.server import GracefulServer
+from tts_service.websocket.protocol import GracefulWebSocketProtocol
 
 from .standin import StandInBackend, make_voice_store
 
@@ -25,7 +26,9 @@ def main() -> None:
     configure_logging("debug")
     backend = StandInBackend(delay=delay, interruptible="--uninterruptible" not in sys.argv[3:])
     app = create_app(settings, backend=backend, voices=make_voice_store())
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, ws=GracefulWebSocketProtocol
+    )
     server = GracefulServer(config, grace=settings.shutdown_grace)
     # As ``tts-service serve`` does: uvicorn re-raises the stopping signal once it has stopped.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):

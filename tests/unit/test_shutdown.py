@@ -9,6 +9,7 @@ covers only the signal's delivery and the process's exit."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from tests.helpers import SPEECH, free_port, metric, sse_events
 from tts_service.server import EXIT_MARGIN_S
@@ -140,6 +143,63 @@ def test_an_sse_stream_cut_at_the_end_of_the_grace_period_ends_with_an_error_eve
     assert names[-1] == "error" and set(names[:-1]) == {"speech.audio.delta"}, names
     error = events[-1][1]["error"]
     assert error["code"] == "shutdown" and error["type"] == "service_unavailable"
+    text = log.read_text()
+    assert "speech cancelled (shutdown)" in text
+    assert "Traceback" not in text
+
+
+def _ws_url(url: str) -> str:
+    return url.replace("http://", "ws://") + "/v1/audio/speech/stream"
+
+
+def test_a_streamed_text_turn_in_progress_finishes_within_the_grace_period(
+    tmp_path: Path,
+) -> None:
+    with standin_server(tmp_path, 30.0, 0.05) as (url, process, log):
+        with connect(_ws_url(url), open_timeout=30) as ws:
+            ws.send(json.dumps({"type": "turn.start", "text": "The first sentence is here."}))
+            assert json.loads(ws.recv(timeout=30))["type"] == "turn.started"
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)  # stopping has begun; the turn still takes its text
+            ws.send(json.dumps({"type": "text.delta", "text": " And a second one."}))
+            ws.send(json.dumps({"type": "turn.end"}))
+            events = []
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    frame = ws.recv(timeout=30)
+                    if isinstance(frame, str):
+                        events.append(json.loads(frame))
+        assert ws.close_code == 1001  # going away, once its turn is done
+        done = [e for e in events if e["type"] == "turn.done"]
+        assert len(done) == 1 and done[0]["status"] == "completed"
+        assert done[0]["spoken_until"] == len("The first sentence is here. And a second one.")
+        assert process.wait(timeout=30) == 0
+        assert "Traceback" not in log.read_text()
+
+
+def test_a_streamed_text_turn_cut_at_the_end_of_the_grace_period_says_so(
+    tmp_path: Path,
+) -> None:
+    grace = 1.0
+    with standin_server(tmp_path, grace, 0.2) as (url, process, log):
+        with connect(_ws_url(url), open_timeout=30) as ws:
+            ws.send(json.dumps({"type": "turn.start", "text": TEXT}))
+            ws.send(json.dumps({"type": "turn.end"}))
+            while not isinstance(ws.recv(timeout=30), bytes):
+                pass  # until its first audio
+            status, took = stop_and_time(process)
+            events = []
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    frame = ws.recv(timeout=30)
+                    if isinstance(frame, str):
+                        events.append(json.loads(frame))
+        assert ws.close_code == 1001
+    assert status == 0
+    assert took < grace + EXIT_MARGIN_S + SLACK_S, took
+    done = events[-1]
+    assert done["type"] == "turn.done" and done["status"] == "failed"
+    assert done["error"]["code"] == "shutdown" and 0 < done["spoken_until"] < len(TEXT)
     text = log.read_text()
     assert "speech cancelled (shutdown)" in text
     assert "Traceback" not in text

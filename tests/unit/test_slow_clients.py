@@ -3,6 +3,7 @@ audio, and after the send timeout it is dropped and everything it held is freed.
 
 from __future__ import annotations
 
+import json
 import time
 
 import anyio
@@ -11,7 +12,7 @@ import pytest
 from tests.helpers import decode, metric
 from tts_service.middleware import SEND_PIECE_BYTES
 
-from .asgi import asgi_post
+from .asgi import asgi_post, asgi_websocket
 from .conftest import ClientFactory
 from .standin import StandInBackend
 
@@ -168,3 +169,37 @@ def test_a_client_that_hangs_up_in_the_body_is_no_client_error(make_client: Clie
     assert messages[0]["status"] == 499
     errors = client.get("/metrics").text
     assert "tts_errors_total{" not in errors, errors
+
+
+async def read_no_audio(message: dict) -> None:
+    """A WebSocket client that takes the events, then never reads audio: buffers full."""
+    if message["type"] == "websocket.send" and message.get("bytes") is not None:
+        await anyio.sleep_forever()
+
+
+def test_a_streamed_text_client_that_never_reads_is_dropped_and_frees_its_turn(
+    make_client: ClientFactory,
+) -> None:
+    backend = StandInBackend(delay=0.02)
+    client = make_client(
+        backend, send_timeout=1.0, lookahead_chunks=1, inference_workers=1, urgent_workers=0,
+        group_phonemes=50,  # one chunk per sentence
+    )  # fmt: skip
+    frames = [
+        json.dumps({"type": "turn.start", "text": TEN_SENTENCES}),
+        json.dumps({"type": "turn.end"}),
+    ]
+    started = time.monotonic()
+    pending = client.portal.start_task_soon(
+        asgi_websocket, client.app, "/v1/audio/speech/stream", frames, read_no_audio
+    )
+    messages, raised = pending.result(timeout=10)
+    assert raised is None
+    assert 1.0 <= time.monotonic() - started < 3.0
+    assert not [m for m in messages if "turn.done" in m.get("text", "")]
+    assert backend.call_count <= 3  # the chunk being sent, the look-ahead, one starting
+    assert client.app.state.service.synthesizer.open_streams == 0
+    metrics = client.get("/metrics").text
+    assert metric(metrics, "tts_active_streams") == 0
+    assert metric(metrics, "tts_cancelled_streams_total", reason="send_timeout") == 1
+    assert metric(metrics, "tts_text_stream_connections") == 0

@@ -88,7 +88,12 @@ class SpeechStream:
             return None
         urgency = None if n == 0 else partial(self.urgency, n)  # None: a first chunk
         task = self.scheduler.submit(partial(self._synthesize, chunk), urgency)
-        return await asyncio.wrap_future(task)
+        try:
+            return await asyncio.wrap_future(task)
+        except asyncio.CancelledError:
+            if task.cancelled():  # dropped from the queue before a worker took it
+                self.metrics.cancelled_chunks.inc()
+            raise
 
     def work(
         self, now: float, seconds_per_phoneme: float, first_guess: float, growth: float
@@ -201,7 +206,6 @@ class SpeechStream:
         self.plan.close()
         self._exhausted = True
         for future in self._pending:
-            if future.cancel():
-                self.metrics.cancelled_chunks.inc()
+            future.cancel()
         self.metrics.queued_chunks.dec(len(self._pending))
         self._pending.clear()
