@@ -246,8 +246,8 @@ def main(
                + ", ".join(f"{t:.2f} s" for t in model_times) + ".")  # fmt: skip
     sections = [f"## Streamed input\n\n{context}\n"]
     for scenario in scenarios:
-        title = "idle" if scenario == "idle" else f"under load ({load_streams} long HTTP streams)"
-        sections.append(f"### {title.capitalize()}\n\n{table(runs, scenario)}")
+        title = "Idle" if scenario == "idle" else f"Under load ({load_streams} long HTTP streams)"
+        sections.append(f"### {title}\n\n{table(runs, scenario)}")
     if barged:
         sections.append(f"### Barge-in (`turn.clear`)\n\n{clear_table(barged)}")
     report = "\n".join(sections)
