@@ -63,20 +63,34 @@ def _moved(before: dict[str, float], after: dict[str, float]) -> dict[str, float
             if watched(name) and after[name] != before.get(name, 0.0)}  # fmt: skip
 
 
-async def _until_done(
-    ws: ClientConnection, frames: list[tuple[float, int]], t0: float
-) -> dict[str, Any]:
-    """Read the open turn's messages up to its ``turn.done``, noting when each audio frame came."""
+Inbox = asyncio.Queue[tuple[float, str | bytes]]
+"""Every message of the connection with the time it was read, by a reader that never pauses: a
+frame that had arrived before the clear was sent is not taken for one sent after it."""
+
+
+async def _read_all(ws: ClientConnection, inbox: Inbox) -> None:
     async for message in ws:
+        await inbox.put((time.monotonic(), message))
+    await inbox.put((time.monotonic(), ""))  # closed
+
+
+async def _turn(inbox: Inbox, frames: list[tuple[float, int]], *, until: str) -> dict[str, Any]:
+    """Messages up to the first audio frame (``until="audio"``) or ``turn.done``; each audio
+    frame as (time read, bytes) in ``frames``."""
+    while True:
+        at, message = await inbox.get()
         if isinstance(message, bytes):
-            frames.append((time.monotonic() - t0, len(message)))
+            frames.append((at, len(message)))
+            if until == "audio":
+                return {}
             continue
+        if not message:
+            raise RuntimeError("the connection closed before turn.done")
         event = json.loads(message)
         if event["type"] == "turn.done":
             return dict(event)
         if event["type"] == "error":
             raise RuntimeError(f"{event['error'].get('code')}: {event['error']['message']}")
-    raise RuntimeError("the connection closed before turn.done")
 
 
 async def clear(speaker: Speaker, long_reply: list[str], short_reply: str, rate: float) -> Clear:
@@ -84,62 +98,60 @@ async def clear(speaker: Speaker, long_reply: list[str], short_reply: str, rate:
     ``short_reply`` as a turn on the same connection."""
     result = Clear()
     ws_url = speaker.url.replace("http", "ws", 1) + "/v1/audio/speech/stream"
+    try:
+        async with connect(ws_url, additional_headers=speaker.headers, max_size=None) as ws:
+            inbox: Inbox = asyncio.Queue()
+            reader = asyncio.create_task(_read_all(ws, inbox))
+            try:
+                await _clear_then_next(ws, inbox, result, speaker, long_reply, short_reply, rate)
+            finally:
+                reader.cancel()
+    except (OSError, TimeoutError, RuntimeError, KeyError, WebSocketException) as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+async def _clear_then_next(
+    ws: ClientConnection, inbox: Inbox, result: Clear, speaker: Speaker, long_reply: list[str],
+    short_reply: str, rate: float,
+) -> None:  # fmt: skip
     start = {"type": "turn.start", "model": speaker.model, "voice": speaker.voice,
              "response_format": "pcm"}  # fmt: skip
     with httpx.Client(timeout=speaker.timeout) as metrics:
         before = scrape(metrics, speaker.url)
+    t0 = time.monotonic()
+    await ws.send(json.dumps(start))
+
+    async def write() -> None:
+        async for _, piece in emit(long_reply, rate, t0):
+            await ws.send(json.dumps({"type": "text.delta", "text": piece}))
+            result.text_sent += len(piece)
+
+    writer = asyncio.create_task(write())
+    frames: list[tuple[float, int]] = []
     try:
-        async with connect(ws_url, additional_headers=speaker.headers, max_size=None) as ws:
-            t0 = time.monotonic()
-            await ws.send(json.dumps(start))
+        await asyncio.wait_for(_turn(inbox, frames, until="audio"), speaker.timeout)
+    finally:
+        writer.cancel()  # the listener spoke: the model's reply is abandoned
+    result.first_audio = frames[0][0] - t0
+    cleared_at = time.monotonic()
+    await ws.send(json.dumps({"type": "turn.clear"}))
+    done = await asyncio.wait_for(_turn(inbox, frames, until="done"), speaker.timeout)
+    result.done_after_clear = time.monotonic() - cleared_at
+    after = [(at - cleared_at, size) for at, size in frames if at > cleared_at]
+    result.frames_after_clear = len(after)
+    result.audio_after_clear = sum(size for _, size in after) / PCM_BYTES_PER_SECOND
+    result.last_frame_after_clear = max((at for at, _ in after), default=0.0)
+    result.status, result.spoken_until = done["status"], done.get("spoken_until", -1)
+    await asyncio.sleep(0.5)  # the server counts a cancelled chunk as its worker stops
+    with httpx.Client(timeout=speaker.timeout) as metrics:
+        result.counters = _moved(before, scrape(metrics, speaker.url))
 
-            async def write() -> None:
-                async for _, piece in emit(long_reply, rate, t0):
-                    await ws.send(json.dumps({"type": "text.delta", "text": piece}))
-                    result.text_sent += len(piece)
-
-            writer = asyncio.create_task(write())
-            try:
-                async for message in ws:  # up to the first audio
-                    if isinstance(message, bytes):
-                        break
-                    if json.loads(message)["type"] in ("error", "turn.done"):
-                        raise RuntimeError(f"no audio came: {message}")
-                result.first_audio = time.monotonic() - t0
-            finally:
-                writer.cancel()  # the listener spoke: the model's reply is abandoned
-            cleared_at = time.monotonic()
-            await ws.send(json.dumps({"type": "turn.clear"}))
-            after: list[tuple[float, int]] = []
-            done = await asyncio.wait_for(_until_done(ws, after, cleared_at), speaker.timeout)
-            result.done_after_clear = time.monotonic() - cleared_at
-            result.frames_after_clear = len(after)
-            result.audio_after_clear = sum(size for _, size in after) / PCM_BYTES_PER_SECOND
-            result.last_frame_after_clear = max((at for at, _ in after), default=0.0)
-            result.status, result.spoken_until = done["status"], done.get("spoken_until", -1)
-            await asyncio.sleep(0.5)  # the server counts a cancelled chunk as its worker stops
-            with httpx.Client(timeout=speaker.timeout) as metrics:
-                result.counters = _moved(before, scrape(metrics, speaker.url))
-
-            t1 = time.monotonic()
-            await ws.send(json.dumps(start | {"text": short_reply}))
-            await ws.send(json.dumps({"type": "turn.end"}))
-            frames: list[float] = []
-            sizes: list[int] = []
-
-            async def next_turn() -> dict[str, Any]:
-                async for message in ws:
-                    if isinstance(message, bytes):
-                        frames.append(time.monotonic() - t1)
-                        sizes.append(len(message))
-                    elif (event := json.loads(message))["type"] in ("turn.done", "error"):
-                        return dict(event)
-                raise RuntimeError("the connection closed before the next turn's turn.done")
-
-            done = await asyncio.wait_for(next_turn(), speaker.timeout)
-            result.next_status = done.get("status", done["type"])
-            result.next_first_audio = frames[0] if frames else float("nan")
-            result.next_audio_seconds = sum(sizes) / PCM_BYTES_PER_SECOND
-    except (OSError, TimeoutError, RuntimeError, KeyError, WebSocketException) as exc:
-        result.error = f"{type(exc).__name__}: {exc}"
-    return result
+    t1 = time.monotonic()
+    await ws.send(json.dumps(start | {"text": short_reply}))
+    await ws.send(json.dumps({"type": "turn.end"}))
+    frames = []
+    done = await asyncio.wait_for(_turn(inbox, frames, until="done"), speaker.timeout)
+    result.next_status = done["status"]
+    result.next_first_audio = frames[0][0] - t1 if frames else float("nan")
+    result.next_audio_seconds = sum(size for _, size in frames) / PCM_BYTES_PER_SECOND
