@@ -7,6 +7,7 @@ replica leaves the other serving.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from tests.helpers import decode, free_port
 from tests.integration.conftest import RunningServer, start_server, stop_server
@@ -145,3 +147,21 @@ def test_when_one_replica_is_killed_the_other_keeps_serving(
         assert audio.duration > 0.5 and audio.rms > 0.01
     assert {replica_of(replicas, r.headers["x-request-id"]) for r in responses} == {1}
     assert httpx.get(f"{balancer.url}/health", timeout=10).status_code == 200
+
+
+def test_the_streamed_text_websocket_passes_the_balancer(balancer: Nginx) -> None:
+    url = balancer.url.replace("http://", "ws://") + "/v1/audio/speech/stream"
+    host = balancer.url.removeprefix("http://")
+    # A browser on the page nginx serves: its Origin carries the port, as the Host does.
+    with ws_connect(url, origin=f"http://{host}") as ws:  # type: ignore[arg-type]
+        ws.send(json.dumps({"type": "turn.start", "text": HI_THEN_MORE}))
+        ws.send(json.dumps({"type": "turn.end"}))
+        audio = bytearray()
+        while True:
+            frame = ws.recv(timeout=120)
+            if isinstance(frame, bytes):
+                audio += frame
+            elif json.loads(frame)["type"] == "turn.done":
+                assert json.loads(frame)["status"] == "completed"
+                break
+    assert decode(bytes(audio), "pcm").duration > 2.0

@@ -141,17 +141,18 @@ def test_a_hang_up_mid_turn_frees_its_stream(server: RunningServer) -> None:
     assert speech(server, input="Still serving.", response_format="pcm").status_code == 200
 
 
-@pytest.mark.parametrize(("frame", "code", "param"), BAD_MESSAGES)
-def test_a_bad_message_gets_an_error_event(
-    server: RunningServer, frame: str | bytes, code: str | None, param: str | None
+def test_bad_messages_get_error_events_and_the_connection_stays_usable(
+    server: RunningServer,
 ) -> None:
     with connect(ws_url(server)) as ws:
-        ws.send(frame)
-        error = json.loads(ws.recv(timeout=RECV_TIMEOUT_S))
-        assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
-        if code is not None:
-            assert error["error"]["code"] == code
-        assert error["error"].get("param") == param
+        for frame, code, param in BAD_MESSAGES:
+            ws.send(frame)
+            error = json.loads(ws.recv(timeout=RECV_TIMEOUT_S))
+            assert error["type"] == "error", (frame, error)
+            assert error["error"]["type"] == "invalid_request_error", (frame, error)
+            if code is not None:
+                assert error["error"]["code"] == code, (frame, error)
+            assert error["error"].get("param") == param, (frame, error)
         ws.send(json.dumps({"type": "turn.start", "text": "Still here."}))
         ws.send(json.dumps({"type": "turn.end"}))
         events, pcm = collect(ws)
