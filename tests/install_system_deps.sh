@@ -3,7 +3,7 @@
 # pulseaudio for the browser tests (tests/browser; headless Firefox plays audio only to an audio
 # server, and the tests start a private one with a null sink), and nginx for the reverse-proxy and
 # load-balancing tests (tests/integration/test_nginx.py; run from a temporary config, never as the
-# system service). Idempotent and quiet: does nothing when all are present, and only installs as
+# system service), and Node.js, which runs the web player's pure modules in unit tests. Idempotent and quiet: does nothing when all are present, and only installs as
 # root or with password-less sudo. Without them the tests that need them skip.
 set -euo pipefail
 
@@ -12,6 +12,7 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v firefox-esr >/dev/null 2>&1 || command -v firefox >/dev/null 2>&1 || missing+=(firefox-esr)
 command -v pulseaudio >/dev/null 2>&1 || missing+=(pulseaudio)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then

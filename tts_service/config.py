@@ -209,7 +209,9 @@ class Settings(BaseSettings):
 
     stream_idle_timeout: float = Field(120.0, gt=0.0, le=86400.0)
     """Seconds a streamed-text WebSocket may stay open with no message from its client while the
-    server has nothing to send it (no turn being spoken); then it is closed."""
+    server has nothing to send it (no turn being spoken); then it is closed. Also the longest
+    pause between the events of a Wyoming streaming request still taking text (the keep-alive
+    timeout does not apply there); then its connection is closed and its synthesis cancelled."""
 
     default_voice: str = "af_heart"
     """Voice used when a request gives no ``voice``; also the voice of the start-up warm-up."""

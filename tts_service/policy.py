@@ -4,7 +4,8 @@ No threads, no clocks: callers pass ``now``.
 
 A free worker takes the queued chunk with the lowest key, ``(priority, order)``:
 
-1. ``FIRST``: a first chunk; a listener is waiting in silence;
+1. ``FIRST``: a first chunk; a listener is waiting in silence (as after the audio of a turn of
+   streamed text has run out before its next text arrived: ``resumes_in_silence``);
 2. ``AT_RISK``: a chunk that must start within ``margin`` seconds or its listener hears a gap,
    or one already late for a listener who has heard ``margin`` seconds or more (least slack
    first) — this keeps a long-form stream playing while conversations come and go;
@@ -128,6 +129,17 @@ def urgency(
     if slack < margin:
         return (Priority.AT_RISK, slack)
     return (Priority.SPARE, deadline)
+
+
+def resumes_in_silence(playback: Playback, n: int, now: float) -> bool:
+    """Whether chunk ``n`` of a turn of streamed text, planned once its text arrived, finds its
+    listener in silence: every chunk before it has been delivered and has played out. It is then
+    as urgent as a first chunk."""
+    return (
+        playback.start is not None
+        and playback.delivered == n
+        and now >= playback.start + playback.delivered_seconds
+    )
 
 
 def first_chunk_key() -> Key:

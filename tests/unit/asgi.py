@@ -63,25 +63,11 @@ async def asgi_post(
         if deliver is not None:
             await deliver(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"testserver"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(payload)).encode()),
-        ],
-        "client": ("testclient", 50000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    scope = _scope("http", path, headers, method="POST")
     try:
         await app(scope, receive, send)
     except Exception as exc:  # noqa: BLE001 - what the app raised is the result
@@ -112,23 +98,28 @@ async def asgi_websocket(
         if deliver is not None:
             await deliver(message)
 
-    scope = {
-        "type": "websocket",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "scheme": "ws",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "subprotocols": [],
-        "client": ("testclient", 50000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
+    scope = _scope("websocket", path, [], subprotocols=[])
     try:
         await app(scope, receive, send)
     except Exception as exc:  # noqa: BLE001 - what the app raised is the result
         return messages, exc
     return messages, None
+
+
+def _scope(kind: str, path: str, headers: list[tuple[bytes, bytes]], **more: Any) -> dict:
+    """The scope a server gives the app for a request of ``kind`` (http, websocket)."""
+    return {
+        "type": kind,
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "scheme": "http" if kind == "http" else "ws",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("testclient", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+        **more,
+    }

@@ -22,6 +22,7 @@ from tts_service.policy import (
     first_chunk_key,
     growth,
     overcommitment,
+    resumes_in_silence,
     retry_after,
     urgency,
 )
@@ -200,3 +201,11 @@ def test_the_largest_chunk_at_a_speed_lasts_at_most_the_bound(
 def test_a_text_spoken_four_times_slower_goes_in_chunks_a_quarter_as_long() -> None:
     # Fewer still: the silence at a chunk's edges slows down too.
     assert chunk_phonemes(30.0, 0.25) <= chunk_phonemes(30.0, 1.0) / 4
+
+
+def test_a_turn_resumes_in_silence_only_once_all_its_audio_has_played() -> None:
+    assert not resumes_in_silence(Playback(None, 0, 0.0), 0, 10.0)  # nothing played yet
+    playing = Playback(start=100.0, delivered=2, delivered_seconds=3.0)
+    assert not resumes_in_silence(playing, 2, 102.9)  # still playing
+    assert resumes_in_silence(playing, 2, 103.0)  # ran out
+    assert not resumes_in_silence(playing, 3, 104.0)  # chunk 2 not delivered yet

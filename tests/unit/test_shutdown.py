@@ -19,10 +19,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from tests.helpers import SPEECH, free_port, metric, sse_events
 from tts_service.server import EXIT_MARGIN_S
@@ -152,6 +153,17 @@ def _ws_url(url: str) -> str:
     return url.replace("http://", "ws://") + "/v1/audio/speech/stream"
 
 
+def events_until_closed(ws: ClientConnection) -> list[dict[str, Any]]:
+    """The events a WebSocket receives until the server closes it (its audio skipped)."""
+    events = []
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            frame = ws.recv(timeout=30)
+            if isinstance(frame, str):
+                events.append(json.loads(frame))
+    return events
+
+
 def test_a_streamed_text_turn_in_progress_finishes_within_the_grace_period(
     tmp_path: Path,
 ) -> None:
@@ -163,12 +175,7 @@ def test_a_streamed_text_turn_in_progress_finishes_within_the_grace_period(
             time.sleep(0.5)  # stopping has begun; the turn still takes its text
             ws.send(json.dumps({"type": "text.delta", "text": " And a second one."}))
             ws.send(json.dumps({"type": "turn.end"}))
-            events = []
-            with contextlib.suppress(ConnectionClosed):
-                while True:
-                    frame = ws.recv(timeout=30)
-                    if isinstance(frame, str):
-                        events.append(json.loads(frame))
+            events = events_until_closed(ws)
         assert ws.close_code == 1001  # going away, once its turn is done
         done = [e for e in events if e["type"] == "turn.done"]
         assert len(done) == 1 and done[0]["status"] == "completed"
@@ -188,12 +195,7 @@ def test_a_streamed_text_turn_cut_at_the_end_of_the_grace_period_says_so(
             while not isinstance(ws.recv(timeout=30), bytes):
                 pass  # until its first audio
             status, took = stop_and_time(process)
-            events = []
-            with contextlib.suppress(ConnectionClosed):
-                while True:
-                    frame = ws.recv(timeout=30)
-                    if isinstance(frame, str):
-                        events.append(json.loads(frame))
+            events = events_until_closed(ws)
         assert ws.close_code == 1001
     assert status == 0
     assert took < grace + EXIT_MARGIN_S + SLACK_S, took

@@ -4,9 +4,7 @@ real loopback socket with the ``wyoming`` client library."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import Awaitable, Callable
 
 import pytest
 from wyoming.client import AsyncTcpClient
@@ -15,46 +13,13 @@ from wyoming.event import Event, async_read_event, async_write_event
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeVoice
 
-from tts_service.config import Settings
 from tts_service.errors import UnknownVoiceError
 from tts_service.serving import SpeechService
-from tts_service.synthesis import Synthesizer
 from tts_service.wyoming.messages import service_info, speech_request
 from tts_service.wyoming.server import WyomingServer
 
-from .standin import CountingPhonemizer, StandInBackend, make_voice_store
-
-WAIT_S = 30.0
-"""Generous bound on waiting for something that happens at once (never reached when it works)."""
-
-
-Talk = Callable[[int, SpeechService, WyomingServer], Awaitable[None]]
-
-
-def _run(backend: StandInBackend, talk: Talk, **settings_fields: object) -> None:
-    """Serve the Wyoming protocol over ``backend`` on a loopback port while ``talk`` runs."""
-    settings = Settings(**{"warmup": False, **settings_fields})
-    synthesizer = Synthesizer(backend, CountingPhonemizer(), settings)
-    service = SpeechService(synthesizer, make_voice_store(), settings)
-    sock = socket.create_server(("127.0.0.1", 0))
-
-    async def main() -> None:
-        server = WyomingServer(sock, lambda: service, synthesizer.metrics, settings)
-        await server.start()
-        try:
-            await talk(sock.getsockname()[1], service, server)
-        finally:
-            await server.stop()
-
-    try:
-        asyncio.run(main())
-    finally:
-        synthesizer.shutdown()
-
-
-def _sample(service: SpeechService, name: str, **labels: str) -> float:
-    value = service.synthesizer.metrics.registry.get_sample_value(name, labels or None)
-    return value or 0.0
+from .standin import StandInBackend, make_voice_store
+from .wyoming_server import WAIT_S, run_wyoming, sample
 
 
 def test_info_gives_each_voice_its_own_language() -> None:
@@ -87,7 +52,7 @@ def test_describe_is_answered_with_info() -> None:
         assert event is not None and Info.is_type(event.type)
         assert len(Info.from_event(event).tts[0].voices) == len(service.voices.ids)
 
-    _run(StandInBackend(), talk)
+    run_wyoming(StandInBackend(), talk)
 
 
 def test_an_overlong_text_is_an_error_event_and_the_connection_stays_usable() -> None:
@@ -105,7 +70,7 @@ def test_an_overlong_text_is_an_error_event_and_the_connection_stays_usable() ->
         assert error is not None and Error.from_event(error).code == "input_too_long"
         assert types[0] == "audio-start" and "audio-chunk" in types
         assert (
-            _sample(
+            sample(
                 service,
                 "tts_errors_total",
                 status="400",
@@ -115,7 +80,7 @@ def test_an_overlong_text_is_an_error_event_and_the_connection_stays_usable() ->
             == 1
         )
 
-    _run(StandInBackend(), talk)
+    run_wyoming(StandInBackend(), talk)
 
 
 def test_a_hang_up_before_first_audio_cancels_the_request_at_once() -> None:
@@ -134,13 +99,13 @@ def test_a_hang_up_before_first_audio_cancels_the_request_at_once() -> None:
             assert loop.time() < deadline
             await asyncio.sleep(0.01)
         await client.disconnect()
-        while _sample(service, "tts_speech_requests_total", outcome="cancelled") == 0:
+        while sample(service, "tts_speech_requests_total", outcome="cancelled") == 0:
             assert loop.time() < deadline, "the hang-up was not noticed"
             await asyncio.sleep(0.01)
-        assert _sample(service, "tts_audio_seconds_total") == 0
-        assert _sample(service, "tts_cancelled_streams_total", reason="client_disconnected") == 1
+        assert sample(service, "tts_audio_seconds_total") == 0
+        assert sample(service, "tts_cancelled_streams_total", reason="client_disconnected") == 1
 
-    _run(backend, talk)
+    run_wyoming(backend, talk)
 
 
 async def _read_until_closed(client: AsyncTcpClient) -> list[str]:
@@ -161,11 +126,11 @@ def test_stopping_lets_a_request_finish_within_the_grace_then_closes_the_connect
             server.begin_stopping(time.monotonic() + WAIT_S)
             types = await _read_until_closed(client)
         assert types[-1] == "audio-stop", types
-        assert _sample(service, "tts_speech_requests_total", outcome="done") == 1
+        assert sample(service, "tts_speech_requests_total", outcome="done") == 1
         with pytest.raises(OSError):  # no new connections
             await AsyncTcpClient("127.0.0.1", port).connect()
 
-    _run(backend, talk)
+    run_wyoming(backend, talk)
 
 
 def test_a_request_still_running_at_the_end_of_the_grace_is_cut_with_an_error_event() -> None:
@@ -183,9 +148,9 @@ def test_a_request_still_running_at_the_end_of_the_grace_is_cut_with_an_error_ev
             error = await client.read_event()
             assert error is not None and Error.from_event(error).code == "shutdown"
             assert await client.read_event() is None
-        assert _sample(service, "tts_cancelled_streams_total", reason="shutdown") == 1
+        assert sample(service, "tts_cancelled_streams_total", reason="shutdown") == 1
 
-    _run(backend, talk)
+    run_wyoming(backend, talk)
 
 
 BAD_SYNTHESIZE = [
@@ -222,7 +187,7 @@ def test_a_malformed_synthesize_is_an_error_event_and_the_connection_goes_on() -
         finally:
             writer.close()
 
-    _run(StandInBackend(), talk)
+    run_wyoming(StandInBackend(), talk)
 
 
 @pytest.mark.parametrize(
@@ -252,9 +217,9 @@ def test_what_is_not_an_event_gets_an_error_event_and_the_connection_ends(sent: 
             assert await asyncio.wait_for(reader.read(), WAIT_S) == b""  # closed
         finally:
             writer.close()
-        assert _sample(service, "tts_rejected_requests_total", reason="invalid_event") == 1
+        assert sample(service, "tts_rejected_requests_total", reason="invalid_event") == 1
 
-    _run(StandInBackend(), talk)
+    run_wyoming(StandInBackend(), talk)
 
 
 def test_a_busy_server_refuses_with_an_error_event_saying_when_to_retry() -> None:
@@ -277,7 +242,7 @@ def test_a_busy_server_refuses_with_an_error_event_saying_when_to_retry() -> Non
         error = Error.from_event(event)
         assert error.code == "server_busy" and "retry in" in error.text, error
 
-    _run(backend, talk, max_streams=1)
+    run_wyoming(backend, talk, max_streams=1)
 
 
 def test_a_failure_in_the_middle_of_the_audio_is_an_error_event_and_the_connection_goes_on() -> (
@@ -304,7 +269,7 @@ def test_a_failure_in_the_middle_of_the_audio_is_an_error_event_and_the_connecti
         assert types[0] == "audio-start" and types[-1] == "error", types
         assert again[0] == "audio-start" and again[-1] == "audio-stop", again
 
-    _run(backend, talk)
+    run_wyoming(backend, talk)
 
 
 def test_a_silent_connection_is_closed_after_the_header_timeout() -> None:
@@ -320,7 +285,7 @@ def test_a_silent_connection_is_closed_after_the_header_timeout() -> None:
             writer.close()
         assert time.monotonic() - started >= 0.2
 
-    _run(StandInBackend(), talk, header_timeout=0.2)
+    run_wyoming(StandInBackend(), talk, header_timeout=0.2)
 
 
 STALLED_EVENTS = [
@@ -343,7 +308,7 @@ def test_an_event_stalled_half_sent_is_cut_with_an_error_event(stalled: bytes) -
         finally:
             writer.close()
 
-    _run(StandInBackend(), talk, header_timeout=0.2, body_timeout=0.2)
+    run_wyoming(StandInBackend(), talk, header_timeout=0.2, body_timeout=0.2)
 
 
 def test_an_idle_connection_is_closed_after_the_keepalive_timeout_but_not_while_answered() -> None:
@@ -364,7 +329,7 @@ def test_an_idle_connection_is_closed_after_the_keepalive_timeout_but_not_while_
             assert time.monotonic() - answered >= 0.9
         assert answered - asked > 1.0 and "error" not in types, types
 
-    _run(backend, talk, header_timeout=0.5, keepalive_timeout=1)
+    run_wyoming(backend, talk, header_timeout=0.5, keepalive_timeout=1)
 
 
 def test_a_connection_over_the_bound_gets_an_error_event_and_is_closed() -> None:
@@ -390,7 +355,7 @@ def test_a_connection_over_the_bound_gets_an_error_event_and_is_closed() -> None
             assert loop.time() < deadline
             await asyncio.sleep(0.05)
         assert (
-            _sample(
+            sample(
                 service,
                 "tts_errors_total",
                 status="503",
@@ -400,4 +365,4 @@ def test_a_connection_over_the_bound_gets_an_error_event_and_is_closed() -> None
             >= 1
         )
 
-    _run(StandInBackend(), talk, max_connections=1)
+    run_wyoming(StandInBackend(), talk, max_connections=1)

@@ -17,6 +17,9 @@ from tts_service.text import Sentence
 class Plan(Protocol):
     """What a stream needs of its plan."""
 
+    waits_for_text: bool
+    """Whether its text arrives while it is spoken (a chunk may then wait for it)."""
+
     async def take_async(self, n: int) -> Chunk | None: ...
 
     @property
@@ -33,42 +36,23 @@ class Plan(Protocol):
     def close(self) -> None: ...
 
 
-class ChunkPlan:
-    """Chunks planned (phonemized) only as they are asked for, by whichever thread asks first.
+class _Planned:
+    """The bookkeeping both plans share: the planned chunks not yet taken, each one's phonemes,
+    and where planning stands."""
 
-    Chunk ``n`` is handed out once; the plan remembers how many phonemes each planned chunk has,
-    for guessing how long its audio is. Closing stops planning: ``take`` then gives None."""
-
-    def __init__(self, chunks: Iterator[Chunk], expected_phonemes: int = 0) -> None:
-        self._chunks = chunks
-        self._lock = threading.Lock()
+    def __init__(self) -> None:
         self._planned: dict[int, Chunk] = {}
         self._phonemes: dict[int, int] = {}
         self._next = 0
         self._planned_total = 0
-        self._expected = expected_phonemes
         self._done = False
         self._closed = False
 
-    def take(self, n: int) -> Chunk | None:
-        """The ``n``-th chunk, or None past the end or once closed (blocking: it phonemizes)."""
-        with self._lock:
-            if self._closed:
-                return None
-            while self._next <= n and not self._done:
-                chunk = next(self._chunks, None)
-                if chunk is None:
-                    self._done = True
-                else:
-                    self._planned[self._next] = chunk
-                    self._phonemes[self._next] = len(chunk.phonemes)
-                    self._planned_total += len(chunk.phonemes)
-                    self._next += 1
-            return self._planned.pop(n, None)
-
-    async def take_async(self, n: int) -> Chunk | None:
-        """``take``, on a thread (never on the event loop)."""
-        return await asyncio.to_thread(self.take, n)
+    def _record(self, chunk: Chunk) -> None:
+        self._planned[chunk.index] = chunk
+        self._phonemes[chunk.index] = len(chunk.phonemes)
+        self._planned_total += len(chunk.phonemes)
+        self._next = chunk.index + 1
 
     @property
     def done(self) -> bool:
@@ -80,14 +64,46 @@ class ChunkPlan:
         """Phonemes of the chunks planned so far."""
         return self._planned_total
 
+    def phonemes(self, n: int) -> int | None:
+        """How many phonemes chunk ``n`` has, or None while it is not planned."""
+        return self._phonemes.get(n)
+
+
+class ChunkPlan(_Planned):
+    """Chunks planned (phonemized) only as they are asked for, by whichever thread asks first.
+
+    Chunk ``n`` is handed out once; the plan remembers how many phonemes each planned chunk has,
+    for guessing how long its audio is. Closing stops planning: ``take`` then gives None."""
+
+    waits_for_text = False
+
+    def __init__(self, chunks: Iterator[Chunk], expected_phonemes: int = 0) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._lock = threading.Lock()
+        self._expected = expected_phonemes
+
+    def take(self, n: int) -> Chunk | None:
+        """The ``n``-th chunk, or None past the end or once closed (blocking: it phonemizes)."""
+        with self._lock:
+            if self._closed:
+                return None
+            while self._next <= n and not self._done:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    self._done = True
+                else:
+                    self._record(chunk)
+            return self._planned.pop(n, None)
+
+    async def take_async(self, n: int) -> Chunk | None:
+        """``take``, on a thread (never on the event loop)."""
+        return await asyncio.to_thread(self.take, n)
+
     @property
     def expected_phonemes(self) -> int:
         """The whole text's phonemes: a guess until every chunk is planned."""
         return self._planned_total if self._done else max(self._planned_total, self._expected)
-
-    def phonemes(self, n: int) -> int | None:
-        """How many phonemes chunk ``n`` has, or None while it is not planned."""
-        return self._phonemes.get(n)
 
     def close(self) -> None:
         """Plan nothing more. Never waits for a thread planning now (a plain flag, read under
@@ -95,7 +111,7 @@ class ChunkPlan:
         self._closed = True
 
 
-class FedPlan:
+class FedPlan(_Planned):
     """A turn's chunks, planned from sentences as they arrive (``push``, on the event loop)
     while the earlier chunks are synthesized. Asked for a chunk, it waits (on the event loop,
     holding no thread) until sentences have arrived, then plans all that have (on a thread) as
@@ -104,19 +120,16 @@ class FedPlan:
     come. ``prepare`` turns a sentence's text into what is spoken (markup removed), on the
     planning thread."""
 
+    waits_for_text = True
+
     def __init__(self, planner: ChunkPlanner, prepare: Callable[[str], str] = str) -> None:
+        super().__init__()
         self._planner = planner
         self._prepare = prepare
         self._inbox: list[Sentence] = []
         self._arrived = asyncio.Event()
         self._order = asyncio.Lock()  # chunks are planned in order, one batch at a time
-        self._planned: dict[int, Chunk] = {}
-        self._phonemes: dict[int, int] = {}
-        self._next = 0
-        self._planned_total = 0
         self._ended = False
-        self._done = False
-        self._closed = False
         self.waiting_chars = 0
         """Characters of text taken but not yet planned: in the inbox, or still held by the
         caller's sentence buffer (which the caller adds)."""
@@ -166,27 +179,13 @@ class FedPlan:
         for chunk in self._planner.chunks(spoken):
             if self._closed:
                 return
-            self._planned[chunk.index] = chunk
-            self._phonemes[chunk.index] = len(chunk.phonemes)
-            self._planned_total += len(chunk.phonemes)
-            self._next = chunk.index + 1
-
-    @property
-    def done(self) -> bool:
-        return self._done
-
-    @property
-    def planned_phonemes(self) -> int:
-        return self._planned_total
+            self._record(chunk)
 
     @property
     def expected_phonemes(self) -> int:
         """The phonemes planned, and a guess at those of the text still waiting."""
         waiting = self.inbox_chars + self.waiting_chars
         return self._planned_total + round(waiting * policy.PHONEMES_PER_CHAR)
-
-    def phonemes(self, n: int) -> int | None:
-        return self._phonemes.get(n)
 
     def close(self) -> None:
         """Plan nothing more; a stream waiting for text gets None."""

@@ -86,7 +86,10 @@ class SpeechStream:
         chunk = await self.plan.take_async(n)
         if chunk is None:
             return None
-        urgency = None if n == 0 else partial(self.urgency, n)  # None: a first chunk
+        resumes = self.plan.waits_for_text and policy.resumes_in_silence(
+            self.playback, n, time.monotonic()
+        )
+        urgency = None if n == 0 or resumes else partial(self.urgency, n)  # None: a first chunk
         task = self.scheduler.submit(partial(self._synthesize, chunk), urgency)
         try:
             return await asyncio.wrap_future(task)

@@ -21,9 +21,11 @@ PLAYER_DIR = Path(__file__).resolve().parent.parent / "web"
 
 PLAYER_MODULES = (
     "state.js", "element.js", "server.js", "paths.js", "mse.js", "web-audio.js", "blob.js",
+    "live.js", "live-socket.js", "live-text.js",
 )  # fmt: skip
 """The ES modules under ``player/`` that ``player.js`` imports: what the paths share, the
-server's lists, the choice of path, then one module per playback path."""
+server's lists, the choice of path, one module per playback path, then live mode (streamed
+text over the WebSocket: its turns, its connection, its text)."""
 
 PLAYER_FILES = {
     "/": "index.html",

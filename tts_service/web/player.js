@@ -11,17 +11,22 @@
  * the audio element; player/server.js reads the formats (GET /v1/audio/formats: the page keeps
  * no list of its own) and the voices.
  *
+ * Live mode (player/live.js, with live-socket.js and live-text.js) streams text as it is typed
+ * or replayed over the WebSocket /v1/audio/speech/stream and plays the pcm that comes back
+ * through the Web Audio path; Stop (and Esc) stop it as they stop a request.
+ *
  * Observable state for people and tests: window.ttsPlayer (path, state, timestamps from
  * performance.now(), byte counts, request id) and the readout on the page.
  */
 
 import { BlobPlayer } from "./player/blob.js";
+import { LiveSession } from "./player/live.js";
 import { MsePlayer } from "./player/mse.js";
 import { capabilities, choosePath } from "./player/paths.js";
 import { errorFromResponse, loadFormats, loadVoices } from "./player/server.js";
 import {
-  PATH_LABEL, RECORDING, audioBlob, catalog, clearError, current, failRun, finishRun, formatBytes,
-  isRawPcm, markPlaying, player, render, setCurrent, setState, showError, ui,
+  PATH_LABEL, RECORDING, audioBlob, beginRun, catalog, clearError, current, failRun, finishRun,
+  formatBytes, isRawPcm, markPlaying, player, receiveAudio, render, setState, showError, ui,
 } from "./player/state.js";
 import { WebAudioPlayer, sharedAudioContext, suspendWhenIdle } from "./player/web-audio.js";
 
@@ -29,6 +34,7 @@ const STORAGE_KEY = "tts-player-settings";
 
 let downloadUrl = null;
 let formatsLoaded = null; // loadFormats() at start-up
+let live = null; // the live session (streamed text), made at start-up
 
 Object.assign(player, {
   capabilities: capabilities,
@@ -96,7 +102,7 @@ ui.audio.addEventListener("error", () => {
 function stop() {
   const run = current;
   if (!run || !run.active) return;
-  run.controller.abort(); // the server sees the disconnect and stops synthesizing
+  run.controller.abort(); // the server sees the disconnect (live: turn.clear) and stops
   if (run.engine) run.engine.stop();
   player.streaming = false;
   if (run.received.length) setDownload(audioBlob(run)); // what arrived so far
@@ -122,29 +128,9 @@ async function play() {
   const { path, format } = choosePath(ui.format.value);
   saveSettings();
 
-  const run = {
-    active: true,
-    controller: new AbortController(),
-    format,
-    voice,
-    received: [],
-    engine: null,
-    timer: null,
-  };
-  setCurrent(run);
-  Object.assign(player, {
-    path, format, voice, requestId: null, streaming: true,
-    clickedAt: performance.now(), firstByteAt: null, firstPlaybackAt: null, responseDoneAt: null,
-    endedAt: null, ttfaMs: null, totalMs: null, bytes: 0, chunks: 0, audioSeconds: 0,
-    scheduledSources: 0, underruns: 0, gapSeconds: 0, stalls: 0, appends: 0, quotaEvictions: 0,
-    error: null,
-  });
-  player.runs += 1;
+  const run = beginRun(path, format, voice);
   ui.audio.hidden = false;
   setDownload(null);
-  setState("requesting");
-  run.timer = setInterval(render, 100);
-  render();
 
   // Set up playback now, inside the click, so autoplay rules let it start later.
   try {
@@ -167,11 +153,7 @@ async function play() {
     player.requestId = res.headers.get("X-Request-Id");
     if (!res.ok) throw await errorFromResponse(res);
     const onChunk = async (bytes) => {
-      if (player.firstByteAt == null) player.firstByteAt = performance.now();
-      run.received.push(bytes);
-      player.bytes += bytes.byteLength;
-      player.chunks += 1;
-      const backlog = run.engine.push(bytes);
+      const backlog = receiveAudio(run, bytes);
       if (backlog) await backlog;
     };
     if (res.body && res.body.getReader) {
@@ -246,6 +228,41 @@ function warmUpAudio() {
   suspendWhenIdle(ctx);
 }
 
+/** The replay's tokens per second, kept within the field's bounds. */
+function replayRate() {
+  const [low, high] = [Number(ui.liveRate.min), Number(ui.liveRate.max)];
+  const rate = Number(ui.liveRate.value);
+  const bounded = Number.isFinite(rate) && ui.liveRate.value !== "" ? Math.min(high, Math.max(low, rate)) : Number(ui.liveRate.defaultValue);
+  ui.liveRate.value = String(bounded);
+  return bounded;
+}
+
+function initLive() {
+  live = new LiveSession({ stop, download: setDownload });
+  ui.liveInput.addEventListener("input", () => {
+    clearError();
+    live.type(ui.liveInput.value);
+  });
+  ui.liveInput.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault(); // Enter ends the turn; Shift+Enter is a new line
+    live.endTurn();
+  });
+  ui.liveEnd.addEventListener("click", () => {
+    live.endTurn();
+    ui.liveInput.focus();
+  });
+  ui.liveStop.addEventListener("click", () => stop());
+  ui.liveReplay.addEventListener("click", () => {
+    clearError();
+    live.replayReply(ui.liveReply.value, replayRate());
+  });
+  ui.liveRate.addEventListener("change", replayRate);
+  ui.liveRate.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") event.preventDefault(); // not the form's Play
+  });
+}
+
 function init() {
   const saved = loadSettings();
   if (saved.blend) ui.blend.value = saved.blend;
@@ -273,8 +290,10 @@ function init() {
   ui.download.addEventListener("click", (event) => {
     if (ui.download.getAttribute("aria-disabled") === "true") event.preventDefault();
   });
+  initLive();
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    const inLive = event.target instanceof Element && event.target.closest("#live");
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !inLive) {
       event.preventDefault();
       play();
     } else if (event.key === "Escape" && current && current.active) {

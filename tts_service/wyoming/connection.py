@@ -1,12 +1,14 @@
 """One Wyoming client's connection. It answers its requests one at a time, in order, and keeps
 reading meanwhile: a hang-up cancels the request being answered (its queued synthesis with it).
 ``synthesize`` is answered with ``audio-start``, ``audio-chunk``…, ``audio-stop``, each chunk sent
-as soon as it is synthesized. A request that fails (unknown voice, empty text, server busy) gets
-an ``error`` event with the message the HTTP API gives, and the connection stays usable. Events
-this server does not take are dropped, as the protocol asks; the streaming form
-(``synthesize-start``, ``-chunk``…, ``-stop``) is one of them for now, and ``info`` says so
-(``supports_synthesize_streaming: false``), so Home Assistant sends the whole text in one
-``synthesize``.
+as soon as it is synthesized; the streaming form (``synthesize-start``, ``-chunk``…, ``-stop``) is
+answered while its text arrives, by :mod:`tts_service.wyoming.streaming`, which takes the events
+of its request as they come (a ``synthesize`` among them is ignored: Home Assistant sends the
+whole text that way too, for servers that do not stream). A request that fails (unknown voice,
+empty text, server busy) gets an ``error`` event with the message the HTTP API gives, and the
+connection stays usable; so does a ``synthesize-chunk`` or ``synthesize-stop`` with no streaming
+request in progress (``no_turn``). Other events this server does not take are dropped, as the
+protocol asks.
 
 A connection is held only while it is used, as the HTTP API's are (the same settings):
 
@@ -17,15 +19,16 @@ A connection is held only while it is used, as the HTTP API's are (the same sett
   event would start is unknown); one that sent nothing is closed without a word;
 - a connection with no request in progress (none being answered, none read ahead) is closed
   after ``TTS_KEEPALIVE_TIMEOUT`` seconds without a new event. Waiting for an answer is not
-  idle: a long synthesis never cuts its client.
+  idle: a long synthesis never cuts its client. A streaming request is in progress from its
+  ``synthesize-start`` to its ``synthesize-stopped``: while it waits for text, the pauses of a
+  language model writing its reply are not idle either; only ``TTS_STREAM_IDLE_TIMEOUT``
+  without an event closes its connection (and cancels its synthesis).
 
 None of this cuts Home Assistant: its Wyoming integration opens a connection for each
 ``describe`` and each ``synthesize`` (the streaming form too), writes its request at once, reads
 the answer and closes; so does the ``wyoming`` library's client as Home Assistant uses it. A
 client that keeps a connection between requests must reconnect after an idle close, as an HTTP
-client does after a keep-alive timeout. (The streaming form, once taken, is a request in
-progress from ``synthesize-start`` to ``synthesize-stop``: the pauses of a language model writing
-its reply must not count as idle.)
+client does after a keep-alive timeout.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -42,14 +44,21 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
 from wyoming.event import Event, async_write_event
 from wyoming.info import Describe
-from wyoming.tts import Synthesize
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop
 
 from tts_service.config import Settings
-from tts_service.errors import InvalidEventError, RequestTimeoutError, ServiceError
+from tts_service.errors import (
+    InvalidEventError,
+    InvalidRequestError,
+    RequestTimeoutError,
+    ServiceError,
+)
 from tts_service.metrics import Metrics
 from tts_service.pipeline.encoded import client_disconnected
 from tts_service.serving import SpeechService
 from tts_service.wyoming.messages import CHANNELS, SAMPLE_WIDTH, service_info, speech_request
+from tts_service.wyoming.reading import read_event
+from tts_service.wyoming.streaming import StreamedSynthesis
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +89,14 @@ class WyomingConnection:
         self.header_timeout = settings.header_timeout
         self.body_timeout = settings.body_timeout
         self.keepalive_timeout = settings.keepalive_timeout
+        self.stream_idle_timeout = settings.stream_idle_timeout
         self.name = name
         self.cancel_reason: Callable[[], str] = client_disconnected
         self.busy = False
         """A request is being answered."""
+        self.taking_text = False
+        """A streaming request is being answered and waits for its text (its stop not yet
+        taken)."""
         self._closing = False
         self._requests = itertools.count(1)
         self._events: asyncio.Queue[Event] = asyncio.Queue(MAX_PENDING_EVENTS)
@@ -150,7 +163,10 @@ class WyomingConnection:
             event = await events.get()
             self.busy = True
             try:
-                await self.handle(event)
+                if SynthesizeStart.is_type(event.type):
+                    await StreamedSynthesis(self, self._request_id()).run(event.data, events)
+                else:
+                    await self.handle(event)
             except ServiceError as exc:  # after the audio began: the stream cannot go on
                 await self.error(exc, self.name)
             except (ConnectionError, TimeoutError):
@@ -160,18 +176,24 @@ class WyomingConnection:
                 await self.write(Error(text="Internal server error.", code="server_error").event())
             finally:
                 self.busy = False
-                self._went_idle()
+                self.went_idle()
 
     async def _next_event(self, head_deadline: float | None) -> Event | None:
         """The next event, or None once the client hung up or stayed silent too long: the
         first one's header line by ``head_deadline``, a later one's within the header timeout of
         its first byte, which may be awaited for the keep-alive timeout while nothing is being
-        answered (and for as long as it takes while something is)."""
+        answered (and for as long as it takes while something is), for the stream idle timeout
+        while a streaming request waits for its text."""
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout_at(head_deadline or self._idle_deadline()) as self._idle:
                 start = await self.reader.read(1)
         except TimeoutError:
+            if self.taking_text:
+                logger.info(
+                    "[%s] no event for %gs in a streaming request: closed",
+                    self.name, self.stream_idle_timeout,
+                )  # fmt: skip
             return None
         finally:
             self._idle = None
@@ -184,13 +206,20 @@ class WyomingConnection:
         )  # fmt: skip
 
     def _idle_deadline(self) -> float | None:
-        """When a connection with no request in progress is closed; None while it has one."""
-        if self.busy or not self._events.empty():
+        """When a connection with no request in progress is closed, or one whose streaming
+        request waits for text; None while a request is answered or read ahead."""
+        if not self._events.empty():
             return None
-        return asyncio.get_running_loop().time() + self.keepalive_timeout
+        now = asyncio.get_running_loop().time()
+        if self.taking_text:
+            return now + self.stream_idle_timeout
+        if self.busy:
+            return None
+        return now + self.keepalive_timeout
 
-    def _went_idle(self) -> None:
-        """A request was answered: the wait for the next event, if under way, now has a bound."""
+    def went_idle(self) -> None:
+        """A request was answered, or a streaming request took its events read ahead: the wait
+        for the next event, if under way, now has a bound."""
         if self._idle is not None and self._idle.when() is None:
             self._idle.reschedule(self._idle_deadline())
 
@@ -200,12 +229,21 @@ class WyomingConnection:
             await self.write(service_info(self.speech().voices).event())
         elif Synthesize.is_type(event.type):
             await self.synthesize(event.data)
-        # The streaming form (synthesize-start/-chunk/-stop) goes here, on the incremental
-        # segmentation; until then its events are dropped like any other unknown event.
+        elif SynthesizeChunk.is_type(event.type) or SynthesizeStop.is_type(event.type):
+            await self.error(
+                InvalidRequestError(
+                    f"No streaming request is in progress: send synthesize-start before "
+                    f"{event.type}.", param="type", code="no_turn",
+                ),
+                self._request_id(),
+            )  # fmt: skip
+
+    def _request_id(self) -> str:
+        return f"{self.name}-{next(self._requests)}"
 
     async def synthesize(self, data: dict[str, Any]) -> None:
         """Answer one ``synthesize`` (its ``data``): audio as it is ready, or an ``error``."""
-        request_id = f"{self.name}-{next(self._requests)}"
+        request_id = self._request_id()
         try:
             service = self.speech()
             body = speech_request(data, service.voices, service.settings.default_voice)
@@ -251,57 +289,6 @@ class WyomingConnection:
             self.cancel_reason = _send_timeout
             self.writer.transport.abort()
             raise
-
-
-async def read_event(
-    reader: asyncio.StreamReader,
-    start: bytes,
-    max_bytes: int,
-    head_deadline: float,
-    body_timeout: float,
-) -> Event | None:
-    """The event whose first bytes, ``start``, were read, or None if the client hung up in its
-    middle. An ``InvalidEventError`` for what is not an event: a header line that is not a JSON
-    object with a ``type`` (or longer than the reader's limit, 64 KiB), or data and payload
-    longer than ``max_bytes`` together (the ``wyoming`` library's reader takes any length, and
-    holds it all in memory). A ``RequestTimeoutError`` if the header line is not complete by
-    ``head_deadline`` (the event loop's time), or the data and payload ``body_timeout`` seconds
-    later."""
-    try:
-        async with asyncio.timeout_at(head_deadline):
-            line = start + await reader.readline()
-        header = json.loads(line)
-    except TimeoutError:
-        raise RequestTimeoutError(
-            "An event's header line did not arrive in full in time."
-        ) from None
-    except ValueError:  # not JSON, or a line over the limit
-        raise InvalidEventError("Not a Wyoming event: a JSON header line was expected.") from None
-    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
-        raise InvalidEventError("Not a Wyoming event: its header has no type.")
-    data_length, payload_length = header.get("data_length") or 0, header.get("payload_length") or 0
-    lengths = (data_length, payload_length)
-    if not all(type(n) is int and n >= 0 for n in lengths) or sum(lengths) > max_bytes:
-        raise InvalidEventError(
-            f"An event's data and payload may be at most {max_bytes} bytes together."
-        )
-    data = header.get("data") or {}
-    try:
-        async with asyncio.timeout(body_timeout):
-            if data_length:
-                data = {**data, **json.loads(await reader.readexactly(data_length))}
-            payload = await reader.readexactly(payload_length) if payload_length else None
-    except TimeoutError:
-        raise RequestTimeoutError(
-            f"An event's data and payload did not arrive in full within {body_timeout:g}s."
-        ) from None
-    except asyncio.IncompleteReadError:  # hung up in the middle of an event
-        return None
-    except (ValueError, TypeError):  # data not JSON, or not objects
-        raise InvalidEventError("An event's data must be a JSON object.") from None
-    if not isinstance(data, dict):
-        raise InvalidEventError("An event's data must be a JSON object.")
-    return Event(type=header["type"], data=data, payload=payload)
 
 
 def _send_timeout() -> str:

@@ -46,6 +46,14 @@ export const ui = {
   audioLength: $("audio-length"),
   requestId: $("request-id"),
   audio: $("audio"),
+  liveInput: $("live-input"),
+  liveHint: $("live-hint"),
+  liveReply: $("live-reply"),
+  liveRate: $("live-rate"),
+  liveReplay: $("live-replay"),
+  liveEnd: $("live-end"),
+  liveStop: $("live-stop"),
+  transcript: $("live-transcript"),
 };
 
 /** Everything a test or a curious person may want to read. Times are performance.now() ms. */
@@ -75,12 +83,49 @@ export const player = {
   error: null,
   pageErrors: [],
   runs: 0,
+  live: null, // live mode (player/live.js): its turns, what was sent and spoken, the replay
 };
 
 export let current = null; // the run in progress (one request and its playback)
 
 export function setCurrent(run) {
   current = run;
+}
+
+/** A new run: it becomes `current` and the record starts afresh. The caller stops the run
+ * before, and sets `run.engine` (its playback path) once this returns. */
+export function beginRun(path, format, voice) {
+  const run = {
+    active: true,
+    controller: new AbortController(),
+    format,
+    voice,
+    received: [],
+    engine: null,
+    timer: null,
+  };
+  setCurrent(run);
+  Object.assign(player, {
+    path, format, voice, requestId: null, streaming: true,
+    clickedAt: performance.now(), firstByteAt: null, firstPlaybackAt: null, responseDoneAt: null,
+    endedAt: null, ttfaMs: null, totalMs: null, bytes: 0, chunks: 0, audioSeconds: 0,
+    scheduledSources: 0, underruns: 0, gapSeconds: 0, stalls: 0, appends: 0, quotaEvictions: 0,
+    error: null,
+  });
+  player.runs += 1;
+  setState("requesting");
+  run.timer = setInterval(render, 100);
+  render();
+  return run;
+}
+
+/** Audio bytes of `run` arrived: counted, kept for the recording, handed to its path. */
+export function receiveAudio(run, bytes) {
+  if (player.firstByteAt == null) player.firstByteAt = performance.now();
+  run.received.push(bytes);
+  player.bytes += bytes.byteLength;
+  player.chunks += 1;
+  return run.engine.push(bytes);
 }
 
 // ---------------------------------------------------------------- helpers
@@ -146,6 +191,7 @@ export function setState(state) {
   document.body.dataset.state = state;
   const busy = state === "requesting" || state === "buffering" || state === "playing";
   ui.stop.disabled = !busy;
+  ui.liveStop.disabled = !busy;
 }
 
 export function showError(message, detail) {

@@ -129,6 +129,14 @@ export class WebAudioPlayer {
     check();
   }
 
+  /** More audio follows after all (live mode: a new turn before the last one's audio ran out).
+   * False once everything was heard and the run is over. */
+  reopen() {
+    if (this.run !== current || !this.run.active) return false;
+    this.ended = false;
+    return true;
+  }
+
   finish() {
     this.ended = true;
     this.carry = null; // a lone byte at the very end is not a sample
