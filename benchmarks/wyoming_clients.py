@@ -53,27 +53,20 @@ async def wyoming(
         return run
     client = AsyncTcpClient(*address, connect_timeout=timeout, read_timeout=timeout)
     run.requests = 1
+    the_voice = SynthesizeVoice(name=voice)
+    writer: asyncio.Task[None] | None = None
     try:
-        await client.connect()
-        t0 = time.monotonic()
-        ready = first_sentence_token(pieces)
-        the_voice = SynthesizeVoice(name=voice)
-
-        async def write() -> None:
-            if streaming:
-                await client.write_event(SynthesizeStart(voice=the_voice).event())
-            sent = 0
-            async for at, piece in emit(pieces, run.rate, t0):
-                if streaming:
-                    await client.write_event(SynthesizeChunk(text=piece).event())
-                    if sent == ready:
-                        run.chunk_ready = at
-                sent += 1
-            if streaming:
-                await client.write_event(SynthesizeStop().event())
-            else:
-                run.chunk_ready = time.monotonic() - t0  # the whole reply is the first text
-                await client.write_event(Synthesize("".join(pieces), voice=the_voice).event())
+        if streaming:  # a connection from the reply's start, as Home Assistant opens it
+            await client.connect()
+            t0 = time.monotonic()
+            writer = asyncio.create_task(_write_stream(client, run, the_voice, pieces, t0))
+        else:  # Home Assistant connects for each synthesize, once it has the text
+            t0 = time.monotonic()
+            async for _ in emit(pieces, run.rate, t0):
+                pass
+            run.chunk_ready = time.monotonic() - t0  # the whole reply is the first text
+            await client.connect()
+            await client.write_event(Synthesize("".join(pieces), voice=the_voice).event())
 
         async def read() -> None:
             while (event := await client.read_event()) is not None:
@@ -91,11 +84,11 @@ async def wyoming(
                     return
             raise ConnectionError("the Wyoming server hung up before the end of the audio")
 
-        writer = asyncio.create_task(write())
         try:
             await asyncio.wait_for(read(), timeout)
         finally:
-            writer.cancel()
+            if writer is not None:
+                writer.cancel()
     except (OSError, TimeoutError, RuntimeError) as exc:
         run.error = f"{type(exc).__name__}: {exc}"
     finally:
@@ -103,3 +96,18 @@ async def wyoming(
     if run.arrivals and not run.error:
         run.first_audio = run.arrivals[0][0]
     return run
+
+
+async def _write_stream(
+    client: AsyncTcpClient, run: Run, voice: SynthesizeVoice, pieces: list[str], t0: float
+) -> None:
+    """``synthesize-start``, a ``synthesize-chunk`` per token as it is written, ``synthesize-stop``."""
+    ready = first_sentence_token(pieces)
+    await client.write_event(SynthesizeStart(voice=voice).event())
+    sent = 0
+    async for at, piece in emit(pieces, run.rate, t0):
+        await client.write_event(SynthesizeChunk(text=piece).event())
+        if sent == ready:
+            run.chunk_ready = at
+        sent += 1
+    await client.write_event(SynthesizeStop().event())
