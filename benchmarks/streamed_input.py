@@ -161,7 +161,8 @@ def _gap_goal(runs: list[Run], scenario: str, rate: float) -> str:
     ws_gap = sum(whole["websocket"][n] for n in replies)
     seq_gap = sum(whole["sequential"][n] for n in replies)
     verdict = "met" if ws_gap <= seq_gap / 2 else "**not met**"
-    return (f"- {rate:g} tokens/s, {len(replies)} replies: WebSocket gap {ws_gap:.2f} s, per "
+    counted = f"{len(replies)} {'reply' if len(replies) == 1 else 'replies'}"
+    return (f"- {rate:g} tokens/s, {counted}: WebSocket gap {ws_gap:.2f} s, per "
             f"sentence one at a time {seq_gap:.2f} s; goal (at most half) {verdict}")  # fmt: skip
 
 

@@ -298,7 +298,12 @@ def test_the_streamed_input_benchmark_times_each_way_idle_and_under_load_then_cl
     for heading in ("### Idle", "### Under load (1 long HTTP streams)", "### Barge-in"):
         assert heading in stdout
     assert "| 100 | WebSocket, a delta per token |" in stdout
-    assert "100 tokens/s: WebSocket gap" in stdout
+    # The gap goal, over the reply if both ways spoke it whole (the server may refuse one as busy).
+    assert re.search(
+        r"^- 100 tokens/s(, 1 reply: WebSocket gap [\d.]+ s, per sentence one at a time [\d.]+ s; "
+        r"goal \(at most half\) (met|\*\*not met\*\*)|: gaps not compared \(.*\))$",
+        stdout, re.MULTILINE,
+    )  # fmt: skip
 
 
 def test_the_streamed_input_benchmark_speaks_over_wyoming_in_both_forms(
