@@ -39,7 +39,7 @@ def _payload(model: str, voice: str, text: str) -> dict[str, Any]:
     return {"model": model, "input": text, "voice": voice, "response_format": "pcm"}
 
 
-def _wait_idle(url: str, timeout: float = 120.0) -> None:
+def wait_idle(url: str, timeout: float = 120.0) -> None:
     """Until the server sends no stream (its ``tts_active_streams`` gauge; other servers: 2 s)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -146,10 +146,10 @@ def main(
     idle_gap = max(longest_gap(m) for m in idle_runs_ if not m.error)
     rows, everything = [], list(idle_runs_)
     for clients in levels:
-        _wait_idle(url)
+        wait_idle(url)
         with httpx.Client(timeout=timeout) as client:  # the reference on this machine right now
             alone = measure(client, url, body, case="alone", mode=str(clients), api_key=api_key)
-        _wait_idle(url)
+        wait_idle(url)
         results = _burst(url, clients, body, timeout, api_key)
         everything += [alone, *results]
         rows.append(_row(clients, results, alone))

@@ -3,6 +3,7 @@ results."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import free_port
-from tests.integration.conftest import RunningServer
+from tests.integration.conftest import RunningServer, start_server, stop_server
 
 
 def wait_until_listening(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -230,3 +231,116 @@ def test_the_overload_benchmark_prints_one_row_per_burst(
     assert rows[0]["served"] == 1 and rows[0]["refused"] == 0
     assert rows[1]["served"] + rows[1]["refused"] == 3 and rows[1]["other"] == 0
     assert "| 3 |" in table and "longest playback gap" in table
+
+
+STREAMED_REPLY = (
+    "That is a good plan for today. Dr. Lee opens the clinic at 9 and sees 14 patients by noon. "
+    "Would you like a reminder?"
+)
+
+
+def run_streamed_input(tmp_path: Path, *args: str) -> tuple[dict, str]:
+    replies = tmp_path / "replies.txt"
+    replies.write_text(STREAMED_REPLY + "\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.streamed_input", "--replies", str(replies),
+         "--rate", "100", "--model-runs", "1", "--output", str(tmp_path / "streamed.md"), *args],
+        capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "streamed.md").read_text() in result.stdout
+    return json.loads((tmp_path / "streamed.json").read_text()), result.stdout
+
+
+def test_the_streamed_input_benchmark_times_each_way_idle_and_under_load_then_clears(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    from benchmarks.simulated_llm import first_sentence_token, sentences, tokens
+
+    data, stdout = run_streamed_input(
+        tmp_path, "--url", server.url, "--scenario", "idle", "--scenario", "load",
+        "--load-streams", "1", "--load-chars", "150",
+    )  # fmt: skip
+    runs = {(r["scenario"], r["mode"]): r for r in data["runs"]}
+    modes = ("websocket", "sequential", "concurrent")
+    assert set(runs) == {(s, m) for s in ("idle", "load") for m in modes}
+    pieces = tokens(STREAMED_REPLY)
+    # The first sentence is complete once the token after its full stop is written, at 100/s.
+    written = first_sentence_token(pieces) / 100
+    n_sentences = len(list(sentences(STREAMED_REPLY)))  # 4: the splitter cuts after "Dr."
+    assert n_sentences == 4
+    for run in runs.values():
+        assert run["error"] is None, run
+        assert run["rate"] == 100 and run["model_time"] > 0
+        assert written <= run["chunk_ready"] < written + run["model_time"] + 5
+        assert run["requests"] == (1 if run["mode"] == "websocket" else n_sentences)
+        assert run["goal"] == pytest.approx(run["chunk_ready"] + 1.15 * run["model_time"])
+        if run["refused"]:  # the server may turn a request away as busy: it is counted, not failed
+            continue
+        assert run["chunk_ready"] < run["first_audio"], run
+        assert run["goal_met"] == (run["first_audio"] <= run["goal"])
+        # The listener waits only between the first and the last byte.
+        assert 0 <= run["gap"] <= run["last_audio"] - run["first_audio"] + 1e-6, run
+        assert 4.0 < run["audio_seconds"] < 12.0  # the whole reply, however it was cut
+    idle = runs[("idle", "websocket")]
+    assert idle["status"] == "completed" and not idle["refused"]
+    # One text, spoken whole over the WebSocket and sentence by sentence over HTTP.
+    assert idle["audio_seconds"] == pytest.approx(runs[("idle", "sequential")]["audio_seconds"],
+                                                  rel=0.3)  # fmt: skip
+
+    clear = data["clear"]
+    assert clear["error"] is None, clear
+    assert clear["status"] == "cleared" and clear["first_audio"] > 0
+    assert 0 <= clear["spoken_until"] < clear["text_sent"]
+    assert 0 <= clear["last_frame_after_clear"] <= clear["done_after_clear"]
+    assert any(value > 0 for name, value in clear["counters"].items() if "cancel" in name)
+    assert clear["next_status"] == "completed" and clear["next_audio_seconds"] > 1.0
+    for heading in ("### Idle", "### Under load (1 long HTTP streams)", "### Barge-in"):
+        assert heading in stdout
+    assert "| 100 | WebSocket, a delta per token |" in stdout
+    # The gap goal, over the reply if both ways spoke it whole (the server may refuse one as busy).
+    assert re.search(
+        r"^- 100 tokens/s(, 1 reply: WebSocket gap [\d.]+ s, per sentence one at a time [\d.]+ s; "
+        r"goal \(at most half\) (met|\*\*not met\*\*)|: gaps not compared \(.*\))$",
+        stdout, re.MULTILINE,
+    )  # fmt: skip
+
+
+def test_the_streamed_input_benchmark_speaks_over_wyoming_in_both_forms(
+    model_settings: object, tmp_path: Path
+) -> None:
+    """Whole text always; the streaming form where the server's info offers it, else reported as
+    not supported."""
+    from benchmarks.simulated_llm import tokens
+    from benchmarks.wyoming_clients import supports_streaming
+
+    port = free_port()
+    server = start_server(tmp_path, {"TTS_WYOMING_PORT": str(port)})
+    try:
+        streaming = asyncio.run(supports_streaming("127.0.0.1", port, 30))
+        data, stdout = run_streamed_input(
+            tmp_path, "--url", server.url, "--wyoming-port", str(port), "--scenario", "idle",
+            "--mode", "wyoming-stream", "--mode", "wyoming-whole", "--no-clear",
+        )  # fmt: skip
+    finally:
+        stop_server(server)
+    runs = {r["mode"]: r for r in data["runs"]}
+    assert data["meta"]["wyoming_streaming_supported"] is streaming
+    whole = runs["wyoming-whole"]
+    assert whole["error"] is None and not whole["refused"], whole
+    # The whole text is sent once the model has written its last token.
+    assert whole["chunk_ready"] >= (len(tokens(STREAMED_REPLY)) - 1) / 100
+    assert whole["chunk_ready"] < whole["first_audio"]
+    assert 4.0 < whole["audio_seconds"] < 12.0 and whole["gap"] >= 0
+    streamed = runs["wyoming-stream"]
+    if streaming:
+        assert streamed["error"] is None and streamed["status"] == "", streamed
+        assert streamed["requests"] == 1
+        if not streamed["refused"]:
+            # Its first chunk is the first sentence, complete long before the whole reply.
+            assert streamed["chunk_ready"] < streamed["first_audio"]
+            assert streamed["chunk_ready"] < whole["chunk_ready"]
+            assert 4.0 < streamed["audio_seconds"] < 12.0
+    else:
+        assert streamed["status"] == "not supported" and streamed["requests"] == 0
+        assert "| Wyoming, streaming form | not supported by the server |" in stdout
