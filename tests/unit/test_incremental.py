@@ -259,3 +259,25 @@ def test_forced_releases_never_drop_repeat_or_reorder_text(
     assert "".join(piece.sentence.text for piece in pieces).replace(" ", "") == "".join(
         text.split()
     )
+
+
+def test_a_caller_may_release_up_to_the_last_clause_before_the_sentence_ends() -> None:
+    buffer = SentenceBuffer()
+    text = "The garden opens at nine, and the glasshouses close at half past four, so the"
+    assert buffer.feed(text) == []
+    end = buffer.last_clause(min_chars=10)
+    assert end == len("The garden opens at nine, and the glasshouses close at half past four,")
+    (clause,) = buffer.release_to(end)
+    assert clause.sentence == Sentence(text[:end], Boundary.CLAUSE)
+    assert (clause.start, clause.end) == (0, end)
+    assert buffer.last_clause() is None  # " so the": no clause boundary left
+    assert [r.sentence.text for r in buffer.feed(" morning is best. Next")] == [
+        "so the morning is best."
+    ]
+
+
+def test_no_clause_is_released_below_its_minimum() -> None:
+    buffer = SentenceBuffer()
+    buffer.feed("Well, I think that the answer")
+    assert buffer.last_clause(min_chars=10) is None
+    assert buffer.last_clause(min_chars=5) == len("Well,")

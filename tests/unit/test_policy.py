@@ -21,6 +21,7 @@ from tts_service.policy import (
     deadline,
     first_chunk_key,
     growth,
+    hurries,
     overcommitment,
     resumes_in_silence,
     retry_after,
@@ -209,3 +210,9 @@ def test_a_turn_resumes_in_silence_only_once_all_its_audio_has_played() -> None:
     assert not resumes_in_silence(playing, 2, 102.9)  # still playing
     assert resumes_in_silence(playing, 2, 103.0)  # ran out
     assert not resumes_in_silence(playing, 3, 104.0)  # chunk 2 not delivered yet
+
+
+def test_a_turn_hurries_only_when_its_audio_would_run_out_first() -> None:
+    assert hurries(audio_left=0.5, synthesis_guess=0.4)
+    assert hurries(audio_left=-1.0, synthesis_guess=0.1)  # already silent
+    assert not hurries(audio_left=3.0, synthesis_guess=0.4)

@@ -335,3 +335,22 @@ def test_connections_are_counted(ws_client: TestClient) -> None:
     ):
         time.sleep(0.01)
     assert metric(ws_client.get("/metrics").text, "tts_text_stream_connections") == 0
+
+
+def test_a_sentence_written_after_the_audio_ran_out_is_spoken_clause_by_clause(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client(StandInBackend(), text_stall=60.0)  # not the stall rule's doing
+    first = "Hi there. "
+    clause = "The garden opens at nine and the glasshouses close at four,"
+    with client.websocket_connect(URL) as ws:
+        ws.send_json({"type": "turn.start", "text": first + "The"})
+        head = until(ws, "text.spoken")
+        time.sleep(head.samples.size / 24000 + 0.2)  # its audio has played out: silence now
+        ws.send_json({"type": "text.delta", "text": clause[3:]})
+        ws.send_json({"type": "text.delta", "text": " so the"})  # the sentence goes on
+        spoken = until(ws, "text.spoken").of("text.spoken")[0]
+        assert spoken["end"] == len(first + clause)  # not waiting for the sentence's end
+        ws.send_json({"type": "text.delta", "text": " morning is best."})
+        ws.send_json({"type": "turn.end"})
+        assert until(ws, "turn.done").done["status"] == "completed"
