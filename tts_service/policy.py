@@ -4,8 +4,8 @@ No threads, no clocks: callers pass ``now``.
 
 A free worker takes the queued chunk with the lowest key, ``(priority, order)``:
 
-1. ``FIRST``: a first chunk; a listener is waiting in silence (as after the audio of a turn of
-   streamed text has run out before its next text arrived: ``resumes_in_silence``);
+1. ``FIRST``: a first chunk; a listener is waiting in silence (or a turn of streamed text's next
+   chunk, whose text came as its audio was running out: ``turn_chunk_is_first``);
 2. ``AT_RISK``: a chunk that must start within ``margin`` seconds or its listener hears a gap,
    or one already late for a listener who has heard ``margin`` seconds or more (least slack
    first) — this keeps a long-form stream playing while conversations come and go;
@@ -145,15 +145,15 @@ def hurries(audio_left: float, synthesis_guess: float) -> bool:
     return audio_left <= HURRY_FACTOR * synthesis_guess + HURRY_MARGIN_S
 
 
-def resumes_in_silence(playback: Playback, n: int, now: float) -> bool:
-    """Whether chunk ``n`` of a turn of streamed text, planned once its text arrived, finds its
-    listener in silence: every chunk before it has been delivered and has played out. It is then
-    as urgent as a first chunk."""
-    return (
-        playback.start is not None
-        and playback.delivered == n
-        and now >= playback.start + playback.delivered_seconds
-    )
+def turn_chunk_is_first(playback: Playback, n: int, now: float, compute: float) -> bool:
+    """Whether chunk ``n`` of a turn of streamed text, planned once its text arrived, is as
+    urgent as a first chunk: every chunk before it has been delivered, and its listener is in
+    silence already or will be before it could be synthesized (``hurries``, with ``compute``
+    its estimated synthesis time). A listener whose text came late waits as one whose request
+    has just come; on a busy server its chunk must not queue behind chunks with time to spare."""
+    if playback.start is None or playback.delivered != n:
+        return False
+    return hurries(playback.start + playback.delivered_seconds - now, compute)
 
 
 def first_chunk_key() -> Key:

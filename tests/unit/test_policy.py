@@ -23,8 +23,8 @@ from tts_service.policy import (
     growth,
     hurries,
     overcommitment,
-    resumes_in_silence,
     retry_after,
+    turn_chunk_is_first,
     urgency,
 )
 
@@ -204,12 +204,13 @@ def test_a_text_spoken_four_times_slower_goes_in_chunks_a_quarter_as_long() -> N
     assert chunk_phonemes(30.0, 0.25) <= chunk_phonemes(30.0, 1.0) / 4
 
 
-def test_a_turn_resumes_in_silence_only_once_all_its_audio_has_played() -> None:
-    assert not resumes_in_silence(Playback(None, 0, 0.0), 0, 10.0)  # nothing played yet
+def test_a_turn_chunk_is_first_once_its_listener_is_or_soon_will_be_in_silence() -> None:
+    assert not turn_chunk_is_first(Playback(None, 0, 0.0), 0, 10.0, 0.5)  # nothing played
     playing = Playback(start=100.0, delivered=2, delivered_seconds=3.0)
-    assert not resumes_in_silence(playing, 2, 102.9)  # still playing
-    assert resumes_in_silence(playing, 2, 103.0)  # ran out
-    assert not resumes_in_silence(playing, 3, 104.0)  # chunk 2 not delivered yet
+    assert not turn_chunk_is_first(playing, 2, 101.0, 0.5)  # 2 s left: time to spare
+    assert turn_chunk_is_first(playing, 2, 102.5, 0.5)  # 0.5 s left: it would be late
+    assert turn_chunk_is_first(playing, 2, 104.0, 0.1)  # silence already
+    assert not turn_chunk_is_first(playing, 3, 104.0, 0.1)  # chunk 2 not delivered yet
 
 
 def test_a_turn_hurries_only_when_its_audio_would_run_out_first() -> None:

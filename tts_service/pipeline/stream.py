@@ -86,10 +86,12 @@ class SpeechStream:
         chunk = await self.plan.take_async(n)
         if chunk is None:
             return None
-        resumes = self.plan.waits_for_text and policy.resumes_in_silence(
-            self.playback, n, time.monotonic()
+        compute = len(chunk.phonemes) * self.scheduler.seconds_per_phoneme
+        first = n == 0 or (
+            self.plan.waits_for_text
+            and policy.turn_chunk_is_first(self.playback, n, time.monotonic(), compute)
         )
-        urgency = None if n == 0 or resumes else partial(self.urgency, n)  # None: a first chunk
+        urgency = None if first else partial(self.urgency, n)  # None: a first chunk
         task = self.scheduler.submit(partial(self._synthesize, chunk), urgency)
         try:
             return await asyncio.wrap_future(task)
