@@ -100,7 +100,7 @@ def test_a_turn_fed_token_by_token_is_spoken_sentence_by_sentence(ws_client: Tes
     assert all(a["end"] == b["start"] for a, b in zip(spoken, spoken[1:], strict=False))
     pieces = [REPLY[e["start"] : e["end"]].strip() for e in spoken]
     assert pieces[0] == "Hello there!"
-    assert any(p.endswith("which was cheap.") and "Dr. Smith" in p for p in pieces)
+    assert any("Dr. Smith" in p for p in pieces)  # a piece may end at a clause, not at "Dr."
     assert not any(p.endswith(("Dr.", "U.S.")) for p in pieces)
     done = turn.done
     assert done["status"] == "completed" and done["spoken_until"] == len(REPLY)
