@@ -3,7 +3,7 @@ wrong shape is an ``InvalidMessageError`` naming the field), and the server's ev
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -132,7 +132,3 @@ def error_event(exc: ServiceError, turn_id: str | None = None) -> ErrorEvent:
 def dump(event: BaseModel) -> str:
     """An event as the text of its frame (absent fields left out)."""
     return event.model_dump_json(exclude_none=True)
-
-
-def as_dict(event: BaseModel) -> dict[str, Any]:
-    return event.model_dump(exclude_none=True)

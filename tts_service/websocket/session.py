@@ -24,7 +24,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel
@@ -81,7 +81,7 @@ class _Entry:
     """Offset in the turn's text up to which ``text.spoken`` has reported."""
     reason: str | None = None
     """Why it was cut short, when the session cut it (for its log line and metrics)."""
-    finished: bool = field(default=False)
+    finished: bool = False
 
 
 class TextStreamSession:
