@@ -26,8 +26,8 @@ from tts_service.pipeline.encoded import (
 )
 from tts_service.schemas import MODEL_IDS, SpeechRequest, TurnOptions
 from tts_service.synthesis import Synthesizer
-from tts_service.text.markup import strip_markup
 from tts_service.text.clean import clean_text
+from tts_service.text.markup import strip_markup
 from tts_service.turns import Turn
 from tts_service.voices import VoiceStore, resolve_lang_code
 

@@ -27,9 +27,9 @@ from tts_service.pipeline import FedPlan, SpeechStream
 from tts_service.pipeline.encoded import EncodedAudio, StreamStats, encoded_audio
 from tts_service.schemas import TurnOptions
 from tts_service.synthesis import Synthesizer
+from tts_service.text.clean import clean_text
 from tts_service.text.incremental import Released, SentenceBuffer
 from tts_service.text.markup import strip_markup
-from tts_service.text.clean import clean_text
 from tts_service.voices import Voice
 
 TURN_GUESS_CHARS = 400
