@@ -145,6 +145,8 @@ def test_an_end_of_prosody_with_no_start_goes_back_to_the_normal_rate() -> None:
          [S("ordinal", "3rd")]),
         ('<phoneme ph="a"></phoneme>Empty', ["Empty"]),
         ('<sub alias="x"><sub alias="y">z</sub></sub> w', ["x", "w"]),
+        ('<say-as interpret-as="date">12 May <sub alias="a">b', [S("date", "12 May a")]),
+        ('<sub alias="x"><say-as interpret-as="date">12</say-as></sub> w', ["x", "w"]),
         ("<speak><p><s>One.</s><s>Two.</s></p></speak>", ["One.", "Two."]),
         ("<voice name='x'><emphasis>Hi</emphasis> <mark name='m'/> <audio src='a.wav'>beep</audio></voice>",
          ["Hi", "beep"]),
@@ -152,7 +154,7 @@ def test_an_end_of_prosody_with_no_start_goes_back_to_the_normal_rate() -> None:
         ("a < b > c, <3, x<y", ["a", "<", "b", ">", "c,", "<3,", "x<y"]),
     ],
     ids=["nested-say-as", "unclosed-say-as", "marks-inside-say-as", "empty-phoneme",
-         "nested-sub", "speak-p-s", "unimplemented-tags", "stray-ends", "angle-brackets"],
+         "nested-sub", "unclosed-sub-in-say-as", "say-as-in-sub", "speak-p-s", "unimplemented-tags", "stray-ends", "angle-brackets"],
 )  # fmt: skip
 def test_malformed_or_unimplemented_markup_is_read_sensibly(text: str, words: list) -> None:
     assert read(text) == words

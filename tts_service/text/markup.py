@@ -157,9 +157,10 @@ class _TextOfMarkup(HTMLParser):
             return
         text, self._capture = " ".join("".join(self._capture).split()), None
         kind, value = self._capture_mark
-        if not text:
-            return
-        self._emit(marks.say_as(value, text) if kind == "say-as" else marks.pronounce(text, value))
+        if text:  # what it holds was read as the markup around it allowed (a sub, a script)
+            self.parts.append(
+                marks.say_as(value, text) if kind == "say-as" else marks.pronounce(text, value)
+            )
 
     def unknown_decl(self, data: str) -> None:  # <![CDATA[...]]>
         if data.startswith("CDATA["):
