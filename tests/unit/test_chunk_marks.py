@@ -14,7 +14,7 @@ from tts_service.config import Settings
 from tts_service.pipeline import AudioChunk, SpeechStream
 from tts_service.pipeline.chunk import speech_bounds
 from tts_service.synthesis import Synthesizer
-from tts_service.text import Sentence, split_sentences
+from tts_service.text import Sentence, marks, split_sentences
 from tts_service.text.markup import strip_markup
 from tts_service.text.phonemes import Phonemizer
 from tts_service.text.timing import MAX_PAUSE, MAX_SPEED
@@ -116,16 +116,19 @@ def test_a_chunk_spoken_slowly_has_fewer_phonemes(phonemizer: Phonemizer) -> Non
 # -- synthesis, on the stand-in ------------------------------------------------------------------
 
 
-def synthesize(text: str, speed: float = 1.0) -> tuple[list[AudioChunk], StandInBackend]:
+def synthesize(
+    text: str, speed: float = 1.0, *, timestamps: bool = False, phonemizer: Phonemizer | None = None
+) -> tuple[list[AudioChunk], StandInBackend]:
     backend = StandInBackend()
-    synth = Synthesizer(backend, CountingPhonemizer(), Settings(warmup=False))
+    synth = Synthesizer(backend, phonemizer or CountingPhonemizer(), Settings(warmup=False))
     voice = make_voice_store().resolve("af_heart")
 
     async def collect(stream: SpeechStream) -> list[AudioChunk]:
         return [chunk async for chunk in stream]
 
     try:
-        return asyncio.run(collect(synth.stream(strip_markup(text), voice, speed=speed))), backend
+        stream = synth.stream(strip_markup(text), voice, speed=speed, timestamps=timestamps)
+        return asyncio.run(collect(stream)), backend
     finally:
         synth.shutdown()
 
@@ -181,3 +184,23 @@ def test_a_streamed_turn_keeps_a_rate_across_sentences(make_client: ClientFactor
     speeds = [call.speed for call in backend.calls]
     assert speeds[0] == 1.0 and speeds[-1] == 1.0
     assert 0.75 in speeds and set(speeds) == {1.0, 0.75}
+
+
+def test_words_after_a_leading_pause_are_timed_after_it() -> None:
+    chunks, _ = synthesize("[pause 1s] Hello there. <break/> Bye now.", timestamps=True)
+    words = [(w.word, w.start) for c in chunks for w in c.words]
+    assert [w for w, _ in words] == ["Hello", "there.", "Bye", "now."]
+    assert words[0][1] >= SAMPLE_RATE  # after the second of silence
+    first_sound = int(np.flatnonzero(chunks[0].samples)[0])
+    assert abs(words[0][1] - first_sound) < 0.05 * SAMPLE_RATE
+
+
+def test_no_mark_reaches_the_phonemizer() -> None:
+    counting = CountingPhonemizer()
+    synthesize(
+        'A <break/> b <prosody rate="slow">c</prosody> <say-as interpret-as="date">d</say-as> '
+        '<phoneme ph="ə">e</phoneme> [pause] f.',
+        phonemizer=counting,
+    )
+    assert counting.calls
+    assert not any(marks.has_marks(text) for text in counting.calls)
