@@ -7,7 +7,6 @@ import asyncio
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 
 from tts_service.chunking import Chunk, ChunkPlanner, Pauses
 from tts_service.config import Settings
@@ -19,9 +18,7 @@ from tts_service.text.markup import strip_markup
 from tts_service.text.phonemes import Phonemizer
 from tts_service.text.timing import MAX_PAUSE, MAX_SPEED
 
-from .conftest import ClientFactory
 from .standin import SAMPLE_RATE, CountingPhonemizer, StandInBackend, make_voice_store
-from .test_text_stream import URL, speak
 
 PAUSES = Pauses(sentence=0.2, clause=0.1, paragraph=0.45)
 LANG = "en-us"
@@ -172,18 +169,6 @@ def test_the_backend_speaks_each_chunk_at_the_requests_speed_times_its_rate() ->
     assert [round(call.speed, 6) for call in backend.calls] == [1.2, 0.9, 1.2, 1.8]
     _, backend = synthesize(text, speed=MAX_SPEED)  # within the model's range
     assert [call.speed for call in backend.calls] == [MAX_SPEED, 3.0, MAX_SPEED, MAX_SPEED]
-
-
-def test_a_streamed_turn_keeps_a_rate_across_sentences(make_client: ClientFactory) -> None:
-    backend = StandInBackend()
-    client: TestClient = make_client(backend)
-    text = 'Hello there. <prosody rate="slow">It is slow. Still slow.</prosody> Back again.'
-    with client.websocket_connect(URL) as ws:
-        turn = speak(ws, text)
-    assert turn.done["status"] == "completed"
-    speeds = [call.speed for call in backend.calls]
-    assert speeds[0] == 1.0 and speeds[-1] == 1.0
-    assert 0.75 in speeds and set(speeds) == {1.0, 0.75}
 
 
 def test_words_after_a_leading_pause_are_timed_after_it() -> None:
