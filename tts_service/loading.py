@@ -64,7 +64,9 @@ def load(
     # ``start_loading``), which the web stack's imports meanwhile bring in anyway.
     from tts_service.text.phonemes import Phonemizer
 
-    phonemizer = Phonemizer()
+    phonemizer = Phonemizer.from_settings(settings.g2p, settings.lexicon_dir)
+    # The default voice's G2P loads with the model (misaki takes seconds), the others on first use.
+    phonemizer.prepare(voices.resolve(settings.default_voice).lang)
     if settings.warmup_for(backend.name):
         seconds = warm_up(backend, phonemizer, voices.resolve(settings.default_voice))
         logger.info("Warm-up synthesis took %.2fs", seconds)

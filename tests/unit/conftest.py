@@ -27,6 +27,9 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith("TTS_"):
             monkeypatch.delenv(name)
+    # The stand-in model's tests hear no phonemes: espeak-ng, loaded in a moment, is enough for
+    # them (misaki's spaCy takes seconds per app; tests/unit/test_g2p.py asks for it).
+    monkeypatch.setenv("TTS_G2P", "espeak")
 
 
 def wait_until_ready(client: TestClient, timeout: float = HEALTH_TIMEOUT_S) -> None:
