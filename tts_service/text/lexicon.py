@@ -48,10 +48,11 @@ class LexiconError(ValueError):
 
 def parse_entry(value: str) -> Entry:
     value = value.strip()
-    if len(value) >= 2 and value[0] == "/" and value[-1] == "/":
-        return Entry(phonemes=value[1:-1].strip())
-    if not value:
+    phonemes = value[1:-1].strip() if len(value) >= 2 and value[0] == value[-1] == "/" else None
+    if not value or phonemes == "":
         raise LexiconError("an entry says nothing")
+    if phonemes is not None:
+        return Entry(phonemes=phonemes)
     return Entry(respelling=" ".join(value.split()))
 
 
