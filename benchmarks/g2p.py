@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from tts_service.text.phonemes import Phonemizer
 from tts_service.voices import VoiceStore
 
 TEXTS = Path(__file__).parent / "texts" / "g2p.txt"
+HETERONYMS = Path(__file__).parent / "texts" / "g2p_heteronyms.tsv"
+"""Sentences of ``g2p.txt`` and a pattern their phonemes match when each heteronym is read right
+(Whisper writes a heteronym the same either way, so the word error rate cannot tell)."""
 G2PS = {"espeak": "espeak", "misaki": "auto"}
 """Label → ``TTS_G2P`` setting."""
 
@@ -84,6 +88,8 @@ def main(
         rss_mb[label] = process_memory_mb(os.getpid()) - before
     whisper = load_whisper()
     tallies = {label: Tally() for label in G2PS}
+    expected = _heteronyms(HETERONYMS)
+    right = dict.fromkeys(G2PS, 0)
     per_sentence = []
     for n, text in enumerate(sentences, 1):
         record: dict[str, object] = {"text": text}
@@ -106,6 +112,9 @@ def main(
             tally.words += words
             tally.wrong_sentences += wer > 0
             record[label] = {"phonemes": phonemes, "heard": heard, "wer": round(wer, 3)}
+            if text in expected:
+                record[label]["heteronyms_right"] = ok = bool(expected[text].search(phonemes))  # type: ignore[index]
+                right[label] += ok
         per_sentence.append(record)
         click.echo(f"{n}/{len(sentences)} " + " ".join(
             f"{label}={record[label]['wer']}" for label in G2PS  # type: ignore[index]
@@ -124,6 +133,13 @@ def main(
         "|---|---|---|---|---|---|---|---|",
         *(tallies[label].row(label, load_s[label], rss_mb[label]) for label in G2PS),
     ]
+    checked = sum(text in expected for text in sentences)
+    table += [
+        "",
+        f"Heteronyms read right (of the {checked} sentences in {HETERONYMS.name} among these): "
+        + ", ".join(f"{label} {right[label]}" for label in G2PS)
+        + ".",
+    ]
     differ = [
         r for r in per_sentence
         if r["espeak"]["wer"] != r["misaki"]["wer"]  # type: ignore[index]
@@ -139,6 +155,13 @@ def main(
         output.write_text(report + "\n")
     if json_out:
         json_out.write_text(json.dumps(per_sentence, ensure_ascii=False, indent=1))
+
+
+def _heteronyms(path: Path) -> dict[str, re.Pattern[str]]:
+    """Sentence → the pattern its phonemes match when its heteronyms are read right (in the
+    file, ``'`` stands for an optional stress mark)."""
+    rows = (line.split("\t") for line in path.read_text().splitlines() if line and line[0] != "#")
+    return {text: re.compile(pattern.strip().replace("'", "[ˈˌ]?")) for text, pattern in rows}
 
 
 def _import_torch() -> float:
