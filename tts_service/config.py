@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tts_service.backends import BackendName, warmup_by_default
-from tts_service.policy import replica_memory_mb
+from tts_service.policy import G2P_MB, replica_memory_mb
 from tts_service.text.g2p import G2PChoice
 
 
@@ -280,12 +280,13 @@ class Settings(BaseSettings):
     @property
     def replica_memory_mb(self) -> float:
         """The most resident memory a replica with these settings may need (MB):
-        ``tts_service.policy.replica_memory_mb`` of its workers, chunk length and streams."""
+        ``tts_service.policy.replica_memory_mb`` of its workers, chunk length, streams and G2P."""
         return replica_memory_mb(
             inferences=self.inference_workers + self.urgent_workers,
             max_chunk_seconds=self.max_chunk_seconds,
             streams=self.max_streams,
             chunks_per_stream=self.lookahead + 1,
+            g2p_mb=G2P_MB[self.g2p],
         )
 
     @property
