@@ -58,14 +58,29 @@ Segment = str | Given
 class Engine(Protocol):
     name: str
 
+    def prepare(self, lang: str) -> None:
+        """Load what ``lang`` needs now rather than on its first sentence."""
+        ...
+
     def phonemize(self, segments: Sequence[Segment], lang: str) -> str:
         """Phonemes of the text the segments make, the given ones as given."""
         ...
 
 
+@dataclass(frozen=True)
+class EngineEntry:
+    langs: tuple[str, ...] | None
+    """The languages it speaks (None: every one)."""
+    factory: Callable[[Tokenizer], Engine]
+    """Builds it (loading nothing yet) around kokoro-onnx's tokenizer."""
+
+
 def engine_name(choice: G2PChoice, lang: str) -> str:
-    """Which engine speaks ``lang`` under ``choice``."""
-    return "misaki" if choice == "auto" and lang in MISAKI_LANGS else "espeak"
+    """Which engine speaks ``lang`` under ``choice``: ``auto`` takes the first in ``ENGINES``
+    that speaks it."""
+    if choice != "auto":
+        return choice
+    return next(name for name, e in ENGINES.items() if e.langs is None or lang in e.langs)
 
 
 class Espeak:
@@ -73,6 +88,9 @@ class Espeak:
 
     def __init__(self, tokenizer: Tokenizer) -> None:
         self._tokenizer = tokenizer
+
+    def prepare(self, lang: str) -> None:
+        pass  # espeak-ng is loaded with kokoro-onnx's tokenizer
 
     def phonemize(self, segments: Sequence[Segment], lang: str) -> str:
         # espeak-ng reads each run of plain text on its own; given phonemes go between them.
@@ -167,3 +185,10 @@ def _misaki_text(segment: Segment) -> str:
     text = segment.text.translate(_NOT_IN_LINK).strip() or "_"
     phonemes = segment.phonemes.translate(_NOT_IN_LINK).strip()
     return f"[{text}](/{phonemes}/)"
+
+
+ENGINES: dict[str, EngineEntry] = {
+    "misaki": EngineEntry(MISAKI_LANGS, lambda tokenizer: Misaki()),
+    "espeak": EngineEntry(None, Espeak),
+}
+"""The engines, in ``auto``'s order of preference (a new one is an entry here)."""

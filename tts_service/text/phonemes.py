@@ -11,7 +11,7 @@ from kokoro_onnx.config import MAX_PHONEME_LENGTH
 from kokoro_onnx.tokenizer import Tokenizer
 
 from tts_service.text import marks
-from tts_service.text.g2p import Engine, Espeak, G2PChoice, Given, Misaki, Segment, engine_name
+from tts_service.text.g2p import ENGINES, Engine, G2PChoice, Given, Segment, engine_name
 from tts_service.text.lexicon import Lexicon
 
 # Phoneme-string characters that carry no sound of their own.
@@ -36,15 +36,14 @@ class Phonemizer:
         self._tokenizer = Tokenizer()
         self.g2p: G2PChoice = g2p
         self.lexicon = lexicon or Lexicon(None)
-        self._espeak = Espeak(self._tokenizer)
-        self._misaki = Misaki()
+        self._engines = {name: e.factory(self._tokenizer) for name, e in ENGINES.items()}
 
     @classmethod
     def from_settings(cls, g2p: G2PChoice, lexicon_dir: Path | None) -> Phonemizer:
         return cls(g2p, Lexicon(lexicon_dir))
 
     def engine(self, lang: str) -> Engine:
-        return self._misaki if engine_name(self.g2p, lang) == "misaki" else self._espeak
+        return self._engines[engine_name(self.g2p, lang)]
 
     def engines(self, langs: list[str]) -> dict[str, str]:
         """The engine of each language (what ``/health`` shows)."""
@@ -52,8 +51,7 @@ class Phonemizer:
 
     def prepare(self, lang: str) -> None:
         """Load ``lang``'s engine now rather than on its first sentence."""
-        if isinstance(engine := self.engine(lang), Misaki):
-            engine.prepare(lang)
+        self.engine(lang).prepare(lang)
 
     def phonemize(self, text: str, lang: str) -> str:
         """Phonemes the model knows (unknown symbols dropped), whitespace collapsed. Pronounce
