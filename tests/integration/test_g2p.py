@@ -45,6 +45,11 @@ def test_whisper_hears_a_heteronym_sentence_said_with_misaki(
     assert word_error_rate(HETERONYMS, said) <= 0.1, said
 
 
+def test_whisper_hears_an_ssml_phoneme_as_its_phonemes(server: RunningServer, whisper) -> None:  # noqa: ANN001
+    ssml = '<speak>I like the <phoneme ph="jˈɛlO bənˈænə">gizmo</phoneme>.</speak>'
+    assert "yellow banana" in heard(server, whisper, ssml).lower()
+
+
 @pytest.fixture(scope="module")
 def lexicon_server(
     tmp_path_factory: pytest.TempPathFactory,
