@@ -125,10 +125,14 @@ def pieces(
                 rate = run.factor
                 spoken.append(Piece("", "", Boundary.NONE, rate=rate))
                 continue
+            # Pronounce (and say-as) marks go to the phonemizer, which says them; the text is
+            # what a reader sees.
             text = marks.plain(run).strip()
-            phonemes = phonemizer.phonemize(text, lang)
+            phonemes = phonemizer.phonemize(run.strip(), lang)
             if is_speakable(phonemes):
-                located = tuple(spoken_words(text, phonemes, phonemizer, lang)) if words else ()
+                located = (
+                    tuple(spoken_words(run.strip(), phonemes, phonemizer, lang)) if words else ()
+                )
                 spoken.append(Piece(text, phonemes, Boundary.NONE, located, rate=rate))
         if not spoken:
             continue

@@ -10,7 +10,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tts_service.backends import BackendName, warmup_by_default
-from tts_service.policy import replica_memory_mb
+from tts_service.policy import G2P_MB, replica_memory_mb
+from tts_service.text.g2p import G2PChoice
 
 
 def cpu_cores() -> int:
@@ -53,6 +54,15 @@ class Settings(BaseSettings):
 
     voices_path: Path | None = None
     """Use this voices file (kokoro-onnx's ``voices-v1.0.bin`` npz layout) instead of the cache."""
+
+    g2p: G2PChoice = "auto"
+    """Grapheme-to-phoneme engine: ``auto`` = misaki (the G2P Kokoro was trained with) for
+    American and British English, espeak-ng for the other languages; ``espeak`` = espeak-ng for
+    every language (less memory: misaki loads spaCy). See docs/g2p.md."""
+
+    lexicon_dir: Path | None = None
+    """Folder of the user's lexicon: ``<lang>.txt``, ``.tsv`` or ``.json`` files saying how to
+    say particular words (phonemes or a respelling), re-read when they change (docs/g2p.md)."""
 
     backend: Literal["auto", BackendName] = "auto"
     """Inference backend: ``onnx`` (onnxruntime), ``torch`` (PyTorch, needs the ``torch`` extra) or
@@ -270,12 +280,13 @@ class Settings(BaseSettings):
     @property
     def replica_memory_mb(self) -> float:
         """The most resident memory a replica with these settings may need (MB):
-        ``tts_service.policy.replica_memory_mb`` of its workers, chunk length and streams."""
+        ``tts_service.policy.replica_memory_mb`` of its workers, chunk length, streams and G2P."""
         return replica_memory_mb(
             inferences=self.inference_workers + self.urgent_workers,
             max_chunk_seconds=self.max_chunk_seconds,
             streams=self.max_streams,
             chunks_per_stream=self.lookahead + 1,
+            g2p_mb=G2P_MB[self.g2p],
         )
 
     @property

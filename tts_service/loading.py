@@ -64,11 +64,26 @@ def load(
     # ``start_loading``), which the web stack's imports meanwhile bring in anyway.
     from tts_service.text.phonemes import Phonemizer
 
-    phonemizer = Phonemizer()
+    phonemizer = Phonemizer.from_settings(settings.g2p, settings.lexicon_dir)
+    # The default voice's G2P loads with the model (misaki takes seconds), the others on first use.
+    if (lang := _default_lang(settings)) is not None:
+        phonemizer.prepare(lang)
     if settings.warmup_for(backend.name):
         seconds = warm_up(backend, phonemizer, voices.resolve(settings.default_voice))
         logger.info("Warm-up synthesis took %.2fs", seconds)
     return Loaded(backend, voices, phonemizer, time.perf_counter() - started)
+
+
+def _default_lang(settings: Settings) -> str | None:
+    """The default voice's language (by its name: the voice need not be in the catalogue)."""
+    from tts_service.errors import InvalidRequestError
+    from tts_service.voices import OPENAI_VOICES, describe, parse_blend
+
+    try:
+        name = parse_blend(settings.default_voice)[0][0]
+    except InvalidRequestError:
+        return None  # a request naming no voice gets the error
+    return describe(OPENAI_VOICES.get(name, name)).lang_code
 
 
 def start_loading(settings: Settings, files: ModelFiles) -> Future[Loaded]:

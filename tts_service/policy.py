@@ -77,6 +77,10 @@ benchmarks.memory growth``, docs/performance.md, Memory), rounded up."""
 BASELINE_MB = 400.0
 """A replica's resident memory serving short phrases, before any long inference: 366-389 MB
 measured after three (docs/performance.md, Start-up and memory), rounded up."""
+G2P_MB = {"espeak": 0.0, "auto": 270.0}
+"""Resident memory of the G2P engines beyond espeak-ng, by ``TTS_G2P``: misaki with spaCy's
+pipeline and its American dictionaries 209 MB, its British ones 55 MB more (measured in-process,
+torch not counted: docs/results/g2p.md), rounded up."""
 PCM_MB_PER_SECOND = 24_000 * 4 / 1e6
 """Memory of one second of synthesized audio held for sending (24 kHz float32)."""
 
@@ -327,11 +331,12 @@ def chunk_seconds(phonemes: int, speed: float) -> float:
 
 
 def replica_memory_mb(
-    *, inferences: int, max_chunk_seconds: float, streams: int, chunks_per_stream: int
-) -> float:
-    """The most resident memory a replica may need: its baseline, ``inferences`` running at once
-    each making ``max_chunk_seconds`` of audio, and ``streams`` each holding
-    ``chunks_per_stream`` such chunks of audio to send."""
+    *, inferences: int, max_chunk_seconds: float, streams: int, chunks_per_stream: int,
+    g2p_mb: float = 0.0,
+) -> float:  # fmt: skip
+    """The most resident memory a replica may need: its baseline, its G2P engines' ``g2p_mb``,
+    ``inferences`` running at once each making ``max_chunk_seconds`` of audio, and ``streams``
+    each holding ``chunks_per_stream`` such chunks of audio to send."""
     working = inferences * max_chunk_seconds * MB_PER_AUDIO_SECOND
     held = streams * chunks_per_stream * max_chunk_seconds * PCM_MB_PER_SECOND
-    return BASELINE_MB + working + held
+    return BASELINE_MB + g2p_mb + working + held

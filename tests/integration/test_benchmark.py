@@ -344,3 +344,25 @@ def test_the_streamed_input_benchmark_speaks_over_wyoming_in_both_forms(
     else:
         assert streamed["status"] == "not supported" and streamed["requests"] == 0
         assert "| Wyoming, streaming form | not supported by the server |" in stdout
+
+
+def test_the_g2p_benchmark_compares_both_engines_on_three_sentences(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.g2p", "--limit", "3", "--output", str(tmp_path / "g2p.md"),
+         "--json-out", str(tmp_path / "g2p.json")],
+        capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = (tmp_path / "g2p.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): line.split("|")
+        for line in table.splitlines()
+        if line.startswith("| espeak") or line.startswith("| misaki")
+    }
+    assert set(rows) == {"espeak", "misaki"}
+    for row in rows.values():
+        assert 0.0 <= float(row[2]) <= 0.2  # word error rate: these three are heard nearly right
+        assert float(row[5]) > 0  # the model's time per sentence
+    sentences = json.loads((tmp_path / "g2p.json").read_text())
+    assert len(sentences) == 3
+    assert all(s["misaki"]["phonemes"] != s["espeak"]["phonemes"] for s in sentences)

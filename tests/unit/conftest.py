@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from tts_service.app import create_app
 from tts_service.config import Settings
+from tts_service.text.lexicon import Lexicon
+from tts_service.text.phonemes import Phonemizer
 
 from .standin import StandInBackend, make_voice_store
 
@@ -27,6 +29,9 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith("TTS_"):
             monkeypatch.delenv(name)
+    # The stand-in model's tests hear no phonemes: espeak-ng, loaded in a moment, is enough for
+    # them (misaki's spaCy takes seconds per app; tests/unit/test_g2p.py asks for it).
+    monkeypatch.setenv("TTS_G2P", "espeak")
 
 
 def wait_until_ready(client: TestClient, timeout: float = HEALTH_TIMEOUT_S) -> None:
@@ -47,6 +52,21 @@ def build_app(backend: StandInBackend, **settings: object) -> FastAPI:
     return create_app(
         Settings(**{"warmup": False, **settings}), backend=backend, voices=make_voice_store()
     )
+
+
+@pytest.fixture(scope="session")
+def _misaki_once() -> Phonemizer:
+    phonemizer = Phonemizer("auto")
+    phonemizer.prepare("en-us")  # spaCy and misaki's dictionaries: seconds, once per session
+    return phonemizer
+
+
+@pytest.fixture
+def misaki_phonemizer(_misaki_once: Phonemizer) -> Iterator[Phonemizer]:
+    """A phonemizer with misaki for English (``TTS_G2P=auto``), loaded once; a test may give it a
+    lexicon (taken away afterwards)."""
+    yield _misaki_once
+    _misaki_once.lexicon = Lexicon(None)
 
 
 @pytest.fixture

@@ -180,7 +180,8 @@ def test_words_after_a_leading_pause_are_timed_after_it() -> None:
     assert abs(words[0][1] - first_sound) < 0.05 * SAMPLE_RATE
 
 
-def test_no_mark_reaches_the_phonemizer() -> None:
+def test_no_pause_or_rate_mark_reaches_the_phonemizer_a_pronounce_mark_does() -> None:
+    """Pauses and rates are the planner's; a given pronunciation is the phonemizer's to say."""
     counting = CountingPhonemizer()
     synthesize(
         'A <break/> b <prosody rate="slow">c</prosody> <say-as interpret-as="date">d</say-as> '
@@ -188,4 +189,6 @@ def test_no_mark_reaches_the_phonemizer() -> None:
         phonemizer=counting,
     )
     assert counting.calls
-    assert not any(marks.has_marks(text) for text in counting.calls)
+    parts = [part for text in counting.calls for part in marks.parts(text)]
+    assert not any(isinstance(part, marks.Pause | marks.Rate) for part in parts)
+    assert marks.Pronounce("e", "ə") in parts

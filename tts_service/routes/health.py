@@ -4,6 +4,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from tts_service.voices import LANGUAGES
+
 router = APIRouter(tags=["health"])
 
 
@@ -12,7 +14,16 @@ async def health(request: Request) -> JSONResponse:
     """200 once the model is loaded and warmed up; 503 while loading or after a failed load."""
     service = request.app.state.service
     if service.ready:
-        return JSONResponse({"status": "ok", "backend": service.synthesizer.backend.name})
+        synthesizer = service.synthesizer
+        langs = [lang for _, lang, _ in LANGUAGES.values()]
+        return JSONResponse(
+            {
+                "status": "ok",
+                "backend": synthesizer.backend.name,
+                # Which grapheme-to-phoneme engine speaks each voice language (TTS_G2P).
+                "g2p": synthesizer.phonemizer.engines(langs),
+            }
+        )
     status = "error" if service.load_error else "loading"
     return JSONResponse({"status": status, "detail": service.load_error}, status_code=503)
 

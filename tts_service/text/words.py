@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING
 
+from tts_service.text import marks
 from tts_service.text.phonemes import is_sounding
 
 if TYPE_CHECKING:
@@ -39,7 +40,8 @@ def sounding(phonemes: str) -> str:
 def spoken_words(text: str, phonemes: str, phonemizer: Phonemizer, lang: str) -> list[SpokenWord]:
     """The words of ``text`` (split at whitespace, punctuation kept) located in ``phonemes``, the
     phonemes of the whole of ``text``. Words with no sound of their own (a dash, an emoji) are
-    left out."""
+    left out. A pronounce mark is one word: its phonemes alone are what it sounds like, its text
+    what the word says."""
     said = sounding(phonemes)
     words = text.split()
     alone = [sounding(phonemizer.phonemize(word, lang)) for word in words]
@@ -65,7 +67,7 @@ def spoken_words(text: str, phonemes: str, phonemizer: Phonemizer, lang: str) ->
         if sounds:  # a word that was merged away entirely gets no time of its own, but a place
             end = result[-1].end if result else 0
             start, end = spans.get(index, (end, end))
-            result.append(SpokenWord(words[index], start, end))
+            result.append(SpokenWord(marks.plain(words[index]), start, end))
     return result
 
 
