@@ -47,7 +47,7 @@ def standin_server(
             [sys.executable, "-m", "tests.unit.standin_server", str(port), str(delay), *flags],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
             env={**{k: v for k, v in os.environ.items() if not k.startswith("TTS_")},
-                 "TTS_SHUTDOWN_GRACE": str(grace)},
+                 "TTS_SHUTDOWN_GRACE": str(grace), "TTS_G2P": "espeak"},
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
