@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from kokoro_onnx.chunker import split_phonemes
 
 from tts_service.text import Boundary, Sentence
+from tts_service.text.normalize import normalize as normalized
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer, is_speakable
-from tts_service.text.words import SpokenWord, shift, sounding, split_words, spoken_words
+from tts_service.text.words import SpokenWord, located_words, shift, sounding, split_words
 
 _CLAUSE_MARKS = frozenset(",;:—")
 _CLAUSE_END = re.compile(r"[,;:—]\s")
@@ -84,14 +85,19 @@ def pieces(
     *,
     words: bool = False,
     max_phonemes: int = MAX_TOKENS,
+    normalize: bool = True,
 ) -> Iterator[Piece]:
-    """Phonemize sentence by sentence; drop unspeakable ones; split any over ``max_phonemes``
-    into even parts. ``words``: locate each word's phonemes too (see ``tts_service.text.words``)."""
+    """Normalize and phonemize sentence by sentence; drop unspeakable ones; split any over
+    ``max_phonemes`` into even parts. ``words``: locate each word's phonemes too (see
+    ``tts_service.text.words``), named as written. ``normalize=False``: only say-as marks are
+    expanded (see ``tts_service.text.normalize``)."""
     for sentence in sentences:
-        phonemes = phonemizer.phonemize(sentence.text, lang)
+        said = normalized(sentence.text, lang, enabled=normalize)
+        phonemes = phonemizer.phonemize(said.spoken, lang)
         if not is_speakable(phonemes):
             continue
-        located = tuple(spoken_words(sentence.text, phonemes, phonemizer, lang)) if words else ()
+        pairs = [(word.written, word.spoken) for word in said.words]
+        located = tuple(located_words(pairs, phonemes, phonemizer, lang)) if words else ()
         if len(phonemes) <= max_phonemes:
             yield Piece(sentence.text, phonemes, sentence.boundary, located, sentence.end)
             continue
@@ -148,11 +154,13 @@ class ChunkPlanner:
         growth: float | Callable[[], float] = 1.5,
         words: bool = False,
         max_phonemes: int = MAX_TOKENS,
+        normalize: bool = True,
     ) -> None:
         self.phonemizer = phonemizer
         self.lang = lang
         self.pauses = pauses
         self.words = words
+        self.normalize = normalize
         self._grow = growth if callable(growth) else lambda: growth
         self._largest = max(1, min(max_phonemes, MAX_TOKENS))
         self._ceiling = min(group_phonemes, self._largest)
@@ -165,8 +173,9 @@ class ChunkPlanner:
     def chunks(self, sentences: Iterable[Sentence]) -> Iterator[Chunk]:
         """Phonemize ``sentences`` and group them into chunks (lazily: a generator)."""
         stream = pieces(
-            sentences, self.phonemizer, self.lang, words=self.words, max_phonemes=self._largest
-        )
+            sentences, self.phonemizer, self.lang, words=self.words, max_phonemes=self._largest,
+            normalize=self.normalize,
+        )  # fmt: skip
         for piece in stream:
             if self._started:
                 yield from self._place(piece)

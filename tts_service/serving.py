@@ -26,8 +26,8 @@ from tts_service.pipeline.encoded import (
 )
 from tts_service.schemas import MODEL_IDS, SpeechRequest, TurnOptions
 from tts_service.synthesis import Synthesizer
-from tts_service.text.markup import strip_markup
 from tts_service.text.clean import clean_text
+from tts_service.text.markup import strip_markup
 from tts_service.turns import Turn
 from tts_service.voices import VoiceStore, resolve_lang_code
 
@@ -130,7 +130,7 @@ class SpeechService:
         synthesizer.check_capacity(len(text), speed=body.speed, split=body.split_sentences)
         stream = synthesizer.stream(
             text, voice, speed=body.speed, lang=lang, split=body.split_sentences,
-            request_id=request_id, timestamps=body.timestamps,
+            request_id=request_id, timestamps=body.timestamps, normalize=body.normalize,
         )  # fmt: skip
         try:
             first = await stream.first()

@@ -27,9 +27,9 @@ from tts_service.pipeline import FedPlan, SpeechStream
 from tts_service.pipeline.encoded import EncodedAudio, StreamStats, encoded_audio
 from tts_service.schemas import TurnOptions
 from tts_service.synthesis import Synthesizer
+from tts_service.text.clean import clean_text
 from tts_service.text.incremental import Released, SentenceBuffer
 from tts_service.text.markup import strip_markup
-from tts_service.text.clean import clean_text
 from tts_service.voices import Voice
 
 TURN_GUESS_CHARS = 400
@@ -77,8 +77,9 @@ class Turn:
             first_clause_chars=FIRST_CLAUSE_CHARS,
         )
         planner = synthesizer.planner(
-            voice, speed=options.speed, lang=lang, timestamps=options.timestamps
-        )
+            voice, speed=options.speed, lang=lang, timestamps=options.timestamps,
+            normalize=options.normalize,
+        )  # fmt: skip
         self.plan = FedPlan(planner, spoken_text)
         self.stream: SpeechStream | None = None
         self.stats: StreamStats | None = None
