@@ -16,6 +16,7 @@ from tests.helpers import SPEECH
 from tests.helpers import sse_events as events
 from tts_service.chunking import Pauses, plan_chunks
 from tts_service.text import marks, split_sentences
+from tts_service.text.incremental import SentenceBuffer
 from tts_service.text.normalize import normalize
 from tts_service.text.normalize.say_as import KINDS, expand
 from tts_service.text.phonemes import Phonemizer
@@ -161,6 +162,30 @@ def test_sse_timestamps_name_the_written_word(make_client: object) -> None:
     ]
     assert [w["word"] for w in words] == ["It", "costs", "$12.50", "today."]
     assert any(base64.b64decode(d["audio"]) for n, d in events(response.text) if "audio" in d)
+
+
+WHOLE = [
+    ("We met at 3 p.m. Then we left.", "3 p.m."),
+    ("We meet at 3 p.m. today.", "3 p.m."),
+    ("They raised $1.5 billion. It was a lot.", "$1.5 billion."),
+    ("Pi is 3.14 today. Yes.", "3.14"),
+    ("Bring fruit, e.g. apples. Then go.", "e.g. apples."),
+    ("Write to jane.doe@example.org today.", "jane.doe@example.org"),
+    ("Visit https://example.com/a.b today.", "https://example.com/a.b"),
+    ("Dr. Smith met Mr. Brown on Jan. 5th, 2024 at 9:05 a.m. here.", "Jan. 5th, 2024"),
+    ("It weighs 3.5 kg. Then it rose 2.5% more.", "2.5%"),
+]
+
+
+@pytest.mark.parametrize("text,whole", WHOLE)
+def test_the_splitters_never_cut_what_is_normalized(text: str, whole: str) -> None:
+    """Normalization runs per sentence, so what it reads as one ("$1.5 billion", "3 p.m.") must
+    reach it in one sentence, from whole text and from text streamed in character by character."""
+    buffer = SentenceBuffer()
+    streamed = [piece for c in text for piece in buffer.feed(c)] + buffer.flush()
+    for sentences in ([s.text for s in split_sentences(text)], [p.sentence.text for p in streamed]):
+        assert any(whole in sentence for sentence in sentences), sentences
+    assert "p.m" not in normalize(text, "en-us").spoken
 
 
 ADVERSARIAL = [

@@ -10,6 +10,7 @@ written and what was said for it.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -77,22 +78,23 @@ def _apply(
 
 def words(text: str, segments: Sequence[Segment], show: Callable[[str], str] = str) -> list[Word]:
     """The written words of ``text`` paired with what ``segments`` say for them; ``show`` turns a
-    written word into what is displayed for it."""
+    written word into what is displayed for it. Linear in the text's length."""
     spans = [m.span() for m in re.finditer(r"\S+", text)]
     if not spans:
         return []
-    # Each word's group: words joined by a rewrite that spans them share the first one's.
+    ends = [end for _, end in spans]
+    # Each word's group: the first word of the run of words that rewrites join to it.
     group = list(range(len(spans)))
     for segment in segments:
         if segment.spoken is None:
             continue
-        inside = [i for i, (s, e) in enumerate(spans) if s < segment.end and e > segment.start]
-        for i in inside[1:]:
-            group[i] = group[inside[0]]
-    for i in range(1, len(group)):  # a group is a run of words: close any gap
-        if group[i] < i and group[i] != group[i - 1]:
-            for j in range(group[i] + 1, i + 1):
-                group[j] = group[i]
+        first = bisect_right(ends, segment.start)
+        last = first
+        while last + 1 < len(spans) and spans[last + 1][0] < segment.end:
+            last += 1
+        for i in range(first + 1, last + 1):
+            group[i] = group[first]
+    starts = [segment.start for segment in segments]
     result: list[Word] = []
     i = 0
     while i < len(spans):
@@ -100,15 +102,19 @@ def words(text: str, segments: Sequence[Segment], show: Callable[[str], str] = s
         while j + 1 < len(spans) and group[j + 1] == group[i]:
             j += 1
         start, end = spans[i][0], spans[j][1]
-        result.append(Word(show(text[start:end]), _render(text, segments, start, end)))
+        first_segment = max(0, bisect_right(starts, start) - 1)
+        said = _render(text, segments, first_segment, start, end)
+        result.append(Word(show(text[start:end]), said))
         i = j + 1
     return result
 
 
-def _render(text: str, segments: Sequence[Segment], start: int, end: int) -> str:
+def _render(text: str, segments: Sequence[Segment], first: int, start: int, end: int) -> str:
     out = ""
     rewritten_before = False
-    for segment in segments:
+    for segment in segments[first:]:
+        if segment.start > end or (segment.start == end and segment.end > end):
+            break
         s, e = max(segment.start, start), min(segment.end, end)
         if s >= e and not (segment.start == segment.end and start <= s <= end):
             continue

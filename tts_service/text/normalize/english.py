@@ -192,32 +192,42 @@ def _regnal(match: re.Match[str]) -> str | None:
     return None if value is None or value < 2 else f"the {ordinal(str(value))}"
 
 
-def _keep_dot(match: re.Match[str], said: str) -> str | list[Edit]:
-    """An abbreviation's own dot is also a sentence's full stop when it ends the text (or, after
-    "etc.", a capital follows): then the dot stays, as punctuation."""
+def _keep_dot(match: re.Match[str], said: str, *, final: bool = False) -> str | list[Edit]:
+    """An abbreviation's own dot is also a sentence's full stop when it ends the text (or, for
+    one that often ends a sentence, ``final``: "etc.", "Elm St.", when a capital follows): then
+    the dot stays, as punctuation."""
     text, end = match.string, match.end()
     after = text[end:]
     if match.group().endswith(".") and (
-        not after.strip() or (match.group() == "etc." and re.match(r"\s+[A-Z]", after))
+        not after.strip() or (final and re.match(r"\s+[A-Z]", after))
     ):
         return [(match.start(), end - 1, said)]
     return said
 
 
+def _word_before(match: re.Match[str]) -> tuple[str, bool]:
+    """The word before the match, and whether it is the sentence's first word."""
+    text, start = match.string, match.start()
+    found = re.search(r"(\S+)\s+$", text[max(0, start - 64) : start])
+    if found is None:
+        return "", True
+    at = max(0, start - 64) + found.start()
+    return found[1], not text[:at].strip()
+
+
 def _title(match: re.Match[str]) -> str | list[Edit]:
     word = match["title"]
-    before = match.string[: match.start()].split()
-    street = word in _STREETS and before and before[-1][:1].isupper() and len(before) > 1
-    if street or (word in _STREETS and before and before[-1][:1].isdigit()):
-        return _keep_dot(match, _STREETS[word])
+    before, first = _word_before(match)
+    if word in _STREETS and before and (before[0].isdigit() or (before[0].isupper() and not first)):
+        return _keep_dot(match, _STREETS[word], final=True)
     return _TITLES[word]  # a name follows: the dot is the abbreviation's alone
 
 
 def _street(match: re.Match[str]) -> str | list[Edit] | None:
-    before = match.string[: match.start()].split()
-    if not before or not (before[-1][:1].isupper() or before[-1][:1].isdigit()):
+    before, _ = _word_before(match)
+    if not before or not (before[0].isupper() or before[0].isdigit()):
         return None
-    return _keep_dot(match, _STREETS[match["title"]])
+    return _keep_dot(match, _STREETS[match["title"]], final=True)
 
 
 def rules(*, american: bool) -> list[Rule]:
@@ -272,7 +282,7 @@ def rules(*, american: bool) -> list[Rule]:
          _title),
         (re.compile(r"(?<=[A-Za-z0-9] )(?P<title>St|Dr|Ave|Rd|Blvd)\.?(?!\w)"), _street),
         (re.compile(r"(?<!\w)(?:e\.g\.|i\.e\.|etc\.|vs\.?|approx\.)(?!\w)|&"),
-         lambda m: _keep_dot(m, _LATIN[m.group()])),
+         lambda m: _keep_dot(m, _LATIN[m.group()], final=m.group() == "etc.")),
         (re.compile(rf"\b(?:{_ROMAN_AFTER})\s+(?P<roman>[IVXLC]+)\b"),
          lambda m: _roman_tail(m, _roman_count)),
         (re.compile(r"\b[A-Z][a-z]+\s+(?P<roman>[IVX]{2,})\b"), lambda m: _roman_tail(m, _regnal)),
