@@ -143,8 +143,19 @@ def _amount(text: str, *, american: bool) -> str:
     return f"{said} to {say_number(high, american=american)}" if high else said
 
 
+def _decade(match: re.Match[str]) -> str:
+    """The 90s, the 1980s: the year's last word as a plural (ninety → nineties)."""
+    number = match["n"]
+    said = numerals.year(number, "en") if len(number) == 4 else numerals.cardinal(number, "en")
+    if said.endswith("y"):
+        return said[:-1] + "ies"
+    return said + "s"
+
+
 def _fraction(numerator: int, denominator: int) -> str:
     top = numerals.cardinal(str(numerator), "en")
+    if numerator >= denominator > 0:  # 24/7, 50/50: said as two numbers
+        return f"{top} {numerals.cardinal(str(denominator), 'en')}"
     if denominator in (0, 1) or denominator > 1000:
         return f"{top} over {numerals.cardinal(str(denominator), 'en')}"
     if denominator == 2:
@@ -236,7 +247,7 @@ def rules(*, american: bool) -> list[Rule]:
     return [
         *web_rules("en"),
         (re.compile(  # phone numbers: (555) 123-4567, 555-123-4567, +1 555 123 4567, 555-1234
-            r"(?<![\w+])(?:\+1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[.-]\d{4}(?!\d)"
+            r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[.-]\d{4}(?!\d)"
             r"|(?<![\w+\-])\d{3}-\d{4}(?![\d-])|(?<![\w+])\+\d{1,3}(?:[\s.-]\d{1,4}){2,5}(?!\d)"
         ), _phone),
         (re.compile(
@@ -271,6 +282,7 @@ def rules(*, american: bool) -> list[Rule]:
          lambda m: [(m.start("a"), m.end("a"), number(m["a"])),
                     (m.start("dash"), m.end("dash"), "to"),
                     (m.start("b"), m.end("b"), number(m["b"]))]),  # fmt: skip
+        (re.compile(r"(?<![\w.])'?(?P<n>\d0|1[1-9]\d0|20\d0)s\b"), _decade),
         (re.compile(r"(?<![\w.])(?P<n>\d+)(?:st|nd|rd|th)\b"), lambda m: ordinal(m["n"], american=american)),
         (re.compile(r"(?<![\w.])(?P<whole>\d+)?\s?(?P<vulgar>[½⅓⅔¼¾⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞])"), _vulgar),
         (re.compile(r"(?<![\w./])(?P<a>\d{1,6})/(?P<b>\d{1,6})(?![\w/])"),
