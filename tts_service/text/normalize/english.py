@@ -258,11 +258,12 @@ def rules(*, american: bool) -> list[Rule]:
             rf"\b{dates.MONTH}\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<year>\d{{4}})\b)?"
         ), partial(dates.named_date, american=american)),
         (re.compile(
-            rf"{_FREE}(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{dates.MONTH}"
+            rf"(?:\b[Tt]he\s+)?{_FREE}(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{dates.MONTH}"
             r"(?:,?\s+(?P<year>\d{4})\b)?"
         ), partial(dates.named_date, american=False)),
         (re.compile(
-            r"(?<![\w:])(?P<hour>\d{1,2})(?::(?P<minute>\d\d)(?::(?P<second>\d\d))?"
+            r"(?<![\w:.])(?P<hour>\d{1,2})(?:(?::|\.(?=\d\d\s?[AaPp]\.?[Mm]\b))(?P<minute>\d\d)"
+            r"(?::(?P<second>\d\d))?"
             rf"(?:\s?(?P<ampm>[AaPp])\.?[Mm]\b{_DOT})?|\s?(?P<ampm2>[AaPp])\.?[Mm]\b{_DOT})(?![\d:])"
         ), dates.clock),
         (re.compile(
