@@ -4,6 +4,7 @@ and the normalization benchmark runs (on three cases) and prints its table."""
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import sys
 
@@ -17,8 +18,8 @@ TIMED_TEXT = "It costs $12.50 today. We paid 3 times."
 WHISPER_START_BOUND_S = 0.2
 """As for the word timestamps of plain text (``test_torch_server.py``): 0.10 s measured."""
 AMOUNT_BOUND_S = 0.35
-"""Whisper's start and end of the amount against ours: 0.19 s and ~0.1 s measured (Whisper's
-start is earlier); a word that kept only "twelve" would end a second early."""
+"""Whisper's start and end of the amount against ours (Whisper's start was 0.19 s earlier in the
+run that set it); a timed word that kept only "twelve" would end about a second early."""
 
 
 def test_a_written_amount_is_one_timed_word_where_whisper_hears_it(
@@ -45,21 +46,23 @@ def test_a_written_amount_is_one_timed_word_where_whisper_hears_it(
         resample_to_16k(audio.samples, audio.sample_rate), language="en", word_timestamps=True
     )
     heard = [(w.word.strip(), w.start, w.end) for segment in segments for w in segment.words]
-    # Whisper writes the amount its own way ("$12.50", "$12 and 50 cents"): its words between
-    # "costs" and "today" span what our one word does.
+    # Whisper writes the amount its own way ("$12.50", "$12 and 50 cents"): its words from the
+    # first with a digit (or "twelve") to the one before "today" span what our one word does.
     said = [words(word) for word, _, _ in heard]
-    first, last = said.index(["costs"]) + 1, said.index(["today"]) - 1
+    first = next(i for i, (w, _, _) in enumerate(heard) if re.search(r"[\d$]|twelve", w.lower()))
+    last = said.index(["today"]) - 1
     assert first <= last, heard
     assert abs(heard[first][1] - amount["start"]) < AMOUNT_BOUND_S, (heard, amount)
     assert abs(heard[last][2] - amount["end"]) < AMOUNT_BOUND_S, (heard, amount)
-    ours = iter((words(w["word"]), w["start"]) for w in timed)
-    gaps = []
-    for word, start, _ in heard:
-        for said, our_start in ours:
-            if said == words(word):
-                gaps.append(abs(start - our_start))
+    ours = [(words(w["word"]), w["start"]) for w in timed]
+    gaps, position = [], 0
+    for word, start, _ in heard:  # pair each heard word with the next of ours that says it
+        for k in range(position, len(ours)):
+            if ours[k][0] and ours[k][0] == words(word):
+                gaps.append(abs(start - ours[k][1]))
+                position = k + 1
                 break
-    assert len(gaps) >= 0.6 * len(timed), heard
+    assert len(gaps) >= 0.5 * len(timed), heard
     assert float(np.median(gaps)) < WHISPER_START_BOUND_S, gaps
 
 
