@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import json
 import time
 from pathlib import Path
 
@@ -186,6 +187,38 @@ def test_the_splitters_never_cut_what_is_normalized(text: str, whole: str) -> No
     for sentences in ([s.text for s in split_sentences(text)], [p.sentence.text for p in streamed]):
         assert any(whole in sentence for sentence in sentences), sentences
     assert "p.m" not in normalize(text, "en-us").spoken
+
+
+def _streamed_turn(client: TestClient, text: str, **options: object) -> list[dict]:
+    """A WebSocket turn fed four characters at a time; its JSON events."""
+    events = []
+    with client.websocket_connect("/v1/audio/speech/stream") as ws:
+        ws.send_json({"type": "turn.start", "voice": "af_heart", **options})
+        for i in range(0, len(text), 4):
+            ws.send_json({"type": "text.delta", "text": text[i : i + 4]})
+        ws.send_json({"type": "turn.end"})
+        while not events or events[-1].get("type") != "turn.done":
+            message = ws.receive()
+            if message.get("text") is not None:
+                events.append(json.loads(message["text"]))
+    return events
+
+
+def test_streamed_text_is_normalized_per_sentence_and_its_words_named_as_written(
+    make_client: object, standin: StandInBackend
+) -> None:
+    client: TestClient = make_client(standin)  # type: ignore[operator]
+    text = "It costs $12.50 today. Then it was £3.99 on 2024-03-15."
+    events = _streamed_turn(client, text, timestamps=True)
+    spoken = [w["word"] for e in events if e["type"] == "text.spoken" for w in e["words"]]
+    assert spoken == text.split()
+    normalized = [call.tokens for call in standin.calls]
+    standin.calls.clear()
+    _streamed_turn(client, text, normalize=False)
+    as_written = [call.tokens for call in standin.calls]
+    # "twelve dollars and fifty cents" is longer than espeak's "dollar twelve fifty"; the second
+    # sentence differs too (espeak reads the date as a subtraction).
+    assert normalized[0] > as_written[0] + 10 and normalized[1] != as_written[1]
 
 
 ADVERSARIAL = [
