@@ -41,8 +41,7 @@ class Normalized:
 def _mark_rules(lang: str) -> list[Rule]:
     def say(match: re.Match[str]) -> str:
         mark = next(marks.parts(match.group()))
-        assert isinstance(mark, marks.SayAs)  # the pattern matches whole say-as marks only
-        return expand(mark.kind, mark.text, lang)
+        return expand(mark.kind, mark.text, lang) if isinstance(mark, marks.SayAs) else ""
 
     return [(_KEPT_MARK, lambda m: m.group()), (_SAY_AS_MARK, say)]
 

@@ -10,6 +10,7 @@ tried (the most specific first: a date before the numbers in it). Number words c
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import partial
 
 from tts_service.text.normalize import dates, numerals
@@ -302,8 +303,10 @@ def rules(*, american: bool) -> list[Rule]:
     ]  # fmt: skip
 
 
-def _roman_tail(match: re.Match[str], read: partial[str | None] | object) -> list[Edit] | None:
-    said = read(match)  # type: ignore[operator]
+def _roman_tail(
+    match: re.Match[str], read: Callable[[re.Match[str]], str | None]
+) -> list[Edit] | None:
+    said = read(match)
     return None if said is None else [(match.start("roman"), match.end("roman"), said)]
 
 

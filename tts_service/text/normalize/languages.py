@@ -39,12 +39,21 @@ LANGUAGES: dict[str, Language] = {
 _ALIASES = {"en": "en-us", "fr": "fr-fr", "pt": "pt-br", "zh": "cmn"}
 
 
-def language(lang: str) -> Language:
+def _key(lang: str) -> str:
     lang = lang.lower()
-    return LANGUAGES.get(_ALIASES.get(lang, lang), Language(None, _none))
+    return _ALIASES.get(lang, lang)
+
+
+def language(lang: str) -> Language:
+    return LANGUAGES.get(_key(lang), Language(None, _none))
+
+
+def rules(lang: str) -> list[Rule]:
+    """The rules of ``lang``, compiled once per known language on first use."""
+    key = _key(lang)
+    return _compiled(key) if key in LANGUAGES else []
 
 
 @cache
-def rules(lang: str) -> list[Rule]:
-    """The compiled rules of ``lang`` (compiled once, on first use)."""
-    return language(lang).rules()
+def _compiled(key: str) -> list[Rule]:
+    return LANGUAGES[key].rules()
