@@ -56,6 +56,24 @@ def test_text_without_anything_to_normalize_is_left_as_it_is() -> None:
     assert [w.written for w in said.words] == [w.spoken for w in said.words] == text.split()
 
 
+@pytest.mark.parametrize(
+    ("written", "spoken"),
+    [
+        ("Call 555-1234 now.", "Call five five five, one two three four now."),
+        ("It is 200-1000 km away.", "It is two hundred to one thousand kilometers away."),
+        ("Between 100-2000 people came.", "Between one hundred to two thousand people came."),
+        ("We met on Elm Dr. in May.", "We met on Elm Drive in May."),
+        ("Ask Dr. Jones.", "Ask Doctor Jones."),
+        ("Malcolm X and Vitamin D mix.", "Malcolm X and Vitamin D mix."),
+        ("It was Part I of the MIX.", "It was Part one of the MIX."),
+    ],
+)
+def test_look_alikes_are_told_apart(written: str, spoken: str) -> None:
+    """A local phone number and a range of round numbers; a title and a street; a Roman numeral
+    after a word that takes one, and capitals that only look like one."""
+    assert normalize(written, "en-us").spoken == spoken
+
+
 def test_languages_without_rules_are_left_to_their_phonemizer() -> None:
     for lang in ("ja", "cmn", "hi", "xx"):
         assert normalize("It costs $12.50, 1,234.", lang).spoken == "It costs $12.50, 1,234."

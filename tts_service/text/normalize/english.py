@@ -249,7 +249,8 @@ def rules(*, american: bool) -> list[Rule]:
         *web_rules("en"),
         (re.compile(  # phone numbers: (555) 123-4567, 555-123-4567, +1 555 123 4567, 555-1234
             r"(?<![\w+])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[.-]\d{4}(?!\d)"
-            r"|(?<![\w+\-])\d{3}-\d{4}(?![\d-])|(?<![\w+])\+\d{1,3}(?:[\s.-]\d{1,4}){2,5}(?!\d)"
+            r"|(?<![\w+\-])(?P<local>\d{3}-\d{4})(?![\d-])"
+            r"|(?<![\w+])\+\d{1,3}(?:[\s.-]\d{1,4}){2,5}(?!\d)"
         ), _phone),
         (re.compile(
             rf"{_FREE}(?:(?P<iso>(?P<y>\d{{4}})-(?P<m>\d\d)-(?P<d>\d\d))"
@@ -310,7 +311,13 @@ def _roman_tail(
     return None if said is None else [(match.start("roman"), match.end("roman"), said)]
 
 
-def _phone(match: re.Match[str]) -> str:
+def _phone(match: re.Match[str]) -> str | None:
+    if (
+        match["local"]
+        and match["local"].replace("-", "").endswith("0")
+        and match["local"][2] == "0"
+    ):
+        return None  # 100-2000, 250-1000: a range of round numbers, not a phone number
     groups = re.findall(r"\d+", match.group())
     said = ", ".join(numerals.digits(group, "en") for group in groups)
     return f"plus {said}" if match.group().startswith("+") else said
