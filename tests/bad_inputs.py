@@ -121,6 +121,12 @@ BAD_REQUESTS = [
         code="no_speakable_text",
     ),
     Bad(
+        "input-only-breaks",
+        _with(input='<speak><break time="2s"/> [pause 1s] <prosody rate="slow"></prosody></speak>'),
+        param="input",
+        code="no_speakable_text",
+    ),
+    Bad(
         "input-only-script",
         _with(input="<script>alert('hi')</script>"),
         param="input",
@@ -223,6 +229,38 @@ ODD_BUT_VALID: list[tuple[str, dict[str, Any]]] = [
     ("long-number", _with(input="1" + "0" * 60 + ".")),
     ("long-url", _with(input="See https://example.com/" + "abc/" * 900 + " now.")),
     ("normalize-off", _with(input="It costs $12.50.", normalize=False)),
+    # The SSML subset and the pause form, well and badly formed: spoken, never an error.
+    (
+        "ssml-subset",
+        _with(
+            input=(
+                '<speak>Hi <break time="300ms"/> <sub alias="Doctor">Dr.</sub> Who, <say-as '
+                'interpret-as="cardinal">42</say-as> <phoneme alphabet="ipa" ph="kəˈkɔːɹoʊ">Kokoro'
+                '</phoneme> <prosody rate="slow">slowly</prosody> [pause 200ms] done.</speak>'
+            )
+        ),
+    ),
+    (
+        "ssml-bad-values",
+        _with(
+            input=(
+                'A <break time="-5s"/> b <break time="1e400s"/> c <prosody rate="-3">d</prosody> '
+                '<say-as interpret-as="nonsense">e</say-as> <phoneme ph="###">f</phoneme>.'
+            )
+        ),
+    ),
+    (
+        "ssml-unclosed-and-nested",
+        _with(
+            input=(
+                '<speak><say-as interpret-as="date"><say-as interpret-as="digits">12</say-as> May '
+                '<prosody rate="x-fast">then <sub alias="a">b'
+            )
+        ),
+    ),
+    ("ssml-deeply-nested", _with(input="<prosody rate='slow'><s>" * 130 + "Deep text.")),
+    ("ssml-huge-attribute", _with(input='<phoneme ph="' + "ə" * 3500 + '">Word</phoneme> here.')),
+    ("ssml-many-breaks", _with(input="Hi " + '<break time="1ms"/> a' * 8 + " there.")),
 ]
 
 

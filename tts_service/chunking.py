@@ -10,19 +10,26 @@ than ``growth`` × real time: chunk k is synthesized while the chunks before it 
 span a paragraph break or pass ``max_phonemes``, which is at most the model's 510-token limit and
 less where the request is spoken slowly (the longest audio one inference may make bounds its
 memory: ``tts_service.policy.chunk_phonemes``).
+
+Marks (:mod:`tts_service.text.timing`): a pause mark ends the chunk before it, whose pause is then
+that mark's (instead of its boundary's); a pause before any speech is silence before the first
+chunk. A rate mark sets the rate the chunks after it are spoken at (a factor of the request's
+speed, carried from sentence to sentence and from call to call); no chunk spans a rate change,
+and ``max_phonemes`` may depend on the rate.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kokoro_onnx.chunker import split_phonemes
 
-from tts_service.text import Boundary, Sentence
+from tts_service.text import Boundary, Sentence, marks
 from tts_service.text.normalize import normalize as normalized
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer, is_speakable
+from tts_service.text.timing import clamp_pause, runs
 from tts_service.text.words import SpokenWord, located_words, shift, sounding, split_words
 
 _CLAUSE_MARKS = frozenset(",;:—")
@@ -60,6 +67,15 @@ class Piece:
     end: int | None = None
     """Where its sentence ends in the text it came from, on the sentence's last piece (when the
     sentence says: text streamed in)."""
+    pause: float | None = None
+    """The silence after it, set by a pause mark (instead of its boundary's pause)."""
+    rate: float = 1.0
+    """The factor of the request's speed it is spoken at."""
+
+    @property
+    def is_mark(self) -> bool:
+        """A pause or rate mark only, nothing to speak (no phonemes)."""
+        return not self.phonemes
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,14 @@ class Chunk:
     end: int | None = None
     """Where the last sentence it completes ends in the text it came from (None when it
     completes none, or the sentences do not say)."""
+    rate: float = 1.0
+    """The factor of the request's speed it is spoken at (``tts_service.text.timing``)."""
+    lead: float = 0.0
+    """Silence before it (a pause mark before any speech)."""
+
+
+MaxPhonemes = int | Callable[[float], int]
+"""The most phonemes a piece may have: a number, or one for each rate."""
 
 
 def pieces(
@@ -84,32 +108,65 @@ def pieces(
     lang: str,
     *,
     words: bool = False,
-    max_phonemes: int = MAX_TOKENS,
+    max_phonemes: MaxPhonemes = MAX_TOKENS,
+    rate: float = 1.0,
     normalize: bool = True,
 ) -> Iterator[Piece]:
     """Normalize and phonemize sentence by sentence; drop unspeakable ones; split any over
     ``max_phonemes`` into even parts. ``words``: locate each word's phonemes too (see
     ``tts_service.text.words``), named as written. ``normalize=False``: only say-as marks are
-    expanded (see ``tts_service.text.normalize``)."""
+    expanded (see ``tts_service.text.normalize``).
+    Pause and rate marks cut a sentence, and each comes as a piece of its own with no phonemes
+    (``is_mark``); ``rate``: the rate in force before the first."""
+    largest = max_phonemes if callable(max_phonemes) else lambda _: max_phonemes
     for sentence in sentences:
-        said = normalized(sentence.text, lang, enabled=normalize)
-        phonemes = phonemizer.phonemize(said.spoken, lang)
-        if not is_speakable(phonemes):
+        spoken: list[Piece] = []
+        for run in runs(sentence.text):
+            if isinstance(run, marks.Pause):
+                spoken.append(Piece("", "", Boundary.NONE, pause=run.seconds, rate=rate))
+                continue
+            if isinstance(run, marks.Rate):
+                rate = run.factor
+                spoken.append(Piece("", "", Boundary.NONE, rate=rate))
+                continue
+            text = marks.plain(run).strip()
+            said = normalized(run, lang, enabled=normalize)
+            # Pronounce marks leave the normalizer as they came; the phonemizer gets their text.
+            phonemes = phonemizer.phonemize(marks.plain(said.spoken), lang)
+            if is_speakable(phonemes):
+                pairs = [(word.written, marks.plain(word.spoken)) for word in said.words]
+                located = tuple(located_words(pairs, phonemes, phonemizer, lang)) if words else ()
+                spoken.append(Piece(text, phonemes, Boundary.NONE, located, rate=rate))
+        if not spoken:
             continue
-        pairs = [(word.written, word.spoken) for word in said.words]
-        located = tuple(located_words(pairs, phonemes, phonemizer, lang)) if words else ()
-        if len(phonemes) <= max_phonemes:
-            yield Piece(sentence.text, phonemes, sentence.boundary, located, sentence.end)
-            continue
-        parts = split_phonemes(phonemes, max_phonemes)
-        for n, part in enumerate(parts):
-            last = n == len(parts) - 1
-            inner = Boundary.CLAUSE if part.rstrip()[-1:] in _CLAUSE_MARKS else Boundary.NONE
-            own, located = split_words(located, len(sounding(part)))
-            yield Piece(
-                sentence.text if last else "", part, sentence.boundary if last else inner, own,
-                sentence.end if last else None,
-            )  # fmt: skip
+        speech = [n for n, piece in enumerate(spoken) if not piece.is_mark]
+        if speech:  # the sentence's last speech ends it; the last piece says where
+            spoken[speech[-1]] = replace(spoken[speech[-1]], boundary=sentence.boundary)
+        spoken[-1] = replace(spoken[-1], end=sentence.end)
+        for n, piece in enumerate(spoken):
+            if speech and n < speech[-1] and not piece.is_mark:
+                piece = replace(piece, boundary=_inner(piece.phonemes))
+            yield from _fitted(piece, largest(piece.rate))
+
+
+def _inner(phonemes: str) -> Boundary:
+    return Boundary.CLAUSE if phonemes.rstrip()[-1:] in _CLAUSE_MARKS else Boundary.NONE
+
+
+def _fitted(piece: Piece, max_phonemes: int) -> Iterator[Piece]:
+    """``piece``, or its even parts when it has more than ``max_phonemes``."""
+    if len(piece.phonemes) <= max_phonemes:
+        yield piece
+        return
+    parts = split_phonemes(piece.phonemes, max_phonemes)
+    located = piece.words
+    for n, part in enumerate(parts):
+        last = n == len(parts) - 1
+        own, located = split_words(located, len(sounding(part)))
+        yield replace(
+            piece, text=piece.text if last else "", phonemes=part, words=own,
+            boundary=piece.boundary if last else _inner(part), end=piece.end if last else None,
+        )  # fmt: skip
 
 
 def cut_head(piece: Piece, limit: int, *, longest: bool = False) -> list[Piece]:
@@ -129,12 +186,14 @@ def cut_head(piece: Piece, limit: int, *, longest: bool = False) -> list[Piece]:
         # for a whole 510-token inference.
         cut = space + 1 if space >= 0 else limit
     head, tail = phonemes[:cut].strip(), phonemes[cut:].strip()
-    boundary = Boundary.CLAUSE if head[-1] in _CLAUSE_MARKS else Boundary.NONE
     head_words, tail_words = split_words(piece.words, len(sounding(head)))
     return [
-        Piece("", head, boundary, head_words),
-        Piece(piece.text, tail, piece.boundary, tail_words, piece.end),
-    ]
+        replace(
+            piece, text="", phonemes=head, boundary=_inner(head), words=head_words, end=None,
+            pause=None,
+        ),
+        replace(piece, phonemes=tail, words=tail_words),
+    ]  # fmt: skip
 
 
 class ChunkPlanner:
@@ -153,7 +212,7 @@ class ChunkPlanner:
         first_chunk_phonemes: int = MAX_TOKENS,
         growth: float | Callable[[], float] = 1.5,
         words: bool = False,
-        max_phonemes: int = MAX_TOKENS,
+        max_phonemes: MaxPhonemes = MAX_TOKENS,
         normalize: bool = True,
     ) -> None:
         self.phonemizer = phonemizer
@@ -162,35 +221,65 @@ class ChunkPlanner:
         self.words = words
         self.normalize = normalize
         self._grow = growth if callable(growth) else lambda: growth
-        self._largest = max(1, min(max_phonemes, MAX_TOKENS))
-        self._ceiling = min(group_phonemes, self._largest)
-        self._first_limit = min(first_chunk_phonemes, self._largest)
+        self._max_phonemes = max_phonemes
+        self._group_phonemes = group_phonemes
+        self._first_chunk_phonemes = first_chunk_phonemes
         self._limit = 0  # the first chunk is never grouped; then the limit only grows
         self._group: list[Piece] = []
         self._index = 0
         self._started = False
+        self._rate = 1.0  # the rate in force, from the last rate mark
+        self._lead = 0.0  # silence from pause marks before the next chunk
+        self._last_pause = 0.0  # the pause after the last chunk made
+
+    def _largest(self, rate: float) -> int:
+        """The most phonemes of a chunk spoken at ``rate`` (the model's limit at most)."""
+        most = self._max_phonemes
+        return max(1, min(most(rate) if callable(most) else most, MAX_TOKENS))
 
     def chunks(self, sentences: Iterable[Sentence]) -> Iterator[Chunk]:
         """Phonemize ``sentences`` and group them into chunks (lazily: a generator)."""
         stream = pieces(
-            sentences, self.phonemizer, self.lang, words=self.words, max_phonemes=self._largest,
-            normalize=self.normalize,
+            sentences, self.phonemizer, self.lang, words=self.words,
+            max_phonemes=self._largest, rate=self._rate, normalize=self.normalize,
         )  # fmt: skip
         for piece in stream:
-            if self._started:
+            if piece.is_mark:
+                self._mark(piece)
+            elif self._started:
                 yield from self._place(piece)
-                continue
-            self._started = True
-            for part in cut_head(piece, self._first_limit):
-                yield from self._place(part)
+            else:
+                self._started = True
+                first_limit = min(self._first_chunk_phonemes, self._largest(piece.rate))
+                for part in cut_head(piece, first_limit):
+                    yield from self._place(part)
         if self._group:
             yield self._emit()
+
+    def _mark(self, mark: Piece) -> None:
+        """A pause mark gives the piece before it its pause (the chunk ends there), or, with
+        none before it, silence before the next chunk; a rate mark sets the rate."""
+        self._rate = mark.rate
+        group = self._group
+        if group:
+            last = group[-1]
+            pause = last.pause
+            if mark.pause is not None:
+                pause = clamp_pause((pause or 0.0) + mark.pause)
+            group[-1] = replace(last, pause=pause, end=last.end if mark.end is None else mark.end)
+        elif mark.pause is not None:
+            self._lead = clamp_pause(self._lead + mark.pause)
 
     def _place(self, piece: Piece) -> Iterator[Chunk]:
         group = self._group
         if group:
             size = sum(len(p.phonemes) + 1 for p in group) + len(piece.phonemes)
-            if self._index == 0 or size > self._limit or group[-1].boundary is Boundary.PARAGRAPH:
+            limit = min(self._limit, self._largest(piece.rate))
+            last = group[-1]
+            if (
+                self._index == 0 or size > limit or last.boundary is Boundary.PARAGRAPH
+                or last.pause is not None or last.rate != piece.rate
+            ):  # fmt: skip
                 yield self._emit()
         # A sentence longer than this chunk may grow to is cut at a clause (or between words),
         # so synthesis keeps ahead of playback from the first chunk on.
@@ -206,17 +295,24 @@ class ChunkPlanner:
     def _emit(self) -> Chunk:
         group = self._group
         ends = [p.end for p in group if p.end is not None]
+        last = group[-1]
+        # Silence asked for before the first chunk is all its own; after an earlier chunk, that
+        # chunk's pause already gave part of it.
+        lead = self._lead if self._index == 0 else max(0.0, self._lead - self._last_pause)
         chunk = Chunk(
             index=self._index,
             text=" ".join(p.text for p in group if p.text),
             phonemes=" ".join(p.phonemes for p in group),
-            pause=self.pauses.after(group[-1].boundary),
+            pause=self.pauses.after(last.boundary) if last.pause is None else last.pause,
             words=tuple(_joined_words(group)),
             end=max(ends) if ends else None,
+            rate=last.rate,
+            lead=lead,
         )
+        self._lead, self._last_pause = 0.0, chunk.pause
+        ceiling = min(self._group_phonemes, self._largest(1.0))
         self._limit = min(
-            self._ceiling,
-            max(self._limit, MIN_CHUNK_PHONEMES, int(len(chunk.phonemes) * self._grow())),
+            ceiling, max(self._limit, MIN_CHUNK_PHONEMES, int(len(chunk.phonemes) * self._grow()))
         )
         self._index += 1
         group.clear()
@@ -233,7 +329,7 @@ def plan_chunks(
     first_chunk_phonemes: int = MAX_TOKENS,
     growth: float | Callable[[], float] = 1.5,
     words: bool = False,
-    max_phonemes: int = MAX_TOKENS,
+    max_phonemes: MaxPhonemes = MAX_TOKENS,
 ) -> Iterator[Chunk]:
     """Group pieces into chunks; a generator, so phonemization happens only as chunks are needed.
     ``growth`` may be a function, asked after each chunk (the model's speed as measured so far).

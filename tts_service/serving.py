@@ -26,6 +26,7 @@ from tts_service.pipeline.encoded import (
 )
 from tts_service.schemas import MODEL_IDS, SpeechRequest, TurnOptions
 from tts_service.synthesis import Synthesizer
+from tts_service.text import marks
 from tts_service.text.clean import clean_text
 from tts_service.text.markup import strip_markup
 from tts_service.turns import Turn
@@ -87,7 +88,7 @@ def _validate(body: SpeechRequest, max_chars: int) -> str:
 def _speakable_text(text: str) -> str:
     """``text`` without Markdown/HTML/SSML markup; NoSpeechError when markup was all there was."""
     spoken = strip_markup(text)
-    if not spoken.strip():
+    if not marks.plain(spoken).strip():
         raise NoSpeechError("The input contains only markup, nothing to speak.", param="input")
     return spoken
 

@@ -22,6 +22,7 @@ from tts_service.pipeline import ChunkPlan, Plan, SpeechStream, Voicing
 from tts_service.scheduler import Scheduler
 from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
+from tts_service.text.timing import spoken_speed
 from tts_service.voices import Voice
 
 _UNSPLIT_GROWTH = 1000.0
@@ -185,7 +186,7 @@ class Synthesizer:
             first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
             growth=self._growth if split else _UNSPLIT_GROWTH,
             words=timestamps,
-            max_phonemes=self._largest(speed),
+            max_phonemes=lambda rate: self._largest(spoken_speed(speed, rate)),
             normalize=normalize,
         )
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import replace
+from functools import partial
 
 from tts_service import policy
 from tts_service.audio import create_encoder
@@ -46,9 +47,10 @@ class BufferFullError(InvalidRequestError):
     code = "buffer_full"
 
 
-def spoken_text(text: str) -> str:
-    """A sentence of streamed text as it is spoken: cleaned, its markup removed."""
-    return strip_markup(clean_text(text))
+def spoken_text(text: str, rates: list[float] | None = None) -> str:
+    """A sentence of streamed text as it is spoken: cleaned, its markup removed. ``rates``: the
+    turn's open ``<prosody>`` rates, carried from sentence to sentence."""
+    return strip_markup(clean_text(text), rates)
 
 
 class Turn:
@@ -80,7 +82,7 @@ class Turn:
             voice, speed=options.speed, lang=lang, timestamps=options.timestamps,
             normalize=options.normalize,
         )  # fmt: skip
-        self.plan = FedPlan(planner, spoken_text)
+        self.plan = FedPlan(planner, partial(spoken_text, rates=[]))
         self.stream: SpeechStream | None = None
         self.stats: StreamStats | None = None
         self.spoken_until = 0

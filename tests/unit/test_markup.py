@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from tts_service.text import marks
 from tts_service.text.markup import strip_markup
 
 
@@ -20,7 +21,10 @@ from tts_service.text.markup import strip_markup
         ("> Quoted\n\n- one\n- two\n\n---", "Quoted\n\none\n\ntwo"),
         ("1. First\n2. Second", "1. First\n\n2. Second"),
         ("2024. That was a year.", "2024. That was a year."),
-        ("<speak>Hi <break time='1s'/> <say-as interpret-as='digits'>42</say-as></speak>", "Hi \n\n 42"),
+        (
+            "<speak>Hi <break time='1s'/> <say-as interpret-as='digits'>42</say-as></speak>",
+            "Hi " + marks.pause(1) + " " + marks.say_as("characters", "42"),
+        ),
         ("<p>Read <a href='https://x.example'>this</a>.</p><script>x()</script>", "Read this."),
         ("<style>p {color: red}</style>Styled.", "Styled."),
         ("<!-- note --><?xml version='1.0'?>Text<![CDATA[ and more]]>", "Text and more"),

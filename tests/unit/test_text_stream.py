@@ -5,6 +5,7 @@ connection usable, keys, origins, limits and metrics."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import time
 from typing import Any
@@ -354,3 +355,21 @@ def test_a_sentence_written_after_the_audio_ran_out_is_spoken_clause_by_clause(
         ws.send_json({"type": "text.delta", "text": " morning is best."})
         ws.send_json({"type": "turn.end"})
         assert until(ws, "turn.done").done["status"] == "completed"
+
+
+def test_a_streamed_turn_keeps_its_prosody_rates_across_sentences(
+    make_client: ClientFactory,
+) -> None:
+    """Markup is read sentence by sentence: the rates of the open <prosody> elements go from one
+    sentence to the next, so the end of an inner one restores the outer one."""
+    backend = StandInBackend()
+    client: TestClient = make_client(backend)
+    text = (
+        'Hello there. <prosody rate="slow">It is slow. <prosody rate="fast">Now fast.</prosody> '
+        "Slow again.</prosody> Back to normal."
+    )
+    with client.websocket_connect(URL) as ws:
+        turn = speak(ws, text)
+    assert turn.done["status"] == "completed"
+    speeds = [speed for speed, _ in itertools.groupby(call.speed for call in backend.calls)]
+    assert speeds == [1.0, 0.75, 1.25, 0.75, 1.0]

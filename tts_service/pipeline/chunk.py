@@ -11,6 +11,7 @@ from kokoro_onnx.trim import trim
 from tts_service.backends import Backend
 from tts_service.chunking import Chunk
 from tts_service.text.phonemes import Phonemizer
+from tts_service.text.timing import spoken_speed
 from tts_service.timestamps import WordSpan, word_spans
 from tts_service.voices import Voice
 
@@ -63,16 +64,21 @@ def synthesize_chunk(chunk: Chunk, voicing: Voicing) -> AudioChunk:
     tokens = voicing.phonemizer.tokenize(chunk.phonemes)
     style = voicing.voice.style_for(len(tokens))
     backend = voicing.backend
+    speed = spoken_speed(voicing.speed, chunk.rate)
     durations = None
     if voicing.timestamps:
-        audio, durations = backend.synthesize_with_durations(tokens, style, voicing.speed)
+        audio, durations = backend.synthesize_with_durations(tokens, style, speed)
     else:
-        audio = backend.synthesize(tokens, style, voicing.speed)
+        audio = backend.synthesize(tokens, style, speed)
     start, end = speech_bounds(audio, backend.sample_rate)
     words: tuple[WordSpan, ...] = ()
     if durations is not None:
         words = tuple(word_spans(chunk.phonemes, chunk.words, durations, start, end - start))
     audio = audio[start:end]
+    if chunk.lead:
+        lead = int(chunk.lead * backend.sample_rate)
+        audio = np.concatenate([np.zeros(lead, dtype=np.float32), audio])
+        words = tuple(WordSpan(w.word, w.start + lead, w.end + lead) for w in words)
     if chunk.pause:
         silence = np.zeros(int(chunk.pause * backend.sample_rate), dtype=np.float32)
         audio = np.concatenate([audio, silence])

@@ -132,7 +132,5 @@ def plain(text: str) -> str:
     rates nothing, whitespace collapsed."""
     if not has_marks(text):
         return text
-    pieces = [
-        part if isinstance(part, str) else getattr(part, "text", " ") for part in parts(text)
-    ]
+    pieces = [part if isinstance(part, str) else getattr(part, "text", " ") for part in parts(text)]
     return " ".join("".join(pieces).split())
