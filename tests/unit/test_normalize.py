@@ -207,6 +207,27 @@ def test_the_splitters_never_cut_what_is_normalized(text: str, whole: str) -> No
     assert "p.m" not in normalize(text, "en-us").spoken
 
 
+def test_ssml_say_as_is_read_as_its_kind_and_timed_as_its_text(make_client: object) -> None:
+    client: TestClient = make_client(StandInBackend())  # type: ignore[operator]
+    body = {
+        "input": 'Call <say-as interpret-as="telephone">555 1234</say-as> at 3 pm, '
+        '<break time="200ms"/> then pay $5.',
+        "response_format": "pcm",
+        "stream_format": "sse",
+        "timestamps": True,
+        "normalize": False,
+    }
+    response = client.post(SPEECH, json=body)
+    assert response.status_code == 200, response.text
+    words = [
+        word["word"]
+        for name, data in events(response.text)
+        if name == "speech.audio.delta"
+        for word in data["words"]
+    ]
+    assert words == ["Call", "555 1234", "at", "3", "pm,", "then", "pay", "$5."]
+
+
 def _streamed_turn(client: TestClient, text: str, **options: object) -> list[dict]:
     """A WebSocket turn fed four characters at a time; its JSON events."""
     events = []
