@@ -226,7 +226,7 @@ ODD_BUT_VALID: list[tuple[str, dict[str, Any]]] = [
     ("no-spaces-word", _with(input="Supercalifragilisticexpialidocious")),
     # What the normalizer must read without error (numbers that are not quite numbers).
     ("odd-numbers", _with(input="1e308, -0, 1,2,3,4, $, %%%, 12:99, 99/99/9999, https:// .")),
-    ("long-number", _with(input="1" + "0" * 60 + ".")),
+    ("long-number", _with(input="1" + "0" * 20 + ".")),  # past 15 digits: read one by one
     ("long-url", _with(input="See https://example.com/" + "abc/" * 900 + " now.")),
     ("normalize-off", _with(input="It costs $12.50.", normalize=False)),
     # The SSML subset and the pause form, well and badly formed: spoken, never an error.
