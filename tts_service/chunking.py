@@ -27,9 +27,10 @@ from dataclasses import dataclass, replace
 from kokoro_onnx.chunker import split_phonemes
 
 from tts_service.text import Boundary, Sentence, marks
+from tts_service.text.normalize import normalize as normalized
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer, is_speakable
 from tts_service.text.timing import clamp_pause, runs
-from tts_service.text.words import SpokenWord, shift, sounding, split_words, spoken_words
+from tts_service.text.words import SpokenWord, located_words, shift, sounding, split_words
 
 _CLAUSE_MARKS = frozenset(",;:—")
 _CLAUSE_END = re.compile(r"[,;:—]\s")
@@ -109,9 +110,12 @@ def pieces(
     words: bool = False,
     max_phonemes: MaxPhonemes = MAX_TOKENS,
     rate: float = 1.0,
+    normalize: bool = True,
 ) -> Iterator[Piece]:
-    """Phonemize sentence by sentence; drop unspeakable ones; split any over ``max_phonemes``
-    into even parts. ``words``: locate each word's phonemes too (see ``tts_service.text.words``).
+    """Normalize and phonemize sentence by sentence; drop unspeakable ones; split any over
+    ``max_phonemes`` into even parts. ``words``: locate each word's phonemes too (see
+    ``tts_service.text.words``), named as written. ``normalize=False``: only say-as marks are
+    expanded (see ``tts_service.text.normalize``).
     Pause and rate marks cut a sentence, and each comes as a piece of its own with no phonemes
     (``is_mark``); ``rate``: the rate in force before the first."""
     largest = max_phonemes if callable(max_phonemes) else lambda _: max_phonemes
@@ -125,14 +129,13 @@ def pieces(
                 rate = run.factor
                 spoken.append(Piece("", "", Boundary.NONE, rate=rate))
                 continue
-            # Pronounce (and say-as) marks go to the phonemizer, which says them; the text is
-            # what a reader sees.
-            text = marks.plain(run).strip()
-            phonemes = phonemizer.phonemize(run.strip(), lang)
+            text = marks.plain(run).strip()  # what a reader sees
+            said = normalized(run, lang, enabled=normalize)
+            # Pronounce marks leave the normalizer as they came; the phonemizer says them.
+            phonemes = phonemizer.phonemize(said.spoken, lang)
             if is_speakable(phonemes):
-                located = (
-                    tuple(spoken_words(run.strip(), phonemes, phonemizer, lang)) if words else ()
-                )
+                pairs = [(word.written, word.spoken) for word in said.words]
+                located = tuple(located_words(pairs, phonemes, phonemizer, lang)) if words else ()
                 spoken.append(Piece(text, phonemes, Boundary.NONE, located, rate=rate))
         if not spoken:
             continue
@@ -210,11 +213,13 @@ class ChunkPlanner:
         growth: float | Callable[[], float] = 1.5,
         words: bool = False,
         max_phonemes: MaxPhonemes = MAX_TOKENS,
+        normalize: bool = True,
     ) -> None:
         self.phonemizer = phonemizer
         self.lang = lang
         self.pauses = pauses
         self.words = words
+        self.normalize = normalize
         self._grow = growth if callable(growth) else lambda: growth
         self._max_phonemes = max_phonemes
         self._group_phonemes = group_phonemes
@@ -236,7 +241,7 @@ class ChunkPlanner:
         """Phonemize ``sentences`` and group them into chunks (lazily: a generator)."""
         stream = pieces(
             sentences, self.phonemizer, self.lang, words=self.words,
-            max_phonemes=self._largest, rate=self._rate,
+            max_phonemes=self._largest, rate=self._rate, normalize=self.normalize,
         )  # fmt: skip
         for piece in stream:
             if piece.is_mark:

@@ -50,6 +50,13 @@ class VoiceOptions(BaseModel):
         max_length=16,
         description="Override the language implied by the voice (a, b, en-gb…).",
     )
+    normalize: bool = Field(
+        True,
+        strict=True,
+        description="Extension: read numbers, money, dates, times, units, addresses and "
+        "abbreviations as words ($12.50 → twelve dollars and fifty cents). false speaks the "
+        "text as given, for callers who normalize it themselves (say-as markup is still read).",
+    )
 
     @property
     def voice_spec(self) -> str | None:

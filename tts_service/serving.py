@@ -131,7 +131,7 @@ class SpeechService:
         synthesizer.check_capacity(len(text), speed=body.speed, split=body.split_sentences)
         stream = synthesizer.stream(
             text, voice, speed=body.speed, lang=lang, split=body.split_sentences,
-            request_id=request_id, timestamps=body.timestamps,
+            request_id=request_id, timestamps=body.timestamps, normalize=body.normalize,
         )  # fmt: skip
         try:
             first = await stream.first()

@@ -173,10 +173,11 @@ class Synthesizer:
         lang: str | None = None,
         split: bool = True,
         timestamps: bool = False,
+        normalize: bool = True,
     ) -> ChunkPlanner:
         """The planner of a text spoken at ``speed``; ``split=False`` speaks it as few pieces as
-        possible; ``timestamps`` keeps each chunk's words. No chunk's audio lasts longer than
-        ``max_chunk_seconds`` at ``speed``."""
+        possible; ``timestamps`` keeps each chunk's words; ``normalize`` reads numbers, money,
+        dates… as words. No chunk's audio lasts longer than ``max_chunk_seconds`` at ``speed``."""
         return ChunkPlanner(
             self.phonemizer,
             lang or voice.lang,
@@ -186,6 +187,7 @@ class Synthesizer:
             growth=self._growth if split else _UNSPLIT_GROWTH,
             words=timestamps,
             max_phonemes=lambda rate: self._largest(spoken_speed(speed, rate)),
+            normalize=normalize,
         )
 
     def plan(
@@ -197,13 +199,16 @@ class Synthesizer:
         lang: str | None = None,
         split: bool = True,
         timestamps: bool = False,
+        normalize: bool = True,
     ) -> Iterator[Chunk]:
         """The chunks of ``text`` (see ``planner``), planned lazily."""
         if split:
             sentences = split_sentences(text)
         else:  # the baseline that streaming is measured against: one piece, as the model allows
             sentences = [Sentence(" ".join(text.split()), Boundary.NONE)]
-        planner = self.planner(voice, speed=speed, lang=lang, split=split, timestamps=timestamps)
+        planner = self.planner(
+            voice, speed=speed, lang=lang, split=split, timestamps=timestamps, normalize=normalize
+        )
         return planner.chunks(sentences)
 
     def stream(
@@ -216,10 +221,14 @@ class Synthesizer:
         split: bool = True,
         request_id: str = "-",
         timestamps: bool = False,
+        normalize: bool = True,
     ) -> SpeechStream:
         """A stream of ``text`` (see ``plan``); ``timestamps`` locates the words of each chunk in
         its audio (``backend.durations``). It holds a slot until closed or collected."""
-        chunks = self.plan(text, voice, speed=speed, lang=lang, split=split, timestamps=timestamps)
+        chunks = self.plan(
+            text, voice, speed=speed, lang=lang, split=split, timestamps=timestamps,
+            normalize=normalize,
+        )  # fmt: skip
         plan = ChunkPlan(chunks, round(len(text) * policy.PHONEMES_PER_CHAR))
         return self.open_stream(
             plan, voice, speed=speed, timestamps=timestamps, request_id=request_id

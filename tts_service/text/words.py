@@ -12,6 +12,7 @@ re-joining and stripping of phoneme strings unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING
@@ -40,11 +41,20 @@ def sounding(phonemes: str) -> str:
 def spoken_words(text: str, phonemes: str, phonemizer: Phonemizer, lang: str) -> list[SpokenWord]:
     """The words of ``text`` (split at whitespace, punctuation kept) located in ``phonemes``, the
     phonemes of the whole of ``text``. Words with no sound of their own (a dash, an emoji) are
-    left out. A pronounce mark is one word: its phonemes alone are what it sounds like, its text
-    what the word says."""
+    left out."""
+    return located_words([(word, word) for word in text.split()], phonemes, phonemizer, lang)
+
+
+def located_words(
+    pairs: Sequence[tuple[str, str]], phonemes: str, phonemizer: Phonemizer, lang: str
+) -> list[SpokenWord]:
+    """Like ``spoken_words``, for text that was rewritten before it was phonemized: each pair is
+    a written word (what the result names) and what was said for it ("$12.50", "twelve dollars
+    and fifty cents"); ``phonemes`` are those of all the said parts in order. A pronounce mark is
+    one word: its phonemes alone are what it sounds like, its text what the word says."""
     said = sounding(phonemes)
-    words = text.split()
-    alone = [sounding(phonemizer.phonemize(word, lang)) for word in words]
+    words = [written for written, _ in pairs]
+    alone = [sounding(phonemizer.phonemize(spoken, lang)) if spoken else "" for _, spoken in pairs]
     owners = [index for index, sounds in enumerate(alone) for _ in sounds]
     if not said or not owners:
         return []
