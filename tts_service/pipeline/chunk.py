@@ -1,5 +1,6 @@
-"""One chunk's synthesis: the model call, the trim of its edge silence, the pause after it and
-where its words are. A function of its inputs; timing and scheduling are the stream's."""
+"""One chunk's synthesis: the model call, the trim of its edge silence (faded at the cuts, see
+``tts_service.audio.fades``), the pause after it and where its words are. A function
+of its inputs; timing and scheduling are the stream's."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from kokoro_onnx.trim import trim
 
+from tts_service.audio.fades import FADE_S, fade_edges
 from tts_service.backends import Backend
 from tts_service.chunking import Chunk
 from tts_service.text.phonemes import Phonemizer
@@ -44,6 +46,8 @@ class Voicing:
     speed: float
     timestamps: bool = False
     """Locate each chunk's words in its audio (the backend must give durations)."""
+    fade: float = FADE_S
+    """Seconds of raised-cosine fade at each edge where the model's audio is cut (0: none)."""
 
     @property
     def sample_rate(self) -> int:
@@ -74,7 +78,7 @@ def synthesize_chunk(chunk: Chunk, voicing: Voicing) -> AudioChunk:
     words: tuple[WordSpan, ...] = ()
     if durations is not None:
         words = tuple(word_spans(chunk.phonemes, chunk.words, durations, start, end - start))
-    audio = audio[start:end]
+    audio = fade_edges(audio[start:end], backend.sample_rate, voicing.fade)
     if chunk.lead:
         lead = int(chunk.lead * backend.sample_rate)
         audio = np.concatenate([np.zeros(lead, dtype=np.float32), audio])
