@@ -1,9 +1,10 @@
 """Loudness: each chunk's BS.1770 integrated loudness, and the gain that evens a stream's chunks
 and brings every voice near one level.
 
-Measured on the worker thread with each chunk (``integrated_loudness``, ~1 ms per second of
-audio); applied in reading order as the stream delivers its chunks (``Leveller``), so nothing
-waits for a later chunk and first audio is not delayed.
+Measured on the worker thread with each chunk (``integrated_loudness``: about 1 ms for a
+2-second first chunk, well under 1 % of any chunk's synthesis); applied in reading order as the
+stream delivers its chunks (``Leveller``), so nothing waits for a later chunk and first audio is
+not delayed.
 
 The gain of a chunk has two parts, both constant over the chunk (no gain moves inside speech,
 so nothing pumps):
