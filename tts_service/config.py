@@ -235,7 +235,7 @@ class Settings(BaseSettings):
     """The most (dB) a chunk's gain moves it towards the level of the stream's chunks so far, so
     that the chunks of one stream sound equally loud without flattening a real difference (0:
     chunks keep their own level). With ``loudness_target`` off and this 0, the audio is the
-    model's own, untouched."""
+    model's own, but for a peak above -1 dBFS, which is brought down to it."""
 
     warmup: bool | None = None
     """Run one short synthesis at start-up, before reporting ready. Unset: only with the torch
