@@ -7,15 +7,17 @@ with no fade, the model's own level) and **after** (fades at every cut edge, the
 of ``tts_service.audio.loudness.Leveller`` at ``--target``). Prints, as Markdown:
 
 - per cut edge (where a chunk's audio starts or ends): the largest sample-to-sample jump at the
-  edge relative to the RMS of the 10 ms of that chunk's audio next to it, and in dBFS; the same
-  ratio inside the chunks (99.9th percentile) says what an ordinary step is;
+  edge relative to the RMS of the 10 ms of that chunk's audio next to it, and in dB relative to
+  the chunk's RMS; the same ratio inside the chunks (99.9th percentile) says what an ordinary
+  step is;
 - per chunk: its integrated loudness (ITU-R BS.1770 with pyloudnorm; a chunk shorter than the
   400 ms gating block is measured as one block of its own length) and each stream's spread
   (largest minus smallest chunk);
 - per voice: the whole stream's loudness, and the spread across voices;
 - the cost per chunk of the measurement and the gain, next to the chunk's synthesis time.
 
-    python -m benchmarks.joins [--voice af_heart --voice ...] [--target -20] [--short]
+    python -m benchmarks.joins [--voice af_heart --voice ...] [--target -23] [--group-phonemes 120]
+        [--short]
 """
 
 from __future__ import annotations
