@@ -16,6 +16,8 @@ import os
 import re
 import shutil
 import socket
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,15 +183,37 @@ def words(text: str) -> list[str]:
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
-    ref, hyp = words(reference), words(hypothesis)
-    distance = np.arange(len(hyp) + 1)
-    for i, ref_word in enumerate(ref, 1):
+    return edit_distance(words(reference), words(hypothesis)) / max(1, len(words(reference)))
+
+
+def edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
+    """Levenshtein distance between two sequences (of words or characters)."""
+    distance = np.arange(len(hypothesis) + 1)
+    for i, ref_item in enumerate(reference, 1):
         previous, distance = distance, np.empty_like(distance)
         distance[0] = i
-        for j, hyp_word in enumerate(hyp, 1):
-            substitution = previous[j - 1] + (ref_word != hyp_word)
+        for j, hyp_item in enumerate(hypothesis, 1):
+            substitution = previous[j - 1] + (ref_item != hyp_item)
             distance[j] = min(previous[j] + 1, distance[j - 1] + 1, substitution)
-    return float(distance[-1]) / max(1, len(ref))
+    return int(distance[-1])
+
+
+def letters(text: str) -> str:
+    """``text`` lower-cased (NFKC) without punctuation and symbols, in any script."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return "".join(" " if unicodedata.category(c)[0] in "PSZ" else c for c in text)
+
+
+def any_word_error_rate(reference: str, hypothesis: str) -> float:
+    """Word error rate for words of any script (accents, Devanagari's vowel signs kept)."""
+    ref, hyp = letters(reference).split(), letters(hypothesis).split()
+    return edit_distance(ref, hyp) / max(1, len(ref))
+
+
+def character_error_rate(reference: str, hypothesis: str) -> float:
+    """Character error rate, for scripts written without spaces between words (ja, zh)."""
+    ref, hyp = "".join(letters(reference).split()), "".join(letters(hypothesis).split())
+    return edit_distance(ref, hyp) / max(1, len(ref))
 
 
 def whisper_base() -> Path:

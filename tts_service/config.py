@@ -235,6 +235,18 @@ class Settings(BaseSettings):
     paragraph_pause: float = Field(0.45, ge=0.0, le=5.0)
     """Seconds of silence after a chunk that ends a paragraph (a blank line follows)."""
 
+    loudness_target: float | None = Field(-23.0, ge=-40.0, le=-10.0)
+    """Integrated loudness (ITU-R BS.1770, LUFS; -23 is EBU R 128's) every stream is brought
+    towards, whatever the voice (the voices' own levels differ by about 6 dB): a gain per stream
+    from its level so far, at most 20 dB either way, and never past a -1 dBFS peak. ``off`` keeps
+    the model's own level; chunks are still evened (``loudness_chunk_correction``)."""
+
+    loudness_chunk_correction: float = Field(3.0, ge=0.0, le=12.0)
+    """The most (dB) a chunk's gain moves it towards the level of the stream's chunks so far, so
+    that the chunks of one stream sound equally loud without flattening a real difference (0:
+    chunks keep their own level). With ``loudness_target`` off and this 0, the audio is the
+    model's own, but for a peak above -1 dBFS, which is brought down to it."""
+
     warmup: bool | None = None
     """Run one short synthesis at start-up, before reporting ready. Unset: only with the torch
     backend (CUDA's first inference sets up its kernels). With ONNX it delays ready and leaves
@@ -252,6 +264,14 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the service's own loggers (``debug`` adds one line per chunk); uvicorn and
     libraries log at ``info`` at most, and probes of ``/health`` and ``/metrics`` only at ``debug``."""
+
+    @field_validator("loudness_target", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        """``off`` (or an empty value) is no target."""
+        if isinstance(value, str) and value.strip().lower() in {"", "off", "none"}:
+            return None
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -13,6 +13,7 @@ import weakref
 from collections.abc import Callable, Iterator
 
 from tts_service import policy
+from tts_service.audio.loudness import Leveller
 from tts_service.backends import Backend
 from tts_service.chunking import Chunk, ChunkPlanner, Pauses
 from tts_service.config import Settings
@@ -255,6 +256,9 @@ class Synthesizer:
             margin=self.settings.playback_margin,
             request_id=request_id,
             on_close=release,
+            leveller=Leveller(
+                self.settings.loudness_target, self.settings.loudness_chunk_correction
+            ),
         )
         self._streams.add(stream)
         weakref.finalize(stream, release)  # a stream dropped unclosed frees its slot too

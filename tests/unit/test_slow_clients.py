@@ -59,7 +59,7 @@ def test_a_client_that_never_reads_is_dropped_after_the_send_timeout_and_frees_i
     assert metric(metrics, "tts_speech_requests_total", outcome="cancelled") == 1
     assert backend.call_count == 1 + lookahead  # nothing more was synthesized afterwards
     after = client.post(SPEECH, json={"input": "Still serving.", "response_format": "pcm"})
-    assert after.status_code == 200 and decode(after.content, "pcm").rms > 0.1
+    assert after.status_code == 200 and decode(after.content, "pcm").rms > 0.03  # -23 LUFS
 
 
 def test_a_slow_but_steady_reader_is_never_cut(make_client: ClientFactory) -> None:
@@ -80,7 +80,7 @@ def test_a_slow_but_steady_reader_is_never_cut(make_client: ClientFactory) -> No
     data = b"".join(m["body"] for m in bodies)
     assert len(data) / bytes_per_second > 4 * 0.3
     audio = decode(data, "pcm")
-    assert audio.duration > 4 and audio.rms > 0.1
+    assert audio.duration > 4 and audio.rms > 0.03  # a tone at -23 LUFS, not silence
     metrics = client.get("/metrics").text
     assert metric(metrics, "tts_speech_requests_total", outcome="done") == 1
 

@@ -1,5 +1,6 @@
-"""One chunk's synthesis: the model call, the trim of its edge silence, the pause after it and
-where its words are. A function of its inputs; timing and scheduling are the stream's."""
+"""One chunk's synthesis: the model call, the trim of its edge silence (faded at the cuts, see
+``tts_service.audio.fades``), its loudness, the pause after it and where its words are. A function
+of its inputs; timing, scheduling and the stream's gain are the stream's."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from kokoro_onnx.trim import trim
 
+from tts_service.audio.fades import FADE_S, fade_edges
+from tts_service.audio.loudness import integrated_loudness
 from tts_service.backends import Backend
 from tts_service.chunking import Chunk
 from tts_service.text.phonemes import Phonemizer
@@ -32,6 +35,9 @@ class AudioChunk:
     """Where its words are, when the stream was asked for word timestamps."""
     text_end: int | None = None
     """Where the text it completes ends in its source (``Chunk.end``), when known."""
+    loudness: float | None = None
+    """BS.1770 integrated loudness of its speech (LUFS; None: too short or silent, or not
+    measured), for the stream's gain (``tts_service.audio.loudness.Leveller``)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,10 @@ class Voicing:
     speed: float
     timestamps: bool = False
     """Locate each chunk's words in its audio (the backend must give durations)."""
+    fade: float = FADE_S
+    """Seconds of raised-cosine fade at each edge where the model's audio is cut (0: none)."""
+    measure_loudness: bool = True
+    """Measure each chunk's loudness (for the stream's gain)."""
 
     @property
     def sample_rate(self) -> int:
@@ -74,7 +84,8 @@ def synthesize_chunk(chunk: Chunk, voicing: Voicing) -> AudioChunk:
     words: tuple[WordSpan, ...] = ()
     if durations is not None:
         words = tuple(word_spans(chunk.phonemes, chunk.words, durations, start, end - start))
-    audio = audio[start:end]
+    audio = fade_edges(audio[start:end], backend.sample_rate, voicing.fade)
+    loudness = integrated_loudness(audio, backend.sample_rate) if voicing.measure_loudness else None
     if chunk.lead:
         lead = int(chunk.lead * backend.sample_rate)
         audio = np.concatenate([np.zeros(lead, dtype=np.float32), audio])
@@ -82,4 +93,4 @@ def synthesize_chunk(chunk: Chunk, voicing: Voicing) -> AudioChunk:
     if chunk.pause:
         silence = np.zeros(int(chunk.pause * backend.sample_rate), dtype=np.float32)
         audio = np.concatenate([audio, silence])
-    return AudioChunk(chunk.index, audio, len(tokens), words, chunk.end)
+    return AudioChunk(chunk.index, audio, len(tokens), words, chunk.end, loudness)

@@ -15,9 +15,11 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from functools import partial
 
 from tts_service import policy
+from tts_service.audio.loudness import Leveller
 from tts_service.chunking import Chunk
 from tts_service.errors import NoSpeechError
 from tts_service.metrics import Metrics
@@ -43,6 +45,7 @@ class SpeechStream:
         margin: float = 8.0,
         request_id: str = "-",
         on_close: Callable[[], None] | None = None,
+        leveller: Leveller | None = None,
     ) -> None:
         self.plan = plan
         self.voicing = voicing
@@ -54,6 +57,9 @@ class SpeechStream:
         self.request_id = request_id
         self.on_close = on_close
         """Called on every close (it must be idempotent): releases the stream's slot."""
+        self.leveller = leveller
+        """Sets each chunk's gain, in reading order as chunks are delivered (None: the model's
+        level)."""
         self.playback = Playback(start=None, delivered=0, delivered_seconds=0.0)
         """What has been delivered; replaced whole on each delivery, read by worker threads."""
         self._pending: deque[asyncio.Task[AudioChunk | None]] = deque()
@@ -179,6 +185,10 @@ class SpeechStream:
         if result is None:
             self._exhausted = True
         else:
+            if self.leveller is not None:
+                seconds = result.samples.size / self.voicing.sample_rate
+                samples = self.leveller.apply(result.samples, result.loudness, seconds)
+                result = replace(result, samples=samples)
             played = self.playback
             self.playback = Playback(
                 start=time.monotonic() if played.start is None else played.start,
