@@ -21,9 +21,9 @@ from functools import partial
 
 from tts_service import policy
 from tts_service.audio import create_encoder
-from tts_service.chunking import MIN_HEAD_PHONEMES
 from tts_service.config import Settings
 from tts_service.errors import InvalidRequestError
+from tts_service.pieces import MIN_HEAD_PHONEMES
 from tts_service.pipeline import FedPlan, SpeechStream
 from tts_service.pipeline.encoded import EncodedAudio, StreamStats, encoded_audio
 from tts_service.schemas import TurnOptions

@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from tts_service.chunking import MIN_CHUNK_PHONEMES, MIN_HEAD_PHONEMES, Chunk, Pauses, plan_chunks
+from tts_service.chunking import MIN_CHUNK_PHONEMES, Chunk, Pauses, plan_chunks
+from tts_service.pieces import MIN_HEAD_PHONEMES
 from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
 
