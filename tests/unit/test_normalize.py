@@ -287,15 +287,23 @@ def test_adversarial_input_is_normalized_in_time_proportional_to_its_length(lang
     same length costs on this machine, and says a bounded number of words per character."""
     prose = ("The quick brown fox jumps over the lazy dog, then rests a while. " * 64)[:4096]
     normalize("1 warm-up", lang)  # the language's rules are compiled on first use
-    start = time.perf_counter()
-    normalize(prose, lang)
-    baseline = time.perf_counter() - start
+    # The fastest of a few runs: a busy machine slows single runs, never the fastest of several.
+    baseline = min(_timed(prose, lang) for _ in range(3))
     for text in ADVERSARIAL:
-        start = time.perf_counter()
         said = normalize(text, lang)
-        took = time.perf_counter() - start
+        took = _timed(text, lang)
+        for _ in range(3):
+            if took < 50 * baseline + 0.05:
+                break
+            took = min(took, _timed(text, lang))
         assert took < 50 * baseline + 0.05, (text[:30], took, baseline)
         assert len(said.spoken.split()) <= 4 * len(text) + 10, text[:30]
+
+
+def _timed(text: str, lang: str) -> float:
+    start = time.perf_counter()
+    normalize(text, lang)
+    return time.perf_counter() - start
 
 
 def test_a_huge_number_is_read_digit_by_digit() -> None:
