@@ -79,3 +79,28 @@ def test_the_normalization_benchmark_prints_word_error_rates_on_and_off(
     row = next(line for line in result.stdout.splitlines() if line.startswith("| all |"))
     on, off = (float(cell) for cell in row.strip("|").split("|")[2:4])
     assert on < off  # the first cases are numbers espeak reads otherwise ("1,234")
+
+
+def test_four_thousand_digits_are_read_out_and_can_be_hung_up_on(
+    server: RunningServer,
+    whisper,  # noqa: ANN001
+) -> None:
+    """The longest number an input may hold starts speaking like any text (digit by digit, not
+    an error or a hang), and hanging up on it leaves the server speaking to the next client."""
+    body = {"model": "kokoro", "input": "1" * 4096, "voice": "af_heart", "response_format": "pcm"}
+    head = bytearray()
+    with httpx.stream("POST", f"{server.url}/v1/audio/speech", json=body, timeout=120) as response:
+        assert response.status_code == 200
+        for piece in response.iter_bytes():
+            head.extend(piece)
+            if len(head) >= 24_000 * 2 * 3:  # three seconds of audio, then hang up
+                break
+    audio = decode(bytes(head), "pcm")
+    segments, _ = whisper.transcribe(
+        resample_to_16k(audio.samples, audio.sample_rate), language="en", beam_size=1
+    )
+    heard = " ".join(segment.text for segment in segments).lower()
+    assert "one" in heard or "1" in heard, heard
+    after = httpx.post(f"{server.url}/v1/audio/speech", json={**body, "input": "Still here."},
+                       timeout=120)  # fmt: skip
+    assert after.status_code == 200 and len(after.content) > 0
