@@ -7,6 +7,7 @@ import importlib.util
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +50,22 @@ def words(text: str) -> list[str]:
     return re.sub(r"[^a-z' ]+", " ", text.lower().replace("-", " ")).split()
 
 
-def word_error_rate(reference: str, hypothesis: str) -> tuple[float, int]:
-    """Word error rate of ``hypothesis`` against ``reference``, and the reference's words."""
-    ref, hyp = words(reference), words(hypothesis)
-    distance = np.arange(len(hyp) + 1)
-    for i, ref_word in enumerate(ref, 1):
+def edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
+    """Levenshtein distance between two sequences (of words or characters)."""
+    distance = np.arange(len(hypothesis) + 1)
+    for i, ref_item in enumerate(reference, 1):
         previous, distance = distance, np.empty_like(distance)
         distance[0] = i
-        for j, hyp_word in enumerate(hyp, 1):
-            substitution = previous[j - 1] + (ref_word != hyp_word)
+        for j, hyp_item in enumerate(hypothesis, 1):
+            substitution = previous[j - 1] + (ref_item != hyp_item)
             distance[j] = min(previous[j] + 1, distance[j - 1] + 1, substitution)
-    return float(distance[-1]) / max(1, len(ref)), len(ref)
+    return int(distance[-1])
+
+
+def word_error_rate(reference: str, hypothesis: str) -> tuple[float, int]:
+    """Word error rate of ``hypothesis`` against ``reference``, and the reference's words."""
+    ref = words(reference)
+    return edit_distance(ref, words(hypothesis)) / max(1, len(ref)), len(ref)
 
 
 def resample_to_16k(samples: np.ndarray, rate: int) -> np.ndarray:

@@ -15,7 +15,6 @@ import json
 import re
 import socket
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,8 @@ import av
 import httpx
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
+
+from benchmarks.ear import edit_distance
 
 # The ear the benchmarks use too: Whisper base, assembled offline, and its input rate.
 from benchmarks.ear import resample_to_16k as resample_to_16k
@@ -199,18 +200,6 @@ def words(text: str) -> list[str]:
 
 def word_error_rate(reference: str, hypothesis: str) -> float:
     return edit_distance(words(reference), words(hypothesis)) / max(1, len(words(reference)))
-
-
-def edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
-    """Levenshtein distance between two sequences (of words or characters)."""
-    distance = np.arange(len(hypothesis) + 1)
-    for i, ref_item in enumerate(reference, 1):
-        previous, distance = distance, np.empty_like(distance)
-        distance[0] = i
-        for j, hyp_item in enumerate(hypothesis, 1):
-            substitution = previous[j - 1] + (ref_item != hyp_item)
-            distance[j] = min(previous[j] + 1, distance[j - 1] + 1, substitution)
-    return int(distance[-1])
 
 
 def letters(text: str) -> str:
