@@ -162,13 +162,17 @@ class Misaki:
     def _g2p_for(self, lang: str) -> Any:
         if lang not in self._g2p:
             started = time.perf_counter()
-            from tts_service.text import misaki_g2p
-
             if lang == "cmn":
-                self._g2p[lang] = misaki_g2p.chinese_g2p()
+                from tts_service.text.misaki_cjk import chinese_g2p
+
+                self._g2p[lang] = chinese_g2p()
             elif lang == "ja":
-                self._g2p[lang] = misaki_g2p.japanese_g2p()
+                from tts_service.text.misaki_cjk import japanese_g2p
+
+                self._g2p[lang] = japanese_g2p()
             else:
+                from tts_service.text import misaki_g2p
+
                 if self._nlp is None:
                     self._nlp = self._load_nlp()
                 self._g2p[lang] = misaki_g2p.english_g2p(self._nlp, british=lang == "en-gb")
