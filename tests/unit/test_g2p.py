@@ -118,8 +118,19 @@ CJK = {
 }
 
 
-def test_misaki_reads_mandarin_in_pinyin_tones_and_japanese_kanji() -> None:
+@pytest.fixture(scope="module")
+def cjk_phonemizer() -> Phonemizer:
+    """misaki for Mandarin and Japanese (their dictionaries: seconds), loaded once."""
     phonemizer = Phonemizer("auto")
+    for lang in CJK:
+        phonemizer.prepare(lang)
+    return phonemizer
+
+
+def test_misaki_reads_mandarin_in_pinyin_tones_and_japanese_kanji(
+    cjk_phonemizer: Phonemizer,
+) -> None:
+    phonemizer = cjk_phonemizer
     # Tones as arrows (→ first, ↗ second, ↓ third, ↘ fourth); the digit 3 as sān.
     said = phonemizer.phonemize(CJK["cmn"], "cmn")
     assert said.startswith("pei↓ʨi→ŋ ʂɨ↘ ꭧʊ→ŋxwa↗ɻə↗nmi↗nkʊ↘ŋxɤ↗kwo↗"), said
@@ -131,15 +142,19 @@ def test_misaki_reads_mandarin_in_pinyin_tones_and_japanese_kanji() -> None:
     assert "lˈetə" in Phonemizer("espeak").phonemize(CJK["ja"], "ja")
 
 
-def test_every_phoneme_misaki_says_in_mandarin_and_japanese_is_in_the_models_vocabulary() -> None:
-    phonemizer = Phonemizer("auto")
+def test_every_phoneme_misaki_says_in_mandarin_and_japanese_is_in_the_models_vocabulary(
+    cjk_phonemizer: Phonemizer,
+) -> None:
+    phonemizer = cjk_phonemizer
     for lang, text in CJK.items():
         said = phonemizer.phonemize(text + "「はい」、（括弧）《书》！Hello 世界 50% 1/2", lang)
         assert set(said) <= set(DEFAULT_VOCAB) | {" "}, said
 
 
-def test_a_pronounce_mark_and_the_lexicon_in_mandarin_and_japanese(tmp_path: Path) -> None:
-    phonemizer = Phonemizer("auto")
+def test_a_pronounce_mark_and_the_lexicon_in_mandarin_and_japanese(
+    tmp_path: Path, cjk_phonemizer: Phonemizer
+) -> None:
+    phonemizer = cjk_phonemizer
     for lang, word, phonemes in (("cmn", "可可罗", "kʰɤ↓kʰɤ↓lwo↗"), ("ja", "ココロ", "kokoɾo")):
         plain = phonemizer.phonemize(
             f"我说 {word} 。" if lang == "cmn" else f"これは {word} です。", lang
@@ -155,12 +170,17 @@ def test_a_pronounce_mark_and_the_lexicon_in_mandarin_and_japanese(tmp_path: Pat
     (tmp_path / "cmn.txt").write_text("可可罗 /kʰɤ↓kʰɤ↓lwo↗/\n", encoding="utf-8")
     (tmp_path / "ja.txt").write_text("ココロ /kokoɾo/\n", encoding="utf-8")
     phonemizer.lexicon = Lexicon(tmp_path)
-    assert "kʰɤ↓kʰɤ↓lwo↗" in phonemizer.phonemize("我说 可可罗 。", "cmn")
-    assert "kokoɾo" in phonemizer.phonemize("これは ココロ です。", "ja")
+    try:
+        assert "kʰɤ↓kʰɤ↓lwo↗" in phonemizer.phonemize("我说 可可罗 。", "cmn")
+        assert "kokoɾo" in phonemizer.phonemize("これは ココロ です。", "ja")
+    finally:
+        phonemizer.lexicon = Lexicon(None)
 
 
-def test_misaki_mandarin_and_japanese_are_safe_from_many_threads() -> None:
-    phonemizer = Phonemizer("auto")
+def test_misaki_mandarin_and_japanese_are_safe_from_many_threads(
+    cjk_phonemizer: Phonemizer,
+) -> None:
+    phonemizer = cjk_phonemizer
     texts = [(lang, f"{text}{n}") for n in range(12) for lang, text in CJK.items()]
     alone = [phonemizer.phonemize(t, lang) for lang, t in texts]
     with ThreadPoolExecutor(8) as pool:
