@@ -56,9 +56,10 @@ class Settings(BaseSettings):
     """Use this voices file (kokoro-onnx's ``voices-v1.0.bin`` npz layout) instead of the cache."""
 
     g2p: G2PChoice = "auto"
-    """Grapheme-to-phoneme engine: ``auto`` = misaki (the G2P Kokoro was trained with) for
-    American and British English, espeak-ng for the other languages; ``espeak`` = espeak-ng for
-    every language (less memory: misaki loads spaCy). See docs/g2p.md."""
+    """Grapheme-to-phoneme engine: ``auto`` = misaki (the G2Ps Kokoro was trained with) for
+    American and British English, Mandarin and Japanese, espeak-ng for the other languages;
+    ``espeak`` = espeak-ng for every language (less memory: misaki loads spaCy, and its
+    dictionaries; espeak-ng reads Japanese kanji as Mandarin). See docs/g2p.md."""
 
     lexicon_dir: Path | None = None
     """Folder of the user's lexicon: ``<lang>.txt``, ``.tsv`` or ``.json`` files saying how to

