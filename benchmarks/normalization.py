@@ -55,10 +55,13 @@ class Heard:
     """Word errors (substitutions, insertions, deletions) against the expected words."""
 
 
-def cases(limit: int | None = None) -> list[Case]:
+def cases(limit: int | None = None, categories: list[str] | None = None) -> list[Case]:
     with TABLE.open(encoding="utf-8") as table:
         rows = [Case(**row) for row in csv.DictReader(table, delimiter="\t")]
-    chosen = [case for case in rows if case.lang in VOICES]
+    chosen = [
+        case for case in rows
+        if case.lang in VOICES and (not categories or case.category in categories)
+    ]  # fmt: skip
     return chosen[:limit] if limit else chosen
 
 
@@ -120,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:8880")
     parser.add_argument("--limit", type=int, default=None, help="only the first N cases")
+    parser.add_argument(
+        "--category", action="append", default=None, help="only this category's cases (repeatable)"
+    )
     parser.add_argument("--output", type=Path, default=None, help="also write the tables here")
     args = parser.parse_args(argv)
 
@@ -129,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     results = []
     with httpx.Client(base_url=args.url, timeout=120) as client:
-        for case in cases(args.limit):
+        for case in cases(args.limit, args.category):
             for normalized in (True, False):
                 results.append(hear(client, whisper, case, normalized=normalized))
     report = (
