@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from benchmarks.ear import load_whisper, resample_to_16k
+from benchmarks.ear import edit_distance, load_whisper, resample_to_16k
 from tts_service.assets import ensure_assets
 from tts_service.backends.onnx import OnnxBackend
 from tts_service.config import Settings
@@ -39,14 +39,7 @@ def character_error_rate(reference: str, hypothesis: str) -> tuple[int, int]:
     """Edits from ``reference`` to ``hypothesis`` in characters (punctuation and spaces left
     out), and the reference's characters."""
     ref, hyp = (re.sub(r"[\W_]+", "", text) for text in (reference, hypothesis))
-    distance = np.arange(len(hyp) + 1)
-    for i, ref_char in enumerate(ref, 1):
-        previous, distance = distance, np.empty_like(distance)
-        distance[0] = i
-        for j, hyp_char in enumerate(hyp, 1):
-            substitution = previous[j - 1] + (ref_char != hyp_char)
-            distance[j] = min(previous[j] + 1, distance[j - 1] + 1, substitution)
-    return int(distance[-1]), len(ref)
+    return edit_distance(ref, hyp), len(ref)
 
 
 @click.command()
