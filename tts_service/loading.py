@@ -64,6 +64,8 @@ def load(
     # ``start_loading``), which the web stack's imports meanwhile bring in anyway.
     from tts_service.text.phonemes import Phonemizer
 
+    _import_scipy_before_torch()
+
     phonemizer = Phonemizer.from_settings(settings.g2p, settings.lexicon_dir)
     # The default voice's G2P loads with the model (misaki takes seconds), the others on first use.
     if (lang := _default_lang(settings)) is not None:
@@ -72,6 +74,16 @@ def load(
         seconds = warm_up(backend, phonemizer, voices.resolve(settings.default_voice))
         logger.info("Warm-up synthesis took %.2fs", seconds)
     return Loaded(backend, voices, phonemizer, time.perf_counter() - started)
+
+
+def _import_scipy_before_torch() -> None:
+    """Finish importing SciPy (under the loudness meter) before misaki pulls in torch here.
+
+    While SciPy imports, it looks ``torch.Tensor`` up on whatever ``torch`` is in
+    ``sys.modules``; if this thread is half-way through importing torch at that moment, the web
+    stack's import of SciPy on the other thread fails and the server does not start. Importing it
+    here first (or waiting on the other thread's import of it) closes that window."""
+    import tts_service.audio.loudness  # noqa: F401
 
 
 def _default_lang(settings: Settings) -> str | None:
