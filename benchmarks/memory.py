@@ -62,8 +62,9 @@ def _speaker(variant: str = "arena") -> tuple[OnnxBackend, Phonemizer, Any]:
     options = ort.SessionOptions()
     options.intra_op_num_threads = settings.threads_per_inference
     options.enable_cpu_mem_arena = variant != "no-arena"
-    session = ort.InferenceSession(str(files.model), options, providers=["CPUExecutionProvider"])
-    backend = OnnxBackend(session, shrink_arena=variant == "shrink")
+    backend = OnnxBackend.load(
+        files.model, settings.models_dir, options, shrink_arena=variant == "shrink"
+    )
     return backend, Phonemizer(), VoiceStore.load(files.voices).resolve(VOICE)
 
 

@@ -92,7 +92,7 @@ class SpeechRequest(VoiceOptions):
         strict=True,
         description="Extension; requires `stream_format: sse` (else 400): each "
         "speech.audio.delta also carries `words`, the start and end in seconds of each word "
-        "spoken so far. Needs a backend that predicts durations (TTS_BACKEND=torch), else 400.",
+        "spoken so far. Needs a model that predicts durations (every backend with the published model), else 400.",
     )
 
 

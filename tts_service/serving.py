@@ -58,8 +58,9 @@ def _check_timestamps(body: SpeechRequest, backend: Backend) -> None:
 def _check_durations(timestamps: bool, backend: Backend) -> None:
     if timestamps and not backend.durations:
         raise InvalidRequestError(
-            f"Word timestamps need a model that predicts durations; this server runs the "
-            f"{backend.name} backend, which does not. Start it with {_durations_backends()}.",
+            f"Word timestamps need a model that predicts durations; this server's "
+            f"{backend.name} backend does not with its model. Start it with "
+            f"{_durations_backends()} and the published model.",
             param="timestamps", code="unsupported_by_backend",
         )  # fmt: skip
 

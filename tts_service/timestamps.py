@@ -14,11 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tts_service.backends import SAMPLES_PER_FRAME
 from tts_service.text.phonemes import is_sounding
 from tts_service.text.words import SpokenWord
-
-SAMPLES_PER_FRAME = 600
-"""One predicted duration unit: 25 ms at 24 kHz."""
 
 
 @dataclass(frozen=True)

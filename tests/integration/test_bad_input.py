@@ -5,7 +5,6 @@ All of it shares the session's one server."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import httpx
@@ -63,16 +62,6 @@ def test_the_real_server_still_speaks_after_the_whole_table(
     assert 'status="500"' not in metrics
     labels = {"status": "400", "type": "invalid_request_error", "code": "voice_not_found"}
     assert metric(metrics, "tts_errors_total", **labels) >= 2 * 6  # six such cases, twice over
-
-
-@pytest.mark.skipif(os.environ.get("TTS_TEST_BACKEND") == "torch", reason="torch has durations")
-def test_timestamps_from_the_onnx_server_are_a_400_naming_the_torch_backend(
-    http: httpx.Client,
-) -> None:
-    body = {**GOOD, "stream_format": "sse", "timestamps": True}
-    case = Bad("timestamps-on-onnx", body, param="timestamps", code="unsupported_by_backend")
-    error = case.assert_rejected(http.post(SPEECH, json=body))
-    assert "TTS_BACKEND=torch" in error["message"]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from tests.integration.conftest import RunningServer
 
 TIMED_TEXT = "It costs $12.50 today. We paid 3 times."
 WHISPER_START_BOUND_S = 0.2
-"""As for the word timestamps of plain text (``test_torch_server.py``): 0.10 s measured."""
+"""As for the word timestamps of plain text (``test_word_timestamps.py``): 0.10 s measured."""
 AMOUNT_BOUND_S = 0.35
 """Whisper's start and end of the amount against ours (Whisper's start was 0.19 s earlier in the
 run that set it); a timed word that kept only "twelve" would end about a second early."""

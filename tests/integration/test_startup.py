@@ -79,6 +79,7 @@ def test_a_second_start_loads_the_saved_optimized_graph_and_sounds_the_same(
 
     from tts_service.assets import ensure_assets
     from tts_service.backends.onnx import OnnxBackend, optimized_model_path
+    from tts_service.backends.onnx_stages import stage_paths
     from tts_service.text.phonemes import Phonemizer
     from tts_service.voices import VoiceStore
 
@@ -89,7 +90,7 @@ def test_a_second_start_loads_the_saved_optimized_graph_and_sounds_the_same(
     style = VoiceStore.load(files.voices).resolve("af_heart").style_for(len(tokens))
 
     first = OnnxBackend.from_settings(settings, files)
-    saved = optimized_model_path(files.model, tmp_path)
+    saved = optimized_model_path(stage_paths(files.model, tmp_path)["waveform"], tmp_path)
     assert saved.is_file() and saved.stat().st_size > 1_000_000
     second = OnnxBackend.from_settings(settings, files)  # loads the saved graph
     a = first.synthesize(tokens, style, 1.0)
@@ -112,6 +113,7 @@ def test_flipped_bytes_in_the_saved_graph_are_caught_by_its_hash_not_heard(
 
     from tts_service.assets import ensure_assets, sha256_of
     from tts_service.backends.onnx import OnnxBackend, optimized_model_path
+    from tts_service.backends.onnx_stages import stage_paths
     from tts_service.voices import VoiceStore
 
     files = ensure_assets(model_settings, fetch=False)
@@ -119,7 +121,7 @@ def test_flipped_bytes_in_the_saved_graph_are_caught_by_its_hash_not_heard(
     tokens = [50, 83, 156, 43, 102, 16, 81, 61, 156, 56, 102, 4]
     style = VoiceStore.load(files.voices).resolve("af_heart").style_for(len(tokens))
     expected = OnnxBackend.from_settings(settings, files).synthesize(tokens, style, 1.0)
-    saved = optimized_model_path(files.model, tmp_path)
+    saved = optimized_model_path(stage_paths(files.model, tmp_path)["waveform"], tmp_path)
     good = saved.read_bytes()
     with saved.open("r+b") as f:  # same size: only the hash can tell
         f.seek(len(good) // 2)

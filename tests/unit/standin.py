@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from kokoro_onnx.config import DEFAULT_VOCAB
 
+from tts_service.backends import SAMPLES_PER_FRAME, Prepared, prepared_whole, render_whole
 from tts_service.text.phonemes import Phonemizer, is_sounding
 from tts_service.voices import VoiceStore
 
@@ -26,7 +27,6 @@ SECONDS_PER_TOKEN = 0.06
 EDGE_SILENCE_S = 0.2
 TONE_HZ = 440.0
 TONE_AMPLITUDE = 0.5
-SAMPLES_PER_FRAME = 600
 FRAMES_PER_TOKEN = 3
 PAD_FRAMES = 8  # = EDGE_SILENCE_S
 _SILENT_TOKENS = frozenset(i for p, i in DEFAULT_VOCAB.items() if not is_sounding(p))
@@ -124,6 +124,16 @@ class StandInBackend:
             if token in _SILENT_TOKENS:
                 audio[start + n * frame : start + (n + 1) * frame] = 0.0
         return audio, durations
+
+    windowed = False
+
+    def prepare(self, tokens: list[int], style: np.ndarray, speed: float) -> Prepared:
+        if self.durations:
+            return prepared_whole(*self.synthesize_with_durations(tokens, style, speed))
+        return prepared_whole(self.synthesize(tokens, style, speed), None)
+
+    def render(self, prepared: Prepared, start: int, end: int) -> np.ndarray:
+        return render_whole(prepared, start, end)
 
     def style_as_used(self, styles: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):

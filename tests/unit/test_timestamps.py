@@ -160,7 +160,7 @@ def test_sse_without_timestamps_sends_no_words(client: TestClient) -> None:
     assert deltas and all(set(delta) == {"type", "audio"} for delta in deltas)
 
 
-def test_timestamps_on_a_backend_without_durations_are_a_400_naming_the_torch_backend(
+def test_timestamps_on_a_backend_without_durations_are_a_400_naming_those_that_have_them(
     make_client: ClientFactory,
 ) -> None:
     backend = StandInBackend(durations=False)

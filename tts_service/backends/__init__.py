@@ -11,7 +11,7 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -22,6 +22,38 @@ if TYPE_CHECKING:
     from tts_service.config import Settings
 
 SAMPLE_RATE = 24_000
+SAMPLES_PER_FRAME = 600
+"""The model's audio frame: each token is spoken for a whole number of these."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A chunk after the model's text stage (tokens, voice, speed → durations and the aligned
+    features the waveform stage turns into sound): ``Backend.render`` makes its audio, whole or
+    a window of frames at a time."""
+
+    frames: int
+    """Length of the chunk's audio in ``SAMPLES_PER_FRAME``-sample frames."""
+    durations: np.ndarray | None
+    """Each token's frames with the two boundary pads (``durations[0]`` the leading pad,
+    ``durations[i + 1]`` token i); they sum to ``frames``. None where the backend does not
+    predict them (``durations`` false)."""
+    features: Any
+    """What the backend's waveform stage needs (its own business)."""
+
+
+def prepared_whole(audio: np.ndarray, durations: np.ndarray | None) -> Prepared:
+    """A chunk synthesized whole, for a backend (or a model) without the split: its audio,
+    padded to whole frames, is the features, and ``render_whole`` slices it."""
+    frames = -(-audio.size // SAMPLES_PER_FRAME)
+    padded = np.zeros(frames * SAMPLES_PER_FRAME, dtype=np.float32)
+    padded[: audio.size] = audio
+    return Prepared(frames, durations, padded)
+
+
+def render_whole(prepared: Prepared, start: int, end: int) -> np.ndarray:
+    """``Backend.render`` of a ``prepared_whole`` chunk."""
+    return prepared.features[start * SAMPLES_PER_FRAME : end * SAMPLES_PER_FRAME]  # type: ignore[no-any-return]
 
 
 class Backend(Protocol):
@@ -41,6 +73,20 @@ class Backend(Protocol):
         """PCM as ``synthesize``, and each token's duration in 600-sample frames with the two
         boundary pads: ``durations[0]`` is the leading pad, ``durations[i + 1]`` is token i.
         Only when ``durations`` is true."""
+        ...
+
+    windowed: bool
+    """Whether ``render`` computes only the frames asked for (with the context they need); a
+    backend without a split model renders the whole chunk in ``prepare`` and slices it."""
+
+    def prepare(self, tokens: list[int], style: np.ndarray, speed: float) -> Prepared:
+        """The text stage for ``tokens`` (at most 510) with ``style`` (1×256) at ``speed``."""
+        ...
+
+    def render(self, prepared: Prepared, start: int, end: int) -> np.ndarray:
+        """float32 mono PCM of frames ``start``–``end`` of a prepared chunk
+        (``SAMPLES_PER_FRAME × (end - start)`` samples). ``render(p, 0, p.frames)`` is what
+        ``synthesize`` gives."""
         ...
 
     def style_as_used(self, styles: np.ndarray) -> np.ndarray:
@@ -73,8 +119,8 @@ class BackendSpec:
     warmup: bool = False
     """Whether start-up runs one synthesis before reporting ready when ``TTS_WARMUP`` is unset."""
     durations: bool = False
-    """Whether it always predicts how long each token is spoken (word timestamps need it; the
-    ONNX backend does only with the fp32 export)."""
+    """Whether it predicts how long each token is spoken (word timestamps need it; the ONNX
+    backend does for every Kokoro graph it can split into stages)."""
     prepare: str | None = None
     """``module:callable(settings, *, build)`` for the files it needs beyond the ONNX model and
     voices: built by ``fetch`` and ``convert`` (``build=True``), checked before serving."""
@@ -85,7 +131,7 @@ class BackendSpec:
 
 BACKENDS: dict[str, BackendSpec] = {
     # onnxruntime, in the base install: what ``auto`` falls back to.
-    "onnx": BackendSpec("tts_service.backends.onnx:OnnxBackend.from_settings"),
+    "onnx": BackendSpec("tts_service.backends.onnx:OnnxBackend.from_settings", durations=True),
     # PyTorch: the first inference on CUDA sets up its kernels, hence the warm-up.
     "torch": BackendSpec(
         "tts_service.backends.pytorch:TorchBackend.from_settings",

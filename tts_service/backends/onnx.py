@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import platform
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,14 @@ from tts_service.assets import (
     unchanged_since_verified,
     verified_stamp,
 )
-from tts_service.backends import SAMPLE_RATE
+from tts_service.backends import (
+    SAMPLE_RATE,
+    SAMPLES_PER_FRAME,
+    Prepared,
+    prepared_whole,
+    render_whole,
+)
+from tts_service.backends.onnx_stages import Cut, StageError, ensure_stages
 
 if TYPE_CHECKING:
     from tts_service.assets import ModelFiles
@@ -30,6 +38,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DURATIONS_OUTPUT = "durations"
+WINDOW_CONTEXT_FRAMES = 16
+"""Frames of context rendered on each side of a window and cropped off: the waveform stage's
+convolutions reach this far (docs/performance.md, Below the sentence)."""
 ARENA_SHRINKAGE = ("memory.enable_memory_arena_shrinkage", "cpu:0")
 """Run option: after each run, onnxruntime hands the CPU arena's unused memory back. Not used by
 the service: it made every inference about twice as slow on 2 cores, and the arena's peak is
@@ -37,26 +48,42 @@ bounded anyway by the longest chunk (``TTS_MAX_CHUNK_SECONDS``; docs/performance
 
 
 class OnnxBackend:
+    """The model as its three stages (``onnx_stages``), or, for a graph that cannot be split,
+    whole: then ``render`` slices the whole chunk's audio, and durations come only from a model
+    that outputs them (``tts-service export-onnx``)."""
+
     name = "onnx"
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, session: ort.InferenceSession, *, shrink_arena: bool = False) -> None:
-        """``shrink_arena``: release the memory of each run after it (``ARENA_SHRINKAGE``; for
+    def __init__(
+        self,
+        sessions: dict[str, ort.InferenceSession],
+        cut: Cut | None = None,
+        *,
+        shrink_arena: bool = False,
+    ) -> None:
+        """``sessions``: the stages by name with their ``cut``, or ``{"whole": session}``.
+        ``shrink_arena``: release the memory of each run after it (``ARENA_SHRINKAGE``; for
         ``benchmarks/memory.py``'s comparison)."""
         from kokoro_onnx.session import input_dtypes
 
-        self._session = session
+        self._sessions = sessions
+        self._cut = cut
         # Shared by every run, so that one flag stops them all (``interrupt``).
         self._run_options = ort.RunOptions()
         if shrink_arena:
             self._run_options.add_run_config_entry(*ARENA_SHRINKAGE)
-        self._dtypes = input_dtypes(session)
+        first = sessions["text"] if cut is not None else sessions["whole"]
+        self._dtypes = input_dtypes(first)
         # Older exports call the token input "tokens", newer ones "input_ids".
         self._tokens_input = "input_ids" if "input_ids" in self._dtypes else "tokens"
-        # The published exports give only audio; ``tts-service export-onnx`` adds durations.
-        outputs = [output.name for output in session.get_outputs()]
-        self._audio_output = outputs[0]
-        self.durations = DURATIONS_OUTPUT in outputs
+        self.windowed = cut is not None
+        if cut is None:
+            outputs = [output.name for output in first.get_outputs()]
+            self._audio_output = outputs[0]
+            self.durations = DURATIONS_OUTPUT in outputs
+        else:
+            self.durations = True
 
     @classmethod
     def from_settings(cls, settings: Settings, files: ModelFiles) -> OnnxBackend:
@@ -68,17 +95,46 @@ class OnnxBackend:
             "Loading %s on onnxruntime %s (%s), %d thread(s) per inference",
             files.model, ort.__version__, providers, settings.threads_per_inference,
         )  # fmt: skip
-        if providers != ["CPUExecutionProvider"]:
-            return cls(ort.InferenceSession(str(files.model), options, providers=providers))
-        return cls(_cpu_session(files.model, settings.models_dir, options))
+        return cls.load(files.model, settings.models_dir, options, providers)
 
-    def _run(self, outputs: list[str], tokens: list[int], style: np.ndarray, speed: float) -> list:
-        inputs = {
+    @classmethod
+    def load(
+        cls,
+        model: Path,
+        cache: Path,
+        options: ort.SessionOptions,
+        providers: list[str] | None = None,
+        *,
+        shrink_arena: bool = False,
+    ) -> OnnxBackend:
+        """``model`` split into its stages (kept in ``cache``), or whole where it cannot be."""
+        providers = providers or ["CPUExecutionProvider"]
+        try:
+            stages = ensure_stages(model, cache)
+        except StageError as exc:
+            logger.warning("Running %s whole, without streaming below the chunk: %s", model, exc)
+            return cls({"whole": _session(model, cache, options, providers)}, None,
+                       shrink_arena=shrink_arena)  # fmt: skip
+        sessions = {
+            name: _session(graph, cache, options, providers) for name, graph in stages.items()
+        }
+        for stale in cache.glob(f".{model.stem}.*.ort"):  # the whole graph's, from before the split
+            remove_cached(stale)
+        text = [output.name for output in sessions["text"].get_outputs()]
+        cut = Cut(
+            tokens=sessions["text"].get_inputs()[0].name,
+            durations=text[0], asr=text[1], f0=text[2], n=text[3],
+            phase=sessions["source"].get_outputs()[0].name,
+            audio=sessions["waveform"].get_outputs()[0].name,
+        )  # fmt: skip
+        return cls(sessions, cut, shrink_arena=shrink_arena)
+
+    def _inputs(self, tokens: list[int], style: np.ndarray, speed: float) -> dict[str, np.ndarray]:
+        return {
             self._tokens_input: np.array([[0, *tokens, 0]], dtype=self._dtypes[self._tokens_input]),
             "style": np.asarray(style, dtype=self._dtypes["style"]).reshape(1, -1),
             "speed": np.array([speed], dtype=self._dtypes["speed"]),
         }
-        return self._session.run(outputs, inputs, self._run_options)
 
     def style_as_used(self, styles: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore"):  # what overflows becomes inf, as it would in the model
@@ -89,17 +145,94 @@ class OnnxBackend:
         milliseconds, whatever its length, instead of holding shutdown for seconds."""
         self._run_options.terminate = True
 
+    def prepare(self, tokens: list[int], style: np.ndarray, speed: float) -> Prepared:
+        inputs = self._inputs(tokens, style, speed)
+        if self._cut is None:  # the whole model, run now
+            names = [self._audio_output] + ([DURATIONS_OUTPUT] if self.durations else [])
+            audio, *rest = self._sessions["whole"].run(names, inputs, self._run_options)
+            durations = np.asarray(rest[0]).ravel().astype(np.int64) if rest else None
+            return prepared_whole(np.asarray(audio, dtype=np.float32).ravel(), durations)
+        cut = self._cut
+        durations, asr, f0, n = self._sessions["text"].run(
+            [cut.durations, cut.asr, cut.f0, cut.n], inputs, self._run_options
+        )
+        (phase,) = self._sessions["source"].run([cut.phase], {cut.f0: f0}, self._run_options)
+        durations = np.asarray(durations).ravel().astype(np.int64)
+        features = _Features(asr, f0, n, phase, inputs["style"])
+        return Prepared(int(durations.sum()), durations, features)
+
+    def render(self, prepared: Prepared, start: int, end: int) -> np.ndarray:
+        if self._cut is None:
+            return render_whole(prepared, start, end)
+        cut, f = self._cut, prepared.features
+        # The window with context on each side, for the convolutions' reach; cropped after.
+        lo = 0 if start == 0 and end == prepared.frames else max(0, start - WINDOW_CONTEXT_FRAMES)
+        hi = (
+            prepared.frames
+            if lo == 0 and end == prepared.frames
+            else min(prepared.frames, end + WINDOW_CONTEXT_FRAMES)
+        )
+        feeds = {
+            cut.asr: f.asr[..., lo:hi],
+            cut.f0: f.f0[..., 2 * lo : 2 * hi],
+            cut.n: f.n[..., 2 * lo : 2 * hi],
+            "style": f.style,
+            cut.phase: f.phase[:, 2 * lo : 2 * hi],
+        }
+        (audio,) = self._sessions["waveform"].run([cut.audio], feeds, self._run_options)
+        audio = np.asarray(audio, dtype=np.float32).ravel()
+        offset = (start - lo) * SAMPLES_PER_FRAME
+        return audio[offset : offset + (end - start) * SAMPLES_PER_FRAME]
+
     def synthesize(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
-        (audio,) = self._run([self._audio_output], tokens, style, speed)
-        return np.asarray(audio, dtype=np.float32).ravel()
+        if self._cut is None:  # the whole model's audio, unpadded
+            inputs = self._inputs(tokens, style, speed)
+            (audio,) = self._sessions["whole"].run([self._audio_output], inputs, self._run_options)
+            return np.asarray(audio, dtype=np.float32).ravel()
+        prepared = self.prepare(tokens, style, speed)
+        return self.render(prepared, 0, prepared.frames)
 
     def synthesize_with_durations(
         self, tokens: list[int], style: np.ndarray, speed: float
     ) -> tuple[np.ndarray, np.ndarray]:
         if not self.durations:
             raise NotImplementedError("This ONNX model has no durations output.")
-        audio, durations = self._run([self._audio_output, DURATIONS_OUTPUT], tokens, style, speed)
-        return np.asarray(audio, dtype=np.float32).ravel(), np.asarray(durations).ravel()
+        prepared = self.prepare(tokens, style, speed)
+        assert prepared.durations is not None
+        return self.render(prepared, 0, prepared.frames), prepared.durations
+
+
+@dataclass(frozen=True)
+class _Features:
+    """The text stage's output for the waveform stage: (1, C, frames), (1, 2 × frames) twice,
+    (1, 2 × frames, harmonics), and the style it was made with."""
+
+    asr: np.ndarray
+    f0: np.ndarray
+    n: np.ndarray
+    phase: np.ndarray
+    style: np.ndarray
+
+
+def _session(
+    model: Path | bytes, cache: Path, options: ort.SessionOptions, providers: list[str]
+) -> ort.InferenceSession:
+    """A session for ``model`` (a file or a serialized graph); on the plain CPU provider a file's
+    optimized graph is cached (``_cpu_session``)."""
+    options = _copy(options)  # _cpu_session sets a file name and a level in its own
+    if isinstance(model, Path) and providers == ["CPUExecutionProvider"]:
+        return _cpu_session(model, cache, options)
+    source = str(model) if isinstance(model, Path) else model
+    return ort.InferenceSession(source, options, providers=providers)
+
+
+def _copy(options: ort.SessionOptions) -> ort.SessionOptions:
+    """The settings the service (and the memory benchmark) makes, in fresh options."""
+    copy = ort.SessionOptions()
+    for name in ("intra_op_num_threads", "inter_op_num_threads", "enable_cpu_mem_arena",
+                 "graph_optimization_level", "execution_mode", "log_severity_level"):  # fmt: skip
+        setattr(copy, name, getattr(options, name))
+    return copy
 
 
 def _providers() -> list[str]:
@@ -139,12 +272,12 @@ def _sidecars(optimized: Path) -> list[Path]:
     return [optimized.with_name(f"{optimized.name}.sha256"), verified_stamp(optimized)]
 
 
-def _remove_cached(optimized: Path) -> None:
+def remove_cached(optimized: Path) -> None:
     for path in (optimized, *_sidecars(optimized)):
         path.unlink(missing_ok=True)
 
 
-def _cache_problem(optimized: Path) -> str | None:
+def cache_problem(optimized: Path) -> str | None:
     """What is wrong with the cached graph, if anything: it must have the SHA-256 recorded when
     it was saved, as flipped bytes would otherwise load silently and change the audio. Hashed
     once per size and mtime, as the model files are (``tts_service.assets``)."""
@@ -163,12 +296,17 @@ def _cache_problem(optimized: Path) -> str | None:
     return None
 
 
+def record_cached(path: Path) -> None:
+    """Record the SHA-256 of a complete cached graph beside it (``cache_problem`` checks it)."""
+    digest = sha256_of(path)
+    atomic_write(_sidecars(path)[0], lambda f: f.write(digest.encode()))
+    mark_verified(path)
+
+
 def _save_cached(written: Path, optimized: Path) -> None:
     """Move the complete graph into place, then record its SHA-256 beside it."""
     os.replace(written, optimized)
-    digest = sha256_of(optimized)
-    atomic_write(_sidecars(optimized)[0], lambda f: f.write(digest.encode()))
-    mark_verified(optimized)
+    record_cached(optimized)
 
 
 def _cpu_session(model: Path, cache: Path, options: ort.SessionOptions) -> ort.InferenceSession:
@@ -180,7 +318,7 @@ def _cpu_session(model: Path, cache: Path, options: ort.SessionOptions) -> ort.I
     warning, never the start."""
     optimized = optimized_model_path(model, cache)
     if optimized.is_file():
-        if (problem := _cache_problem(optimized)) is None:
+        if (problem := cache_problem(optimized)) is None:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
             try:
                 return ort.InferenceSession(
@@ -191,11 +329,11 @@ def _cpu_session(model: Path, cache: Path, options: ort.SessionOptions) -> ort.I
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         else:
             logger.warning("The cached optimized model %s %s; rebuilding it", optimized, problem)
-        _remove_cached(optimized)
+        remove_cached(optimized)
     if not os.access(cache, os.W_OK):
         return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     for stale in cache.glob(f".{model.stem}.*.ort"):  # another onnxruntime, CPU or model
-        _remove_cached(stale)
+        remove_cached(stale)
     for partial in cache.glob(f".partial.*.{model.stem}.*.ort"):  # left by a crash
         partial.unlink(missing_ok=True)
     # Written under another name and renamed once complete: a crash or a full disk never
@@ -222,5 +360,5 @@ def _cpu_session(model: Path, cache: Path, options: ort.SessionOptions) -> ort.I
             "Running without the optimized-model cache: cannot save it in %s (%s)", cache, exc
         )
         written.unlink(missing_ok=True)
-        _remove_cached(optimized)
+        remove_cached(optimized)
     return session

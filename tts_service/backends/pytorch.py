@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from tts_service.backends import SAMPLE_RATE
+from tts_service.backends import SAMPLE_RATE, Prepared, prepared_whole, render_whole
 from tts_service.backends.torch_weights import ensure_weights, load_model
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ class TorchBackend:
     name = "torch"
     sample_rate = SAMPLE_RATE
     durations = True
+    windowed = False
 
     def __init__(self, model: KModel, device: torch.device, dtype: torch.dtype) -> None:
         self.device = device
@@ -130,6 +131,12 @@ class TorchBackend:
 
     def synthesize(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
         return self.synthesize_with_durations(tokens, style, speed)[0]
+
+    def prepare(self, tokens: list[int], style: np.ndarray, speed: float) -> Prepared:
+        return prepared_whole(*self.synthesize_with_durations(tokens, style, speed))
+
+    def render(self, prepared: Prepared, start: int, end: int) -> np.ndarray:
+        return render_whole(prepared, start, end)
 
     def style_as_used(self, styles: np.ndarray) -> np.ndarray:
         """Under autocast (float16, bfloat16) the style enters the model's layers in that dtype."""

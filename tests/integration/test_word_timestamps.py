@@ -1,22 +1,10 @@
-"""The full server with ``TTS_BACKEND=torch`` on the CPU sends word timestamps that fit its audio.
-
-The API tests that exercise the backend (formats, speed, SSE, the openai client, errors from the
-model's side) run against both backends through the ``backend_server`` fixture
-(``tests/integration/conftest.py``). Left out of that to keep the suite short: tests that exercise
-no backend code beyond what those do (the 400 table, the SDK's per-format calls, which
-``test_every_format_streams_decodable_speech`` covers), and
-``test_first_audio_arrives_before_second_sentence_is_synthesized``, which expects two chunks where
-main's chunker now plans four (it fails on the ONNX server too). ``TTS_TEST_BACKEND=torch python -m
-pytest tests/integration`` runs every integration test against a torch server.
-"""
+"""The full server sends word timestamps that fit its audio, on each backend: the ONNX backend's
+durations come from its split model's text stage, the PyTorch backend's from ``KModel``."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-pytest.importorskip("torch", reason="the PyTorch backend comes with the test extra")
-
 
 from tests.helpers import resample_to_16k, timed_speech, words
 from tests.integration.conftest import RunningServer
@@ -30,11 +18,11 @@ WHISPER_START_BOUND_S = 0.2
 one that forgot a chunk's offset seconds off."""
 
 
-def test_torch_server_sends_word_timestamps_that_fit_the_audio(
-    torch_server: RunningServer,
+def test_the_server_sends_word_timestamps_that_fit_the_audio(
+    backend_server: RunningServer,
     whisper,  # noqa: ANN001
 ) -> None:
-    deltas, audio, timed = timed_speech(torch_server.url, TIMED_TEXT)
+    deltas, audio, timed = timed_speech(backend_server.url, TIMED_TEXT)
     assert len(deltas) >= 2  # times run on across chunks
     assert [w["word"] for w in timed] == TIMED_TEXT.split()
     for before, word in zip(timed, timed[1:], strict=False):
