@@ -42,12 +42,13 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="module")
 def spoken(settings: Settings):  # noqa: ANN201
-    """(text, fp32 audio, fp32 durations, int8 audio) per sentence, through the ONNX backend."""
+    """(text, fp32 audio, fp32 durations, int8 audio, int8 durations) per sentence, through the
+    ONNX backend (the int8 model's durations from its text stage)."""
     files = ensure_assets(settings)
     fp32 = OnnxBackend.from_settings(settings, files)
     default = settings.model_copy(update={"model_path": None})
     int8 = OnnxBackend.from_settings(default, ensure_assets(default))
-    assert fp32.durations and not int8.durations
+    assert fp32.durations and int8.durations
     voice = VoiceStore.load(files.voices).resolve("af_heart")
     phonemizer = Phonemizer()
     result = []
@@ -57,8 +58,8 @@ def spoken(settings: Settings):  # noqa: ANN201
         audio, durations = fp32.synthesize_with_durations(tokens, style, 1.0)
         assert len(durations) == len(tokens) + 2
         assert audio.size == durations.sum() * 600  # the unit timestamps are counted in
-        result.append((text, audio, durations, int8.synthesize(tokens, style, 1.0)))
-    text, audio, _, _ = result[0]
+        result.append((text, audio, durations, *int8.synthesize_with_durations(tokens, style, 1.0)))
+    text, audio, *_ = result[0]
     tokens = phonemizer.tokenize(phonemizer.phonemize(text, voice.lang))
     again = fp32.synthesize(tokens, voice.style_for(len(tokens)), 1.0)
     np.testing.assert_array_equal(again, audio)  # no random ops in the export
@@ -85,7 +86,7 @@ def test_the_export_has_the_int8_models_inputs_and_a_durations_output(settings: 
 
 
 def test_the_export_matches_the_int8_model_in_length_and_loudness(spoken) -> None:  # noqa: ANN001
-    for text, audio, _, int8 in spoken:
+    for text, audio, _, int8, _ in spoken:
         assert 0.98 <= audio.size / int8.size <= 1.02, text
         rms = np.sqrt(np.mean(audio**2)) / np.sqrt(np.mean(int8**2))
         assert 0.85 <= rms <= 1.15, (text, rms)
@@ -99,5 +100,14 @@ def test_whisper_hears_the_same_words_from_the_export_and_the_int8_model(
         segments, _ = whisper.transcribe(resample_to_16k(audio, 24_000), language="en", beam_size=1)
         return words(" ".join(segment.text for segment in segments))
 
-    for text, audio, _, int8 in spoken:
+    for text, audio, _, int8, _ in spoken:
         assert heard(audio) == heard(int8) == words(text), text
+
+
+def test_the_int8_text_stage_predicts_the_exports_durations(spoken) -> None:  # noqa: ANN001
+    """The same weights at another precision: a token now and then one frame apart, no more."""
+    for text, _, durations, int8, int8_durations in spoken:
+        assert int8.size == int8_durations.sum() * 600, text
+        assert len(int8_durations) == len(durations), text
+        assert np.abs(int8_durations - durations).max() <= 1, text
+        assert np.mean(int8_durations != durations) < 0.1, text

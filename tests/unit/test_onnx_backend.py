@@ -172,3 +172,18 @@ def test_a_cached_graph_saved_before_hashes_were_recorded_is_rebuilt_once(
         "earlier version); rebuilding it"
     ]
     assert optimized.with_name(f"{optimized.name}.sha256").read_text() == sha256_of(optimized)
+
+
+def test_a_graph_that_is_not_kokoros_runs_whole_without_durations(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A custom model the stage split does not fit still serves, whole, and says why."""
+    from tts_service.backends.onnx import OnnxBackend
+
+    model = tmp_path / "custom.onnx"
+    model.write_bytes(matmul_model(WEIGHTS))
+    with caplog.at_level(logging.WARNING, logger="tts_service"):
+        backend = OnnxBackend.load(model, tmp_path, ort.SessionOptions())
+    assert not backend.windowed and not backend.durations
+    assert "whole, without streaming below the chunk" in caplog.text
+    assert not list(tmp_path.glob("*.onnx.sha256"))  # no stages were kept

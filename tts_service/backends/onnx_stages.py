@@ -190,8 +190,12 @@ def ensure_stages(model: Path, cache: Path) -> dict[str, Path | bytes]:
     from tts_service.backends.onnx import cache_problem, record_cached, remove_cached
 
     paths = stage_paths(model, cache)
-    if all(path.is_file() and cache_problem(path) is None for path in paths.values()):
+    problems = {path: cache_problem(path) for path in paths.values() if path.is_file()}
+    if len(problems) == len(paths) and not any(problems.values()):
         return dict(paths)
+    for path, problem in problems.items():
+        if problem:
+            logger.warning("The cached model stage %s %s; rebuilding it", path, problem)
     _, graphs = extract(model)
     if not os.access(cache, os.W_OK):
         return dict(graphs)
@@ -208,6 +212,8 @@ def ensure_stages(model: Path, cache: Path) -> dict[str, Path | bytes]:
         logger.warning(
             "Running without the model-stage cache: cannot save it in %s (%s)", cache, exc
         )
+        for path in paths.values():  # a stage without the others is of no use
+            remove_cached(path)
         return dict(graphs)
     logger.info("Split %s into its text and waveform stages (kept in %s)", model.name, cache)
     return dict(paths)

@@ -1,0 +1,80 @@
+"""The model split into its stages: the same audio as the whole graph, durations that add up,
+stage files kept once and rebuilt when damaged."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from tts_service.assets import ensure_assets
+from tts_service.backends.onnx import OnnxBackend
+from tts_service.backends.onnx_stages import STAGES, stage_paths
+from tts_service.config import Settings
+from tts_service.text.phonemes import Phonemizer
+from tts_service.voices import VoiceStore
+
+TEXT = "Split in two, the model still says every word the way it did."
+
+
+@pytest.fixture(scope="module")
+def spoken(model_settings: Settings) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """(tokens, style, the whole graph's audio)."""
+    files = ensure_assets(model_settings, fetch=False)
+    phonemizer = Phonemizer()
+    tokens = phonemizer.tokenize(phonemizer.phonemize(TEXT, "en-us"))
+    style = VoiceStore.load(files.voices).resolve("af_heart").style_for(len(tokens))
+    whole = ort.InferenceSession(str(files.model), providers=["CPUExecutionProvider"])
+    inputs = {
+        "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
+        "style": np.asarray(style, dtype=np.float32).reshape(1, -1),
+        "speed": np.array([1.0], dtype=np.float32),
+    }
+    (audio,) = whole.run(None, inputs)
+    return tokens, style, np.asarray(audio, dtype=np.float32).ravel()
+
+
+def test_the_stages_give_the_whole_graphs_audio_and_durations_that_add_up(
+    model_settings: Settings, tmp_path: Path, spoken: tuple[list[int], np.ndarray, np.ndarray]
+) -> None:
+    tokens, style, expected = spoken
+    files = ensure_assets(model_settings, fetch=False)
+    backend = OnnxBackend.load(files.model, tmp_path, ort.SessionOptions())
+    assert backend.windowed and backend.durations
+    audio, durations = backend.synthesize_with_durations(tokens, style, 1.0)
+    np.testing.assert_array_equal(audio, expected)
+    assert len(durations) == len(tokens) + 2 and durations.min() >= 1
+    assert audio.size == durations.sum() * 600
+    prepared = backend.prepare(tokens, style, 1.0)
+    assert prepared.frames == durations.sum()
+    window = backend.render(prepared, 10, 30)
+    assert window.size == 20 * 600 and np.abs(window).max() > 0.01
+
+
+def test_stage_files_are_kept_once_and_a_damaged_one_is_rebuilt(
+    model_settings: Settings,
+    tmp_path: Path,
+    spoken: tuple[list[int], np.ndarray, np.ndarray],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tokens, style, expected = spoken
+    files = ensure_assets(model_settings, fetch=False)
+    OnnxBackend.load(files.model, tmp_path, ort.SessionOptions())
+    paths = stage_paths(files.model, tmp_path)
+    assert sorted(paths) == sorted(STAGES) and all(p.is_file() for p in paths.values())
+    written = {name: p.stat().st_mtime_ns for name, p in paths.items()}
+    OnnxBackend.load(files.model, tmp_path, ort.SessionOptions())
+    assert {name: p.stat().st_mtime_ns for name, p in paths.items()} == written  # reused
+
+    waveform = paths["waveform"]
+    data = bytearray(waveform.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4096] = bytes(b ^ 0xFF for b in data[middle : middle + 4096])
+    waveform.write_bytes(bytes(data))  # same size: only the hash can tell
+    with caplog.at_level(logging.WARNING, logger="tts_service"):
+        again = OnnxBackend.load(files.model, tmp_path, ort.SessionOptions())
+    assert "rebuilding it" in caplog.text
+    np.testing.assert_array_equal(again.synthesize(tokens, style, 1.0), expected)
