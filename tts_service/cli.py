@@ -206,9 +206,7 @@ def convert(models_dir: str | None) -> None:
     configure_logging("info")
     try:
         ensure_assets(settings)
-        for name, spec in BACKENDS.items():
-            if spec.prepare is not None:  # the PyTorch weights
-                prepare_backend(settings, name, build=True)
+        prepare_backend(settings, "torch", build=True)
     except AssetError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -78,3 +78,16 @@ def test_stage_files_are_kept_once_and_a_damaged_one_is_rebuilt(
         again = OnnxBackend.load(files.model, tmp_path, ort.SessionOptions())
     assert "rebuilding it" in caplog.text
     np.testing.assert_array_equal(again.synthesize(tokens, style, 1.0), expected)
+
+
+def test_fetch_splits_the_model_so_a_baked_image_carries_its_stages(
+    model_settings: Settings, tmp_path: Path
+) -> None:
+    from tts_service.backends import prepare_backend
+
+    files = ensure_assets(model_settings, fetch=False)
+    settings = Settings(model_path=files.model, voices_path=files.voices, models_dir=tmp_path)
+    prepare_backend(settings, "onnx", build=False)  # serving without fetch: built at load
+    assert not list(tmp_path.glob("*.onnx"))
+    prepare_backend(settings, "onnx", build=True)
+    assert all(path.is_file() for path in stage_paths(files.model, tmp_path).values())

@@ -131,7 +131,11 @@ class BackendSpec:
 
 BACKENDS: dict[str, BackendSpec] = {
     # onnxruntime, in the base install: what ``auto`` falls back to.
-    "onnx": BackendSpec("tts_service.backends.onnx:OnnxBackend.from_settings", durations=True),
+    "onnx": BackendSpec(
+        "tts_service.backends.onnx:OnnxBackend.from_settings",
+        durations=True,
+        prepare="tts_service.backends.onnx_stages:prepare",
+    ),
     # PyTorch: the first inference on CUDA sets up its kernels, hence the warm-up.
     "torch": BackendSpec(
         "tts_service.backends.pytorch:TorchBackend.from_settings",

@@ -28,7 +28,10 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tts_service.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +176,18 @@ def _Extractor(model: Any) -> Any:  # noqa: N802 - a class made on first use
             return initializer, value_info
 
     return SubgraphAware(model)
+
+
+def prepare(settings: Settings, *, build: bool) -> None:
+    """``BackendSpec.prepare``: ``fetch`` (``build``) splits the model now, so that an image
+    with the model baked in carries its stages; serving builds any that are missing at load."""
+    if build:
+        from tts_service.assets import ensure_assets
+
+        try:
+            ensure_stages(ensure_assets(settings, fetch=False).model, settings.models_dir)
+        except StageError:
+            pass  # a graph the split does not fit runs whole; loading says so
 
 
 def stage_paths(model: Path, cache: Path) -> dict[str, Path]:
