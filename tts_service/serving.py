@@ -128,11 +128,13 @@ class SpeechService:
             synthesizer.metrics, cancel_reason,
         )  # fmt: skip
         # Checked again: others may have been admitted meanwhile. No await between this and
-        # opening the stream.
+        # opening the stream. A whole file (``stream: false``) is heard only once it is all
+        # made: it is planned for the soonest end rather than the soonest first audio.
         synthesizer.check_capacity(len(text), speed=body.speed, split=body.split_sentences)
         stream = synthesizer.stream(
             text, voice, speed=body.speed, lang=lang, split=body.split_sentences,
             request_id=request_id, timestamps=body.timestamps, normalize=body.normalize,
+            listening=body.stream or body.stream_format == "sse",
         )  # fmt: skip
         try:
             first = await stream.first()
