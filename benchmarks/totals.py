@@ -125,7 +125,10 @@ def _median(values: list[float]) -> str:
 @click.option("--article-rounds", default=2, show_default=True, help="Rounds of the article.")
 @click.option("--article-chars", default=ARTICLE_CHARS, show_default=True)
 @click.option("--voice", default="af_heart", show_default=True)
-def compare(rounds: int, article_rounds: int, article_chars: int, voice: str) -> None:
+@click.option("--env", "env", multiple=True, help="KEY=VALUE for this service, e.g. TTS_*.")
+def compare(
+    rounds: int, article_rounds: int, article_chars: int, voice: str, env: tuple[str, ...]
+) -> None:
     """This service and the reference server side by side, with the bare model's time."""
     _, backend, phonemizer, chosen = _loaded(voice)
     one_piece = _one_piece(backend, phonemizer, chosen, " ".join(SHORT.split()))
@@ -137,7 +140,7 @@ def compare(rounds: int, article_rounds: int, article_chars: int, voice: str) ->
     ttfas: dict[str, list[float]] = defaultdict(list)
     rates: dict[str, list[float]] = defaultdict(list)
     with (
-        _server(ours_cmd, "/health", quiet) as ours,
+        _server(ours_cmd, "/health", quiet | dict(e.split("=", 1) for e in env)) as ours,
         _server(reference_cmd, "/docs", quiet) as reference,
         httpx.Client(timeout=900) as client,
     ):
@@ -180,10 +183,12 @@ def compare(rounds: int, article_rounds: int, article_chars: int, voice: str) ->
 
 @main.command()
 @click.option("--voice", default="af_heart", show_default=True)
-@click.option("--article-chars", default=ARTICLE_CHARS, show_default=True)
+@click.option("--article-chars", default=ARTICLE_CHARS, show_default=True, help="0: no article.")
 @click.option("--format", "fmt", default="mp3", show_default=True, help="Encoder timed.")
-def breakdown(voice: str, article_chars: int, fmt: str) -> None:
-    """Each stage's seconds for a reply's chunks run one after another, by plan."""
+@click.option("--repeats", default=5, show_default=True, help="Runs of the phrase per plan.")
+def breakdown(voice: str, article_chars: int, fmt: str, repeats: int) -> None:
+    """Each stage's seconds for a reply's chunks run one after another, by plan (the mean of
+    ``repeats`` runs, the plans in turn; the article once, and only with ``--article-chars``)."""
     from tts_service.audio import create_encoder
     from tts_service.audio.fades import fade_edges
     from tts_service.audio.loudness import integrated_loudness
@@ -196,42 +201,50 @@ def breakdown(voice: str, article_chars: int, fmt: str) -> None:
         "whole-reply plan": {"listening": False},
         "one piece (split_sentences: false)": {"split": False},
     }
+
+    def run(text: str, options: dict[str, Any], stages: dict[str, float]) -> list[int]:
+        sizes: list[int] = []
+        chunks = synthesizer.plan(text, chosen, **options)
+        encoder = create_encoder(fmt, rate)
+        while True:
+            with _stage(stages, "planning"):
+                chunk = next(chunks, None)
+            if chunk is None:
+                break
+            sizes.append(len(chunk.phonemes))
+            with _stage(stages, "model"):
+                tokens = phonemizer.tokenize(chunk.phonemes)
+                audio = backend.synthesize(tokens, chosen.style_for(len(tokens)), 1.0)
+            with _stage(stages, "trim"):
+                start, end = speech_bounds(audio, rate)
+            with _stage(stages, "fades"):
+                audio = fade_edges(audio[start:end], rate)
+                integrated_loudness(audio, rate)
+            with _stage(stages, "encoding"):
+                encoder.encode(audio)
+        with _stage(stages, "encoding"):
+            encoder.finish()
+        return sizes
+
     click.echo("| text | plan | chunks (phonemes) | planning | model | trim | fades, loudness | "
                f"{fmt} encoding | all |")  # fmt: skip
     click.echo("|---|---|---|---|---|---|---|---|---|")
-    try:
-        for name, text in (("phrase", SHORT), ("article", _article(article_chars))):
+    texts = [("phrase", SHORT, repeats)]
+    if article_chars:
+        texts.append(("article", _article(article_chars), 1))
+    for name, text, runs in texts:
+        stages: dict[str, dict[str, float]] = {label: defaultdict(float) for label in plans}
+        sizes: dict[str, list[int]] = {}
+        for _ in range(runs):
             for label, options in plans.items():
-                stages: dict[str, float] = defaultdict(float)
-                sizes: list[int] = []
-                chunks = synthesizer.plan(text, chosen, **options)
-                encoder = create_encoder(fmt, rate)
-                while True:
-                    with _stage(stages, "planning"):
-                        chunk = next(chunks, None)
-                    if chunk is None:
-                        break
-                    sizes.append(len(chunk.phonemes))
-                    with _stage(stages, "model"):
-                        tokens = phonemizer.tokenize(chunk.phonemes)
-                        audio = backend.synthesize(tokens, chosen.style_for(len(tokens)), 1.0)
-                    with _stage(stages, "trim"):
-                        start, end = speech_bounds(audio, rate)
-                    with _stage(stages, "fades"):
-                        audio = fade_edges(audio[start:end], rate)
-                        integrated_loudness(audio, rate)
-                    with _stage(stages, "encoding"):
-                        encoder.encode(audio)
-                with _stage(stages, "encoding"):
-                    encoder.finish()
-                cells = [f"{stages[k]:.2f} s" for k in ("planning", "model", "trim", "fades")]
-                click.echo(
-                    f"| {name} | {label} | {len(sizes)} ({', '.join(map(str, sizes))}) | "
-                    f"{' | '.join(cells)} | {stages['encoding']:.2f} s | "
-                    f"{sum(stages.values()):.2f} s |"
-                )
-    finally:
-        synthesizer.shutdown()
+                sizes[label] = run(text, options, stages[label])
+        for label in plans:
+            mean = {stage: seconds / runs for stage, seconds in stages[label].items()}
+            cells = [f"{mean[k]:.2f} s" for k in ("planning", "model", "trim", "fades")]
+            click.echo(
+                f"| {name} | {label} | {len(sizes[label])} ({', '.join(map(str, sizes[label]))})"
+                f" | {' | '.join(cells)} | {mean['encoding']:.2f} s | {sum(mean.values()):.2f} s |"
+            )
 
 
 @contextmanager

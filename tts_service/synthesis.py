@@ -181,13 +181,13 @@ class Synthesizer:
         possible; ``timestamps`` keeps each chunk's words; ``normalize`` reads numbers, money,
         dates… as words. No chunk's audio lasts longer than ``max_chunk_seconds`` at ``speed``.
         ``listening=False``: nobody hears the audio before the whole reply is made (a whole
-        file), so its sentences go in chunks as large as the model allows, the first one too:
-        fewest inferences, soonest done."""
+        file), so its sentences go in chunks as large as the model (and ``group_phonemes``)
+        allows, the first one too: fewest inferences, soonest done."""
         small = split and listening  # chunks that start small and grow, for early first audio
         return ChunkPlanner(
             self.phonemizer,
             lang or voice.lang,
-            group_phonemes=self.settings.group_phonemes if small else MAX_TOKENS,
+            group_phonemes=self.settings.group_phonemes if split else MAX_TOKENS,
             pauses=self.pauses,
             first_chunk_phonemes=self.settings.first_chunk_phonemes if small else MAX_TOKENS,
             growth=self._growth if small else _UNSPLIT_GROWTH,
