@@ -2,8 +2,10 @@
 
 Rules: the first chunk is the first speakable sentence on its own (never merged with the next),
 so first audio comes as early as the text allows; if that sentence is longer than
-``first_chunk_phonemes``, only its first clause (or first words) is. Each later chunk may be at
-most ``growth`` times longer than the one before it, up to ``group_phonemes``: sentences are
+``first_chunk_phonemes``, only its first clause (or first words) is. Where nobody listens before
+the whole reply is made (``first_alone=False``: a whole file, ``stream: false``), the first chunk
+is grouped like any other, so a short reply is one inference: what finishes soonest. Each later
+chunk may be at most ``growth`` times longer than the one before it, up to ``group_phonemes``: sentences are
 grouped into it, and a sentence longer than that is cut after a clause (or between words).
 Synthesis then stays ahead of playback from the first chunk on, as long as the model runs faster
 than ``growth`` × real time: chunk k is synthesized while the chunks before it play. Chunks never
@@ -86,6 +88,7 @@ class ChunkPlanner:
         words: bool = False,
         max_phonemes: MaxPhonemes = MAX_TOKENS,
         normalize: bool = True,
+        first_alone: bool = True,
     ) -> None:
         self.phonemizer = phonemizer
         self.lang = lang
@@ -96,7 +99,9 @@ class ChunkPlanner:
         self._max_phonemes = max_phonemes
         self._group_phonemes = group_phonemes
         self._first_chunk_phonemes = first_chunk_phonemes
-        self._limit = 0  # the first chunk is never grouped; then the limit only grows
+        self._first_alone = first_alone
+        # The first chunk is grouped only when not alone; then the limit only grows.
+        self._limit = 0 if first_alone else min(group_phonemes, MAX_TOKENS)
         self._group: list[Piece] = []
         self._index = 0
         self._started = False
@@ -122,7 +127,8 @@ class ChunkPlanner:
                 yield from self._place(piece)
             else:
                 self._started = True
-                first_limit = min(self._first_chunk_phonemes, self._largest(piece.rate))
+                first = self._first_chunk_phonemes if self._first_alone else MAX_TOKENS
+                first_limit = min(first, self._largest(piece.rate))
                 for part in cut_head(piece, first_limit):
                     yield from self._place(part)
         if self._group:
@@ -142,6 +148,11 @@ class ChunkPlanner:
         elif mark.pause is not None:
             self._lead = clamp_pause(self._lead + mark.pause)
 
+    @property
+    def _grouping(self) -> bool:
+        """Whether the next chunk groups sentences (the first one alone does not)."""
+        return self._index > 0 or not self._first_alone
+
     def _place(self, piece: Piece) -> Iterator[Chunk]:
         group = self._group
         if group:
@@ -149,13 +160,14 @@ class ChunkPlanner:
             limit = min(self._limit, self._largest(piece.rate))
             last = group[-1]
             if (
-                self._index == 0 or size > limit or last.boundary is Boundary.PARAGRAPH
+                not self._grouping or size > limit
+                or last.boundary is Boundary.PARAGRAPH
                 or last.pause is not None or last.rate != piece.rate
             ):  # fmt: skip
                 yield self._emit()
         # A sentence longer than this chunk may grow to is cut at a clause (or between words),
         # so synthesis keeps ahead of playback from the first chunk on.
-        while not group and self._index > 0 and len(piece.phonemes) > self._limit:
+        while not group and self._grouping and len(piece.phonemes) > self._limit:
             parts = cut_head(piece, self._limit, longest=True)
             if len(parts) == 1:
                 break
@@ -202,15 +214,17 @@ def plan_chunks(
     growth: float | Callable[[], float] = 1.5,
     words: bool = False,
     max_phonemes: MaxPhonemes = MAX_TOKENS,
+    first_alone: bool = True,
 ) -> Iterator[Chunk]:
     """Group pieces into chunks; a generator, so phonemization happens only as chunks are needed.
     ``growth`` may be a function, asked after each chunk (the model's speed as measured so far).
     ``words``: each chunk also says where its words are (for word timestamps). No chunk has more
-    than ``max_phonemes`` phonemes (nor the model's ``MAX_TOKENS``)."""
+    than ``max_phonemes`` phonemes (nor the model's ``MAX_TOKENS``). ``first_alone=False`` groups
+    the first chunk's sentences too."""
     planner = ChunkPlanner(
         phonemizer, lang, group_phonemes=group_phonemes, pauses=pauses,
         first_chunk_phonemes=first_chunk_phonemes, growth=growth, words=words,
-        max_phonemes=max_phonemes,
+        max_phonemes=max_phonemes, first_alone=first_alone,
     )  # fmt: skip
     return planner.chunks(sentences)
 

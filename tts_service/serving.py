@@ -119,9 +119,13 @@ class SpeechService:
             body.voice_spec or self.settings.default_voice, synthesizer.backend.style_as_used
         )
         lang = resolve_lang_code(body.lang_code) if body.lang_code else None
+        # A whole file (``stream: false``) is heard only once it is all made: it is planned for
+        # the soonest end rather than the soonest first audio, its first chunk as large as any.
+        listening = body.stream or body.stream_format == "sse"
+        split = body.split_sentences and listening  # a small first chunk, for admission
         # Refused at once when busy, before the markup is stripped on a thread: under overload
         # most requests end here, and each costs the admitted streams' event loop little.
-        synthesizer.check_capacity(len(text), speed=body.speed, split=body.split_sentences)
+        synthesizer.check_capacity(len(text), speed=body.speed, split=split)
         text = await anyio.to_thread.run_sync(_speakable_text, text)  # ~0.1 s for 4096 odd chars
         stats = StreamStats(
             request_id, len(text), voice.spec, body.response_format, time.perf_counter(),
@@ -129,10 +133,11 @@ class SpeechService:
         )  # fmt: skip
         # Checked again: others may have been admitted meanwhile. No await between this and
         # opening the stream.
-        synthesizer.check_capacity(len(text), speed=body.speed, split=body.split_sentences)
+        synthesizer.check_capacity(len(text), speed=body.speed, split=split)
         stream = synthesizer.stream(
             text, voice, speed=body.speed, lang=lang, split=body.split_sentences,
             request_id=request_id, timestamps=body.timestamps, normalize=body.normalize,
+            listening=listening,
         )  # fmt: skip
         try:
             first = await stream.first()

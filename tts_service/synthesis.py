@@ -175,20 +175,26 @@ class Synthesizer:
         split: bool = True,
         timestamps: bool = False,
         normalize: bool = True,
+        listening: bool = True,
     ) -> ChunkPlanner:
         """The planner of a text spoken at ``speed``; ``split=False`` speaks it as few pieces as
         possible; ``timestamps`` keeps each chunk's words; ``normalize`` reads numbers, money,
-        dates… as words. No chunk's audio lasts longer than ``max_chunk_seconds`` at ``speed``."""
+        dates… as words. No chunk's audio lasts longer than ``max_chunk_seconds`` at ``speed``.
+        ``listening=False``: nobody hears the audio before the whole reply is made (a whole
+        file), so its sentences go in chunks as large as the model (and ``group_phonemes``)
+        allows, the first one too: fewest inferences, soonest done."""
+        small = split and listening  # chunks that start small and grow, for early first audio
         return ChunkPlanner(
             self.phonemizer,
             lang or voice.lang,
             group_phonemes=self.settings.group_phonemes if split else MAX_TOKENS,
             pauses=self.pauses,
-            first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
-            growth=self._growth if split else _UNSPLIT_GROWTH,
+            first_chunk_phonemes=self.settings.first_chunk_phonemes if small else MAX_TOKENS,
+            growth=self._growth if small else _UNSPLIT_GROWTH,
             words=timestamps,
             max_phonemes=lambda rate: self._largest(spoken_speed(speed, rate)),
             normalize=normalize,
+            first_alone=listening,
         )
 
     def plan(
@@ -201,6 +207,7 @@ class Synthesizer:
         split: bool = True,
         timestamps: bool = False,
         normalize: bool = True,
+        listening: bool = True,
     ) -> Iterator[Chunk]:
         """The chunks of ``text`` (see ``planner``), planned lazily."""
         if split:
@@ -208,8 +215,9 @@ class Synthesizer:
         else:  # the baseline that streaming is measured against: one piece, as the model allows
             sentences = [Sentence(" ".join(text.split()), Boundary.NONE)]
         planner = self.planner(
-            voice, speed=speed, lang=lang, split=split, timestamps=timestamps, normalize=normalize
-        )
+            voice, speed=speed, lang=lang, split=split, timestamps=timestamps,
+            normalize=normalize, listening=listening,
+        )  # fmt: skip
         return planner.chunks(sentences)
 
     def stream(
@@ -223,12 +231,13 @@ class Synthesizer:
         request_id: str = "-",
         timestamps: bool = False,
         normalize: bool = True,
+        listening: bool = True,
     ) -> SpeechStream:
         """A stream of ``text`` (see ``plan``); ``timestamps`` locates the words of each chunk in
         its audio (``backend.durations``). It holds a slot until closed or collected."""
         chunks = self.plan(
             text, voice, speed=speed, lang=lang, split=split, timestamps=timestamps,
-            normalize=normalize,
+            normalize=normalize, listening=listening,
         )  # fmt: skip
         plan = ChunkPlan(chunks, round(len(text) * policy.PHONEMES_PER_CHAR))
         return self.open_stream(

@@ -46,6 +46,7 @@ def plan(
     growth: float = 1000.0,  # no growth limit: plain greedy grouping
     first: int = MAX_TOKENS,
     largest: int = MAX_TOKENS,
+    first_alone: bool = True,
 ) -> list[Chunk]:
     return list(
         plan_chunks(
@@ -57,6 +58,7 @@ def plan(
             first_chunk_phonemes=first,
             growth=growth,
             max_phonemes=largest,
+            first_alone=first_alone,
         )  # fmt: skip
     )
 
@@ -67,6 +69,31 @@ def test_first_chunk_is_never_merged_with_the_next_sentence(phonemizer: Phonemiz
     assert chunks[0].phonemes == phonemizer.phonemize("Hi.", LANG)
     # The rest, all short, is one group.
     assert [chunk.text for chunk in chunks[1:]] == ["Yes. Go on. Fine."]
+
+
+def test_where_nobody_listens_early_the_first_chunk_groups_sentences_too(
+    phonemizer: Phonemizer,
+) -> None:
+    """A whole file: the fewest, largest chunks, the first one no exception."""
+    text = " ".join(SHORT_SENTENCES)
+    whole = plan(text, phonemizer, group=80, first_alone=False)
+    assert len(whole[0].text.split(". ")) > 1, "the first chunk holds several sentences"
+    assert " ".join(chunk.text for chunk in whole) == text
+    assert all(len(chunk.phonemes) <= 80 for chunk in whole)
+    streamed = plan(text, phonemizer, group=80)
+    assert streamed[0].text == SHORT_SENTENCES[0]
+    assert len(whole) < len(streamed)
+
+
+def test_where_nobody_listens_early_a_long_first_sentence_is_not_cut_short(
+    phonemizer: Phonemizer,
+) -> None:
+    text = "A first sentence, with clauses, that goes on for quite a while. Then a short one."
+    whole = plan(text, phonemizer, first=20, first_alone=False)
+    assert [chunk.phonemes for chunk in whole] == [
+        " ".join(phonemizer.phonemize(s.text, LANG) for s in split_sentences(text))
+    ]
+    assert plan(text, phonemizer, first=20)[0].text != text.split(". ")[0] + "."  # cut
 
 
 def test_the_first_chunk_is_the_first_speakable_sentence(phonemizer: Phonemizer) -> None:

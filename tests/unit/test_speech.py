@@ -64,7 +64,52 @@ def test_stream_false_returns_the_whole_file_with_content_length(client: TestCli
     assert response.status_code == 200
     assert int(response.headers["content-length"]) == len(response.content)
     streamed = client.post(SPEECH, json={**body, "stream": True})
-    assert streamed.content == response.content
+    # The same speech, in one piece rather than two: as long, give or take a pause and edges.
+    whole, parts = (
+        decoded_seconds(response.content, "wav"),
+        decoded_seconds(streamed.content, "wav"),
+    )
+    assert whole > 1.0
+    assert abs(whole - parts) < SENTENCE_PAUSE + UNTRIMMED_EDGES_S
+
+
+def test_a_whole_file_is_one_inference_where_a_stream_starts_with_the_first_sentence(
+    client: TestClient, standin: StandInBackend
+) -> None:
+    """Nobody hears a whole file before it is made: its sentences are grouped, the first one
+    too, so a short reply costs one inference (the least total time); a stream still starts
+    with the first sentence alone (the soonest first audio)."""
+    body = {"input": TWO_SENTENCES, "response_format": "pcm", "stream": False}
+    assert client.post(SPEECH, json=body).status_code == 200
+    phonemizer = Phonemizer()
+    whole_tokens = len(phonemizer.tokenize(
+        " ".join(phonemizer.phonemize(s, "en-us") for s in ("Hello there.", TWO_SENTENCES[13:]))
+    ))  # fmt: skip
+    assert [call.tokens for call in standin.calls] == [whole_tokens]
+    standin.calls.clear()
+    assert client.post(SPEECH, json={**body, "stream": True}).status_code == 200
+    first_tokens = len(phonemizer.tokenize(phonemizer.phonemize("Hello there.", "en-us")))
+    assert [call.tokens for call in standin.calls][:1] == [first_tokens]
+    assert len(standin.calls) == 2
+    standin.calls.clear()
+    sse = {**body, "stream_format": "sse"}  # events are read as they come, whatever ``stream``
+    assert client.post(SPEECH, json=sse).status_code == 200
+    assert len(standin.calls) == 2
+
+
+def test_a_long_whole_file_goes_in_chunks_as_large_as_the_model_allows(
+    client: TestClient, standin: StandInBackend
+) -> None:
+    text = " ".join(f"This is sentence number {n} of a longer text." for n in range(40))
+    body = {"input": text, "response_format": "pcm", "stream": False}
+    assert client.post(SPEECH, json=body).status_code == 200
+    whole = [call.tokens for call in standin.calls]
+    standin.calls.clear()
+    assert client.post(SPEECH, json={**body, "stream": True}).status_code == 200
+    streamed = [call.tokens for call in standin.calls]
+    assert abs(sum(whole) - sum(streamed)) < len(streamed)  # the same text (but for spaces)
+    assert len(whole) < len(streamed)
+    assert all(tokens > 400 for tokens in whole[:-1]), whole  # 510 at most, sentences whole
 
 
 @pytest.mark.parametrize("voice", ["bm_fable", {"id": "bm_fable"}, "fable", "BM_FABLE"])

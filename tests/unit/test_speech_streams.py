@@ -44,7 +44,10 @@ def test_a_mid_stream_failure_surfaces_as_an_exception_in_the_test_client(
 
 def test_a_failure_without_streaming_is_an_openai_shaped_500(make_client: ClientFactory) -> None:
     client = make_client(StandInBackend(fail_on_call=1), raise_server_exceptions=False)
-    body = {"input": THREE_SENTENCES, "response_format": "mp3", "stream": False}
+    # Two paragraphs: a whole file groups sentences, but never across a paragraph, so the
+    # failing call is its second chunk's.
+    text = THREE_SENTENCES.replace(". ", ".\n\n", 1)
+    body = {"input": text, "response_format": "mp3", "stream": False}
     error = assert_openai_error(client.post(SPEECH, json=body), 500)
     assert error["type"] == "server_error"
 
