@@ -161,17 +161,15 @@ class OnnxBackend:
         features = _Features(asr, f0, n, phase, inputs["style"])
         return Prepared(int(durations.sum()), durations, features)
 
-    def render(self, prepared: Prepared, start: int, end: int) -> np.ndarray:
+    def render(
+        self, prepared: Prepared, start: int, end: int, context: int = WINDOW_CONTEXT_FRAMES
+    ) -> np.ndarray:
+        """``Backend.render``; ``context`` frames on each side (``benchmarks/windows.py``)."""
         if self._cut is None:
             return render_whole(prepared, start, end)
         cut, f = self._cut, prepared.features
         # The window with context on each side, for the convolutions' reach; cropped after.
-        lo = 0 if start == 0 and end == prepared.frames else max(0, start - WINDOW_CONTEXT_FRAMES)
-        hi = (
-            prepared.frames
-            if lo == 0 and end == prepared.frames
-            else min(prepared.frames, end + WINDOW_CONTEXT_FRAMES)
-        )
+        lo, hi = max(0, start - context), min(prepared.frames, end + context)
         feeds = {
             cut.asr: f.asr[..., lo:hi],
             cut.f0: f.f0[..., 2 * lo : 2 * hi],
