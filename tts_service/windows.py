@@ -17,7 +17,6 @@ import numpy as np
 
 from tts_service.backends import SAMPLES_PER_FRAME
 
-
 OVERLAP_FRAMES = 2
 """Frames each window renders beyond its end, crossfaded with the next window's start. Without
 it a join is a step between two renders that disagree slightly, heard as a click (measured:
