@@ -142,8 +142,9 @@ class Settings(BaseSettings):
     windows: bool = True
     """Render a chunk's audio in windows of frames (``tts_service.windows``) where the backend
     can (the split ONNX model): first audio after a small window instead of the whole chunk.
-    Windowed audio differs slightly from the whole chunk's (docs/performance.md, Windowed
-    rendering: the measured differences and the quality gate)."""
+    Windowed audio differs slightly from the whole chunk's, and a chunk rendered wholly in
+    windows costs more model time than in one piece, as the context around each window is
+    rendered too (docs/performance.md, Windowed rendering: the differences, the cost, the gate)."""
 
     window_first_frames: int = Field(12, ge=1, le=512)
     """Frames (25 ms each) of a chunk's first window: smaller is sooner first audio, and a less
