@@ -139,6 +139,24 @@ class Settings(BaseSettings):
     inference is edge silence that is trimmed away); 0 keeps the growth to ``TTS_CHUNK_GROWTH``
     alone, so the same text is always cut the same way."""
 
+    windows: bool = True
+    """Render a chunk's audio in windows of frames (``tts_service.windows``) where the backend
+    can (the split ONNX model): first audio after a small window instead of the whole chunk.
+    Windowed audio differs slightly from the whole chunk's, and a chunk rendered wholly in
+    windows costs more model time than in one piece, as the context around each window is
+    rendered too (docs/performance.md, Windowed rendering: the differences, the cost, the gate)."""
+
+    window_first_frames: int = Field(12, ge=1, le=512)
+    """Frames (25 ms each) of a chunk's first window: smaller is sooner first audio, and a less
+    faithful window (its normalization sees less of the chunk)."""
+
+    window_growth: float = Field(2.0, ge=1.0, le=16.0)
+    """Each later window is this many times the one before, up to ``TTS_WINDOW_LARGEST_FRAMES``."""
+
+    window_largest_frames: int = Field(128, ge=8, le=1024)
+    """Frames of the largest window: larger windows cost less context (rendered on each side and
+    cropped) per frame; smaller ones are shorter units of work to schedule."""
+
     max_input_chars: int = Field(4096, ge=1)
     """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""
 

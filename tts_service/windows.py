@@ -17,6 +17,11 @@ import numpy as np
 
 from tts_service.backends import SAMPLES_PER_FRAME
 
+OVERLAP_FRAMES = 2
+"""Frames each window renders beyond its end, crossfaded with the next window's start. Without
+it a join is a step between two renders that disagree slightly, heard as a click (measured:
+docs/performance.md, Windowed rendering); 2 frames (50 ms) removed every click measured."""
+
 
 @dataclass(frozen=True)
 class Window:
@@ -28,7 +33,7 @@ class Window:
 
 
 def plan_windows(
-    frames: int, first: int, growth: float, largest: int, overlap: int = 0
+    frames: int, first: int, growth: float, largest: int, overlap: int = OVERLAP_FRAMES
 ) -> list[Window]:
     """Windows covering ``frames``: ``first`` frames, then each ``growth`` times the one before,
     at most ``largest``; a remainder smaller than half a window joins the window before it."""
