@@ -49,3 +49,21 @@ def test_concurrent_workers_each_use_their_own_stream(gpu) -> None:  # noqa: ANN
         lengths = list(pool.map(lambda _: backend.synthesize(tokens, style, 1.0).size, range(6)))
     assert len(set(lengths)) == 1  # same input, same predicted durations, same length
     assert backend._streams and torch.cuda.default_stream() not in backend._streams
+
+
+def test_cuda_windows_of_a_prepared_chunk_join_into_intelligible_speech(gpu, whisper) -> None:  # noqa: ANN001
+    """The split on CUDA: the text stage in one worker's stream, windows rendered from another
+    thread's, joined by the service's crossfade."""
+    from tts_service.windows import plan_windows, render_windows
+
+    backend, tokens, style = gpu
+    prepared = backend.prepare(tokens, style, 1.0)
+    windows = plan_windows(prepared.frames, first=15, growth=1.5, largest=200, overlap=4)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # not the thread that prepared it
+        pieces = pool.submit(
+            lambda: list(render_windows(lambda a, b: backend.render(prepared, a, b), windows))
+        ).result()
+    audio = np.concatenate(pieces)
+    assert audio.size == prepared.frames * 600 and np.isfinite(audio).all()
+    segments, _ = whisper.transcribe(resample_to_16k(audio, 24_000), language="en", beam_size=1)
+    assert word_error_rate(TEXT, " ".join(s.text for s in segments)) <= 0.15

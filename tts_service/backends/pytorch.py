@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from tts_service.backends import SAMPLE_RATE, Prepared, prepared_whole, render_whole
+from tts_service.backends import SAMPLE_RATE, SAMPLES_PER_FRAME, Prepared, torch_stages
+from tts_service.backends.onnx import WINDOW_CONTEXT_FRAMES
 from tts_service.backends.torch_weights import ensure_weights, load_model
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from kokoro.model import KModel
 
     from tts_service.assets import ModelFiles
@@ -73,7 +78,7 @@ class TorchBackend:
     name = "torch"
     sample_rate = SAMPLE_RATE
     durations = True
-    windowed = False
+    windowed = True
 
     def __init__(self, model: KModel, device: torch.device, dtype: torch.dtype) -> None:
         self.device = device
@@ -110,33 +115,60 @@ class TorchBackend:
             ids, ref = ids.pin_memory(), ref.pin_memory()
         return ids.to(self.device, non_blocking=True), ref.to(self.device, non_blocking=True)
 
+    @contextmanager
+    def _running(self) -> Iterator[torch.cuda.Stream | None]:
+        """Inference mode, this thread's CUDA stream and the autocast dtype."""
+        stream = self._stream()
+        autocast = torch.autocast(self.device.type, self.dtype, enabled=self.dtype != torch.float32)
+        with torch.inference_mode(), torch.cuda.stream(stream), autocast:  # type: ignore[arg-type]
+            yield stream
+
+    def _to_host(self, audio: torch.Tensor, stream: torch.cuda.Stream | None) -> np.ndarray:
+        audio = audio.float() * ONNX_LOUDNESS
+        if stream is not None:
+            host = torch.empty(audio.shape, dtype=torch.float32, pin_memory=True)
+            host.copy_(audio, non_blocking=True)
+            stream.synchronize()
+            audio = host
+        return audio.cpu().numpy().ravel()  # type: ignore[no-any-return]
+
     def synthesize_with_durations(
         self, tokens: list[int], style: np.ndarray, speed: float
     ) -> tuple[np.ndarray, np.ndarray]:
         """PCM and the predicted duration (in 600-sample frames) of each token, with the two
-        boundary pads (see ``Backend``)."""
-        stream = self._stream()
-        autocast = torch.autocast(self.device.type, self.dtype, enabled=self.dtype != torch.float32)
-        with torch.inference_mode(), torch.cuda.stream(stream), autocast:  # type: ignore[arg-type]
+        boundary pads (see ``Backend``): hexgrad's model in one call."""
+        with self._running() as stream:
             ids, ref = self._inputs(tokens, style)
             audio, durations = self._model.forward_with_tokens(ids, ref, speed)
-            audio = audio.float() * ONNX_LOUDNESS
-            if stream is not None:
-                host = torch.empty(audio.shape, dtype=torch.float32, pin_memory=True)
-                host.copy_(audio, non_blocking=True)
-                durations = durations.cpu()
-                stream.synchronize()
-                audio = host
-            return audio.cpu().numpy().ravel(), durations.cpu().numpy().ravel()
+            durations = durations.cpu()
+            return self._to_host(audio, stream), durations.numpy().ravel()
 
     def synthesize(self, tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
         return self.synthesize_with_durations(tokens, style, speed)[0]
 
     def prepare(self, tokens: list[int], style: np.ndarray, speed: float) -> Prepared:
-        return prepared_whole(*self.synthesize_with_durations(tokens, style, speed))
+        """The text stage and the harmonic source of the whole chunk (``torch_stages``)."""
+        with self._running():
+            ids, ref = self._inputs(tokens, style)
+            durations, asr, f0, n = torch_stages.text_stage(self._model, ids, ref, speed)
+            source = torch_stages.harmonic_source(self._model.decoder.generator, f0)
+            frames = durations.cpu().numpy().ravel()
+        return Prepared(int(frames.sum()), frames, _Features(asr, f0, n, ref[:, :128], source))
 
     def render(self, prepared: Prepared, start: int, end: int) -> np.ndarray:
-        return render_whole(prepared, start, end)
+        """Frames ``start``–``end`` with ``WINDOW_CONTEXT_FRAMES`` of context each side (the
+        whole chunk's source, so the phase runs on), cropped."""
+        f: _Features = prepared.features
+        whole = start == 0 and end == prepared.frames
+        lo = 0 if whole else max(0, start - WINDOW_CONTEXT_FRAMES)
+        hi = prepared.frames if whole else min(prepared.frames, end + WINDOW_CONTEXT_FRAMES)
+        with self._running() as stream:
+            rendered = torch_stages.render_frames(
+                self._model, f.asr, f.f0, f.n, f.style, f.source, lo, hi
+            )
+            audio = self._to_host(rendered, stream)
+        offset = (start - lo) * SAMPLES_PER_FRAME
+        return audio[offset : offset + (end - start) * SAMPLES_PER_FRAME]
 
     def style_as_used(self, styles: np.ndarray) -> np.ndarray:
         """Under autocast (float16, bfloat16) the style enters the model's layers in that dtype."""
@@ -145,3 +177,15 @@ class TorchBackend:
 
     def interrupt(self) -> None:
         """PyTorch cannot stop a running forward pass; shutdown waits for it (see Backend)."""
+
+
+@dataclass(frozen=True)
+class _Features:
+    """The text stage's output on the model's device: asr (1, 512, T), F0 and N (1, 2T), the
+    decoder's half of the style (1, 128) and the harmonic source (1, 22, 120 T + 1)."""
+
+    asr: torch.Tensor
+    f0: torch.Tensor
+    n: torch.Tensor
+    style: torch.Tensor
+    source: torch.Tensor
