@@ -25,9 +25,11 @@ from tts_service.assets import (
 from tts_service.backends import (
     SAMPLE_RATE,
     SAMPLES_PER_FRAME,
+    WINDOW_CONTEXT_FRAMES,
     Prepared,
     prepared_whole,
     render_whole,
+    window_bounds,
 )
 from tts_service.backends.onnx_stages import Cut, StageError, ensure_stages
 
@@ -38,12 +40,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DURATIONS_OUTPUT = "durations"
-WINDOW_CONTEXT_FRAMES = 32
-"""Frames of context rendered on each side of a window and cropped off. The waveform stage's
-instance normalization takes its statistics from what it renders, so the context is chosen by
-how close a window comes to the whole chunk's audio, not by the convolutions' reach: measured
-over 25 texts, 32 frames bring the mean log-mel distance to the whole render from 2.06 dB (16)
-to 1.63 dB, for 16 frames more of first-audio work (docs/performance.md, Windowed rendering)."""
 ARENA_SHRINKAGE = ("memory.enable_memory_arena_shrinkage", "cpu:0")
 """Run option: after each run, onnxruntime hands the CPU arena's unused memory back. Not used by
 the service: it made every inference about twice as slow on 2 cores, and the arena's peak is
@@ -171,8 +167,7 @@ class OnnxBackend:
         if self._cut is None:
             return render_whole(prepared, start, end)
         cut, f = self._cut, prepared.features
-        # The window with context on each side, for the convolutions' reach; cropped after.
-        lo, hi = max(0, start - context), min(prepared.frames, end + context)
+        lo, hi = window_bounds(prepared.frames, start, end, context)
         feeds = {
             cut.asr: f.asr[..., lo:hi],
             cut.f0: f.f0[..., 2 * lo : 2 * hi],

@@ -23,6 +23,7 @@ the model file, and each is then loaded (and its optimized graph cached) like th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -184,10 +185,9 @@ def prepare(settings: Settings, *, build: bool) -> None:
     if build:
         from tts_service.assets import ensure_assets
 
-        try:
+        # A graph the split does not fit runs whole; loading says so.
+        with contextlib.suppress(StageError):
             ensure_stages(ensure_assets(settings, fetch=False).model, settings.models_dir)
-        except StageError:
-            pass  # a graph the split does not fit runs whole; loading says so
 
 
 def stage_paths(model: Path, cache: Path) -> dict[str, Path]:

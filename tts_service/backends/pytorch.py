@@ -20,8 +20,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from tts_service.backends import SAMPLE_RATE, SAMPLES_PER_FRAME, Prepared, torch_stages
-from tts_service.backends.onnx import WINDOW_CONTEXT_FRAMES
+from tts_service.backends import (
+    SAMPLE_RATE,
+    SAMPLES_PER_FRAME,
+    WINDOW_CONTEXT_FRAMES,
+    Prepared,
+    torch_stages,
+    window_bounds,
+)
 from tts_service.backends.torch_weights import ensure_weights, load_model
 
 if TYPE_CHECKING:
@@ -159,9 +165,7 @@ class TorchBackend:
         """Frames ``start``–``end`` with ``WINDOW_CONTEXT_FRAMES`` of context each side (the
         whole chunk's source, so the phase runs on), cropped."""
         f: _Features = prepared.features
-        whole = start == 0 and end == prepared.frames
-        lo = 0 if whole else max(0, start - WINDOW_CONTEXT_FRAMES)
-        hi = prepared.frames if whole else min(prepared.frames, end + WINDOW_CONTEXT_FRAMES)
+        lo, hi = window_bounds(prepared.frames, start, end, WINDOW_CONTEXT_FRAMES)
         with self._running() as stream:
             rendered = torch_stages.render_frames(
                 self._model, f.asr, f.f0, f.n, f.style, f.source, lo, hi
