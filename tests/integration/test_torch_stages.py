@@ -24,8 +24,7 @@ import torch
 
 from tests.helpers import PARITY_SENTENCES, resample_to_16k, words
 from tts_service.assets import ensure_assets
-from tts_service.backends import SAMPLES_PER_FRAME
-from tts_service.backends import WINDOW_CONTEXT_FRAMES
+from tts_service.backends import SAMPLES_PER_FRAME, WINDOW_CONTEXT_FRAMES
 from tts_service.backends.pytorch import TorchBackend
 from tts_service.config import Settings
 from tts_service.text.phonemes import Phonemizer
