@@ -127,6 +127,22 @@ class Settings(BaseSettings):
     first_chunk_phonemes: int = Field(100, ge=20, le=510)
     """A first sentence longer than this many phonemes is cut after its first clause (or words)."""
 
+    windows: bool = True
+    """Render each chunk's audio in windows where the backend can (the int8 ONNX model split
+    into its text and waveform stages): first audio leaves after the first window instead of the
+    whole first chunk, and each window is a task of its own, so a new stream's first window
+    waits for at most one window of other work (docs/streaming.md)."""
+
+    window_first_frames: int = Field(12, ge=1, le=510)
+    """Frames of speech (600 samples, 25 ms each) in a chunk's first window, after its leading
+    pad."""
+
+    window_growth: float = Field(2.0, ge=1.0, le=10.0)
+    """Each window after the first is this many times longer than the one before."""
+
+    window_largest_frames: int = Field(160, ge=1, le=2000)
+    """The longest window, in frames: the most work a first window may wait behind."""
+
     chunk_growth: float = Field(1.2, ge=1.0, le=10.0)
     """Each chunk may be at most this many times longer than the longest before it (sentences
     are cut between clauses to keep to it), or ``TTS_CHUNK_GROWTH_SPEED_SHARE`` times the model's

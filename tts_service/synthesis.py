@@ -19,7 +19,7 @@ from tts_service.chunking import Chunk, ChunkPlanner, Pauses
 from tts_service.config import Settings
 from tts_service.errors import OverloadedError
 from tts_service.metrics import Metrics
-from tts_service.pipeline import ChunkPlan, Plan, SpeechStream, Voicing
+from tts_service.pipeline import ChunkPlan, Plan, SpeechStream, Voicing, WindowSizes
 from tts_service.scheduler import Scheduler
 from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
@@ -249,7 +249,14 @@ class Synthesizer:
         release = self.slots.take()
         stream = SpeechStream(
             plan,
-            Voicing(self.backend, self.phonemizer, voice, speed, timestamps),
+            Voicing(
+                self.backend,
+                self.phonemizer,
+                voice,
+                speed,
+                timestamps,
+                windows=self._window_sizes(),
+            ),  # fmt: skip
             scheduler=self.scheduler,
             metrics=self.metrics,
             lookahead=self.settings.lookahead,
@@ -263,6 +270,14 @@ class Synthesizer:
         self._streams.add(stream)
         weakref.finalize(stream, release)  # a stream dropped unclosed frees its slot too
         return stream
+
+    def _window_sizes(self) -> WindowSizes | None:
+        settings = self.settings
+        if not settings.windows:
+            return None
+        return WindowSizes(
+            settings.window_first_frames, settings.window_growth, settings.window_largest_frames
+        )
 
     def shutdown(self) -> None:
         """Blocking: stop the running chunks where the backend can, cancel the queued ones, and
