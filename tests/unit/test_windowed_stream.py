@@ -9,11 +9,12 @@ import time
 import numpy as np
 import pytest
 
+from tts_service.backends import SAMPLES_PER_FRAME
 from tts_service.config import Settings
 from tts_service.pipeline import AudioChunk, SpeechStream
 from tts_service.synthesis import Synthesizer
 
-from .standin import CountingPhonemizer, StandInBackend, make_voice_store
+from .standin import PAD_FRAMES, CountingPhonemizer, StandInBackend, make_voice_store
 
 SENTENCES = " ".join(f"This is sentence number {n}, spoken in a test." for n in range(6))
 LONG = " ".join(
@@ -90,8 +91,10 @@ def test_first_audio_leaves_after_the_first_window_not_the_whole_chunk(voice) ->
     finally:
         synth.shutdown()
     assert not piece.last
-    assert piece.samples.size < 20 * 600
-    assert rendered <= 2  # the first window (and at most the next, begun meanwhile)
+    assert piece.samples.size <= (PAD_FRAMES + 4) * SAMPLES_PER_FRAME  # the pad and 4 frames
+    # The first chunk has dozens of windows of 4 frames; the first piece left after its first
+    # (and those the other worker rendered meanwhile: a few, however slow the machine).
+    assert rendered < 10
 
 
 def test_a_client_gone_cancels_its_queued_windows(voice) -> None:
