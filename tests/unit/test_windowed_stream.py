@@ -154,3 +154,23 @@ def test_a_new_streams_first_window_goes_before_the_next_window_of_a_running_str
     queued = [r for r in renders[first_reply:] if r.chunk not in reply_ids]
     assert queued  # the reader had windows waiting, and they ran after the reply's first
     assert len(reader_between) <= 1
+
+
+def test_a_chunk_in_windows_keeps_the_gain_its_first_piece_set(voice) -> None:
+    """The stream's loudness levelling sets a chunk's gain with its first piece (measured on
+    it) and keeps it for the chunk's later pieces: no gain moves inside a chunk's speech."""
+    small = {"window_first_frames": 6, "window_growth": 1.0, "window_largest_frames": 6}
+    pieces = speak(StandInBackend(windowed=True), voice, SENTENCES, **small)
+    unlevelled = speak(StandInBackend(windowed=True), voice, SENTENCES, **EVEN, **small)
+    assert [p.samples.size for p in pieces] == [p.samples.size for p in unlevelled]
+    gains_by_chunk: dict[int, list[float]] = {}
+    for piece, raw in zip(pieces, unlevelled, strict=True):
+        peak = float(np.max(np.abs(raw.samples)))
+        if peak > 0.4:  # a piece with tone (the stand-in's is 0.5)
+            gains_by_chunk.setdefault(piece.index, []).append(
+                float(np.max(np.abs(piece.samples))) / peak
+            )
+    assert len(gains_by_chunk) > 1
+    for gains in gains_by_chunk.values():
+        assert max(gains) - min(gains) < 1e-3
+    assert any(abs(g[0] - 1.0) > 0.01 for g in gains_by_chunk.values())  # a gain was applied

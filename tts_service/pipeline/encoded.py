@@ -107,7 +107,9 @@ async def encoded_audio(
     try:
         chunk: AudioChunk | None = first
         while chunk is not None:
-            data = await anyio.to_thread.run_sync(encoder.encode, chunk.samples)
+            data = b""
+            if chunk.samples.size:  # a window's piece may be all trimmed silence
+                data = await anyio.to_thread.run_sync(encoder.encode, chunk.samples)
             words.extend(
                 WordTimestamp(
                     word=span.word,
