@@ -5,8 +5,9 @@
 For the README's two-sentence phrase and the long first sentence (``opening``), each through the
 service's own stream (planner, scheduler, assembly; no HTTP or encoding): time to the first piece
 of audio and to the last, with windows (``TTS_WINDOWS``) on and off, and with the first-chunk
-clause cut on (``TTS_FIRST_CHUNK_PHONEMES`` 100, the default) and off (510), next to the model's
-whole time for the first sentence (one ``synthesize`` call). Then long form: the article's first
+clause cut on (``TTS_FIRST_CHUNK_PHONEMES`` 100, the default) and off (510), and whole chunks with
+the background worker at normal priority (``TTS_BACKGROUND_NICE=0``: the default with windows, 10
+without), next to the model's whole time for the first sentence (one ``synthesize`` call). Then long form: the article's first
 2,600 characters streamed with windows, against the same chunks synthesized back to back. Runs
 alternate between the variants, so they share the machine's state; the figures are medians.
 """
@@ -35,6 +36,7 @@ VARIANTS = {
     "windows, no clause cut": {"windows": True, "first_chunk_phonemes": 510},
     "whole chunks (TTS_WINDOWS=false)": {"windows": False},
     "whole chunks, no clause cut": {"windows": False, "first_chunk_phonemes": 510},
+    "whole chunks, background nice 0": {"windows": False, "background_nice": 0},
 }
 
 

@@ -96,9 +96,12 @@ class Settings(BaseSettings):
     """Extra workers at normal OS priority that run only first chunks, so first audio never
     waits behind other requests' later chunks (0 disables them)."""
 
-    background_nice: int = Field(10, ge=0, le=19)
+    background_nice: int | None = Field(None, ge=0, le=19)
     """OS niceness of the background workers: how strongly a first chunk, running at the same
-    time, is preferred by the operating system (0 treats them alike)."""
+    time, is preferred by the operating system (0 treats them alike). Unset: 0 where chunks are
+    rendered in windows (``TTS_WINDOWS`` on a split backend: a first window waits for at most one
+    window of other work, and a lowered worker loses to other programs on a busy host, so later
+    sentences fell behind real time), 10 where each chunk is synthesized whole."""
 
     onnx_threads: int = Field(0, ge=0)
     """onnxruntime intra-op threads per inference; 0 divides the CPU cores among the background

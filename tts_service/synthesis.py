@@ -82,7 +82,7 @@ class Synthesizer:
             settings.sentence_pause, settings.clause_pause, settings.paragraph_pause
         )
         self.scheduler = Scheduler(
-            settings.inference_workers, settings.urgent_workers, settings.background_nice,
+            settings.inference_workers, settings.urgent_workers, self._background_nice(),
             parallel=settings.parallel_inferences,
         )  # fmt: skip
         self.slots = StreamSlots()
@@ -270,6 +270,12 @@ class Synthesizer:
         self._streams.add(stream)
         weakref.finalize(stream, release)  # a stream dropped unclosed frees its slot too
         return stream
+
+    def _background_nice(self) -> int:
+        """``TTS_BACKGROUND_NICE``, or where unset: 0 with windows, 10 without."""
+        if self.settings.background_nice is not None:
+            return self.settings.background_nice
+        return 0 if self._window_sizes() is not None and self.backend.windowed else 10
 
     def _window_sizes(self) -> WindowSizes | None:
         settings = self.settings
