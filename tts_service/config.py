@@ -128,7 +128,9 @@ class Settings(BaseSettings):
     so this bounds a replica's memory (docs/operations.md, Sizing)."""
 
     first_chunk_phonemes: int = Field(100, ge=20, le=510)
-    """A first sentence longer than this many phonemes is cut after its first clause (or words)."""
+    """A first sentence longer than this many phonemes is cut after its first clause (or words),
+    where chunks are synthesized whole; with windows (``TTS_WINDOWS``) a first sentence is not
+    cut: its first window comes as soon either way (docs/performance.md, Windows)."""
 
     windows: bool = True
     """Render each chunk's audio in windows where the backend can (the int8 ONNX model split

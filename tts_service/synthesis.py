@@ -184,7 +184,7 @@ class Synthesizer:
             lang or voice.lang,
             group_phonemes=self.settings.group_phonemes if split else MAX_TOKENS,
             pauses=self.pauses,
-            first_chunk_phonemes=self.settings.first_chunk_phonemes if split else MAX_TOKENS,
+            first_chunk_phonemes=self._first_chunk_phonemes() if split else MAX_TOKENS,
             growth=self._growth if split else _UNSPLIT_GROWTH,
             words=timestamps,
             max_phonemes=lambda rate: self._largest(spoken_speed(speed, rate)),
@@ -270,6 +270,13 @@ class Synthesizer:
         self._streams.add(stream)
         weakref.finalize(stream, release)  # a stream dropped unclosed frees its slot too
         return stream
+
+    def _first_chunk_phonemes(self) -> int:
+        """``TTS_FIRST_CHUNK_PHONEMES`` where chunks are synthesized whole; with windows a first
+        sentence is never cut (its first window comes as soon: docs/performance.md, Windows)."""
+        if self._window_sizes() is not None and self.backend.windowed:
+            return MAX_TOKENS
+        return self.settings.first_chunk_phonemes
 
     def _background_nice(self) -> int:
         """``TTS_BACKGROUND_NICE``, or where unset: 0 with windows, 10 without."""
