@@ -112,8 +112,10 @@ class SpeechStream:
         self._submitted = 0
         self._exhausted = False
         self._seconds: dict[int, float] = {}
-        """Audio length of each chunk (a bound once its text stage ran, measured once
-        synthesized), for the deadlines of later ones."""
+        """Measured audio length of each synthesized chunk, for the deadlines of later ones."""
+        self._bounds: dict[int, float] = {}
+        """The audio length of each chunk whose text stage ran (an upper bound: its edge
+        silence untrimmed), for deadlines until it is synthesized."""
         self._synthesized_phonemes = 0
         self.closed = False
 
@@ -127,7 +129,7 @@ class SpeechStream:
         and takes about ``compute`` seconds."""
         playback = self.playback
         before = (
-            policy.audio_guess(self.plan.phonemes(k), self._seconds.get(k))
+            policy.audio_guess(self.plan.phonemes(k), self._seconds.get(k, self._bounds.get(k)))
             for k in range(playback.delivered, n)
         )
         return policy.urgency(
@@ -173,7 +175,7 @@ class SpeechStream:
             if task.cancelled():  # dropped from the queue before a worker took it
                 self.metrics.cancelled_chunks.inc()
             raise
-        self._seconds.setdefault(n, prepared.seconds + chunk.lead + chunk.pause)
+        self._bounds[n] = prepared.seconds + chunk.lead + chunk.pause
         if prepared.rendered:  # today's path: the whole chunk is there already
             renders = [_done(audio) for audio in prepared.rendered]
         else:
