@@ -46,7 +46,9 @@ def main(text_file: str | None, voice: str, repeats: int, out: Path) -> None:
     files = ensure_assets(settings)
     backend = load_backend(settings, files)
     phonemizer = Phonemizer()
-    synthesizer = Synthesizer(backend, phonemizer, settings)
+    # Chunks as whole-chunk synthesis plans them: a long first sentence's first clause (with
+    # windows the first sentence is not cut).
+    synthesizer = Synthesizer(backend, phonemizer, settings.model_copy(update={"windows": False}))
     chosen = VoiceStore.load(files.voices).resolve(voice)
     text = Path(text_file).read_text() if text_file else (TEXTS / "article.txt").read_text()
     try:

@@ -36,7 +36,7 @@ from tts_service.audio.loudness import Leveller, integrated_loudness
 from tts_service.backends import Backend, load_backend
 from tts_service.chunking import Chunk
 from tts_service.config import Settings
-from tts_service.pipeline.chunk import Voicing, synthesize_chunk
+from tts_service.pipeline import Voicing, synthesize_chunk
 from tts_service.synthesis import Synthesizer
 from tts_service.text.phonemes import Phonemizer
 from tts_service.voices import VoiceStore

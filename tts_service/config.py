@@ -96,9 +96,12 @@ class Settings(BaseSettings):
     """Extra workers at normal OS priority that run only first chunks, so first audio never
     waits behind other requests' later chunks (0 disables them)."""
 
-    background_nice: int = Field(10, ge=0, le=19)
+    background_nice: int | None = Field(None, ge=0, le=19)
     """OS niceness of the background workers: how strongly a first chunk, running at the same
-    time, is preferred by the operating system (0 treats them alike)."""
+    time, is preferred by the operating system (0 treats them alike). Unset: 0 where chunks are
+    rendered in windows (``TTS_WINDOWS`` on a split backend: a first window waits for at most one
+    window of other work, and a lowered worker loses to other programs on a busy host, so later
+    sentences fell behind real time), 10 where each chunk is synthesized whole."""
 
     onnx_threads: int = Field(0, ge=0)
     """onnxruntime intra-op threads per inference; 0 divides the CPU cores among the background
@@ -125,7 +128,9 @@ class Settings(BaseSettings):
     so this bounds a replica's memory (docs/operations.md, Sizing)."""
 
     first_chunk_phonemes: int = Field(100, ge=20, le=510)
-    """A first sentence longer than this many phonemes is cut after its first clause (or words)."""
+    """A first sentence longer than this many phonemes is cut after its first clause (or words),
+    where chunks are synthesized whole; with windows (``TTS_WINDOWS``) a first sentence is not
+    cut: its first window comes as soon either way (docs/performance.md, Windows)."""
 
     chunk_growth: float = Field(1.2, ge=1.0, le=10.0)
     """Each chunk may be at most this many times longer than the longest before it (sentences
@@ -141,21 +146,24 @@ class Settings(BaseSettings):
 
     windows: bool = True
     """Render a chunk's audio in windows of frames (``tts_service.windows``) where the backend
-    can (the split ONNX model): first audio after a small window instead of the whole chunk.
-    Windowed audio differs slightly from the whole chunk's, and a chunk rendered wholly in
-    windows costs more model time than in one piece, as the context around each window is
-    rendered too (docs/performance.md, Windowed rendering: the differences, the cost, the gate)."""
+    can (the model split into its text and waveform stages): first audio leaves after a small
+    first window instead of the whole first chunk, and each window is a task of its own, so a
+    new stream's first window waits for at most one window of other work (docs/streaming.md).
+    Windowed audio differs slightly from the whole chunk's, and a chunk rendered in windows costs
+    more model time than in one piece, as the context around each window is rendered too
+    (docs/performance.md, Windowed rendering: the differences, the cost, the gate)."""
 
     window_first_frames: int = Field(12, ge=1, le=512)
-    """Frames (25 ms each) of a chunk's first window: smaller is sooner first audio, and a less
-    faithful window (its normalization sees less of the chunk)."""
+    """Frames of speech (25 ms each) in a chunk's first window, after its leading pad: smaller is
+    sooner first audio, and a less faithful window (its normalization sees less of the chunk)."""
 
     window_growth: float = Field(2.0, ge=1.0, le=16.0)
     """Each later window is this many times the one before, up to ``TTS_WINDOW_LARGEST_FRAMES``."""
 
     window_largest_frames: int = Field(128, ge=8, le=1024)
     """Frames of the largest window: larger windows cost less context (rendered on each side and
-    cropped) per frame; smaller ones are shorter units of work to schedule."""
+    cropped) per frame; smaller ones are shorter units of work to schedule (the most work a
+    first window may wait behind)."""
 
     max_input_chars: int = Field(4096, ge=1)
     """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""

@@ -4,12 +4,14 @@ Every chunk of every stream is a task; a free worker takes the one with the lowe
 :mod:`tts_service.policy` orders them. The keys are computed when a worker chooses (a chunk's
 urgency changes while it waits), outside the queue's lock.
 
-Urgent workers run at normal priority and take only first chunks; background workers run at a
-lower OS priority (``nice``) and take everything else (first chunks too, while every urgent
-worker is busy). So a first chunk starts at once even while a long-form chunk is running, and
-the operating system gives it the CPU: a chunk cannot be interrupted once the model runs, but
-its thread can be out-prioritized. All workers share one model session (what this costs a first
-chunk is measured in docs/performance.md, Under load).
+A task is a chunk, or a chunk's text stage or one of its windows where chunks are rendered in
+windows (``tts_service.pipeline.assembly``); "first" below is then a first chunk's text stage and
+first window. Urgent workers run at normal priority and take only first chunks; background
+workers may run at a lower OS priority (``nice``: where chunks are synthesized whole) and take
+everything else (first chunks too, while every urgent worker is busy). So a first chunk starts
+at once even while a long-form chunk is running: a chunk cannot be interrupted once the model
+runs, but its thread can be out-prioritized, and a window is short. All workers share one model
+session (what this costs a first chunk is measured in docs/performance.md, Under load).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from tts_service.chunking import Chunk, ChunkPlanner, Pauses
 from tts_service.config import Settings
 from tts_service.errors import OverloadedError
 from tts_service.metrics import Metrics
-from tts_service.pipeline import ChunkPlan, Plan, SpeechStream, Voicing
+from tts_service.pipeline import ChunkPlan, Plan, SpeechStream, Voicing, WindowSizes
 from tts_service.scheduler import Scheduler
 from tts_service.text import Boundary, Sentence, split_sentences
 from tts_service.text.phonemes import MAX_TOKENS, Phonemizer
@@ -82,7 +82,7 @@ class Synthesizer:
             settings.sentence_pause, settings.clause_pause, settings.paragraph_pause
         )
         self.scheduler = Scheduler(
-            settings.inference_workers, settings.urgent_workers, settings.background_nice,
+            settings.inference_workers, settings.urgent_workers, self._background_nice(),
             parallel=settings.parallel_inferences,
         )  # fmt: skip
         self.slots = StreamSlots()
@@ -189,7 +189,7 @@ class Synthesizer:
             lang or voice.lang,
             group_phonemes=self.settings.group_phonemes if split else MAX_TOKENS,
             pauses=self.pauses,
-            first_chunk_phonemes=self.settings.first_chunk_phonemes if small else MAX_TOKENS,
+            first_chunk_phonemes=self._first_chunk_phonemes() if small else MAX_TOKENS,
             growth=self._growth if small else _UNSPLIT_GROWTH,
             words=timestamps,
             max_phonemes=lambda rate: self._largest(spoken_speed(speed, rate)),
@@ -258,7 +258,14 @@ class Synthesizer:
         release = self.slots.take()
         stream = SpeechStream(
             plan,
-            Voicing(self.backend, self.phonemizer, voice, speed, timestamps),
+            Voicing(
+                self.backend,
+                self.phonemizer,
+                voice,
+                speed,
+                timestamps,
+                windows=self._window_sizes(),
+            ),  # fmt: skip
             scheduler=self.scheduler,
             metrics=self.metrics,
             lookahead=self.settings.lookahead,
@@ -272,6 +279,27 @@ class Synthesizer:
         self._streams.add(stream)
         weakref.finalize(stream, release)  # a stream dropped unclosed frees its slot too
         return stream
+
+    def _first_chunk_phonemes(self) -> int:
+        """``TTS_FIRST_CHUNK_PHONEMES`` where chunks are synthesized whole; with windows a first
+        sentence is never cut (its first window comes as soon: docs/performance.md, Windows)."""
+        if self._window_sizes() is not None and self.backend.windowed:
+            return MAX_TOKENS
+        return self.settings.first_chunk_phonemes
+
+    def _background_nice(self) -> int:
+        """``TTS_BACKGROUND_NICE``, or where unset: 0 with windows, 10 without."""
+        if self.settings.background_nice is not None:
+            return self.settings.background_nice
+        return 0 if self._window_sizes() is not None and self.backend.windowed else 10
+
+    def _window_sizes(self) -> WindowSizes | None:
+        settings = self.settings
+        if not settings.windows:
+            return None
+        return WindowSizes(
+            settings.window_first_frames, settings.window_growth, settings.window_largest_frames
+        )
 
     def shutdown(self) -> None:
         """Blocking: stop the running chunks where the backend can, cancel the queued ones, and

@@ -14,7 +14,8 @@ from tests.helpers import decode, resample_to_16k, speech, word_error_rate
 from tests.integration.conftest import RunningServer
 
 CASES = [
-    # A long first sentence: only its first clause is the first chunk; the join must not show.
+    # A long first sentence: where chunks are synthesized whole only its first clause is the
+    # first chunk, and the join must not show; in windows, the window joins must not.
     (
         "af_heart",
         "mp3",

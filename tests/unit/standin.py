@@ -7,6 +7,10 @@ the service's edge trimming has something to cut, and it records every call. Ask
 durations, it says every token lasts ``FRAMES_PER_TOKEN`` frames of 600 samples and each boundary
 pad ``PAD_FRAMES``, and returns audio of exactly that shape: tone for each sounding phoneme,
 silence for the pads, spaces and punctuation, so every word is a burst of tone a test can find.
+
+With ``windowed`` it stands for a model split into its text and waveform stages: ``prepare``
+(no delay) makes the durations' audio, and ``render`` slices it exactly, sleeping
+``window_delay`` per call and recording each (``renders``).
 """
 
 from __future__ import annotations
@@ -58,6 +62,18 @@ class Call:
         return tone_seconds(self.tokens, self.speed)
 
 
+@dataclass(frozen=True)
+class Render:
+    """One ``render`` call of a windowed stand-in."""
+
+    chunk: int
+    """Which prepared chunk (its ``id``)."""
+    start: int
+    end: int
+    started: float
+    """``time.perf_counter()`` when the call began."""
+
+
 def tone_seconds(tokens: int, speed: float) -> float:
     """Seconds of (non-silent) tone the stand-in produces for ``tokens`` at ``speed``."""
     return round(SECONDS_PER_TOKEN * tokens / speed * SAMPLE_RATE) / SAMPLE_RATE
@@ -83,7 +99,12 @@ class StandInBackend:
     style_dtype: type[np.floating] = np.float32
     """The precision it says it computes in (``style_as_used``): float16 stands for a half
     precision PyTorch backend."""
+    windowed: bool = False
+    window_delay: float = 0.0
     calls: list[Call] = field(default_factory=list)
+    renders: list[Render] = field(default_factory=list)
+    prepares: list[tuple[int, int]] = field(default_factory=list)
+    """Each ``prepare`` of a windowed stand-in: its tokens and the ``id`` of what it made."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _interrupted: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -116,6 +137,9 @@ class StandInBackend:
         if not self.durations:
             raise NotImplementedError("this stand-in gives no durations")
         self._call(tokens, style, speed)
+        return self._with_durations(tokens)
+
+    def _with_durations(self, tokens: list[int]) -> tuple[np.ndarray, np.ndarray]:
         durations = np.array([PAD_FRAMES, *[FRAMES_PER_TOKEN] * len(tokens), PAD_FRAMES])
         audio = self._tone(len(tokens) * FRAMES_PER_TOKEN * SAMPLES_PER_FRAME)
         frame = FRAMES_PER_TOKEN * SAMPLES_PER_FRAME
@@ -125,14 +149,24 @@ class StandInBackend:
                 audio[start + n * frame : start + (n + 1) * frame] = 0.0
         return audio, durations
 
-    windowed = False
-
     def prepare(self, tokens: list[int], style: np.ndarray, speed: float) -> Prepared:
+        if self.windowed:
+            prepared = prepared_whole(*self._with_durations(tokens))
+            with self._lock:
+                self.prepares.append((len(tokens), id(prepared)))
+            return prepared
         if self.durations:
             return prepared_whole(*self.synthesize_with_durations(tokens, style, speed))
         return prepared_whole(self.synthesize(tokens, style, speed), None)
 
     def render(self, prepared: Prepared, start: int, end: int) -> np.ndarray:
+        if self.windowed:
+            with self._lock:
+                self.renders.append(Render(id(prepared), start, end, time.perf_counter()))
+            if self.window_delay:
+                self._interrupted.wait(self.window_delay)
+            if self._interrupted.is_set():
+                raise RuntimeError("stand-in render interrupted")
         return render_whole(prepared, start, end)
 
     def style_as_used(self, styles: np.ndarray) -> np.ndarray:

@@ -32,3 +32,19 @@ def fade_edges(audio: np.ndarray, sample_rate: int, seconds: float = FADE_S) -> 
     faded[:length] *= rise
     faded[-length:] *= rise[::-1]
     return faded
+
+
+def fade_in(audio: np.ndarray, length: int) -> np.ndarray:
+    """``audio`` rising over its first ``length`` samples from exactly 0 (a new array)."""
+    faded = np.array(audio, dtype=np.float32)
+    if length > 0:
+        faded[:length] *= ramp(length)
+    return faded
+
+
+def fade_out(audio: np.ndarray, length: int) -> np.ndarray:
+    """``audio`` falling over its last ``length`` samples towards 0 (a new array)."""
+    faded = np.array(audio, dtype=np.float32)
+    if length > 0:
+        faded[-length:] *= ramp(length)[::-1]
+    return faded

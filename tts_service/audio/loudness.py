@@ -19,6 +19,11 @@ so nothing pumps):
   of its difference.
 
 Then the gain is capped so the chunk's peak stays at or below ``PEAK_CEILING`` (never clipped).
+
+A chunk rendered in windows (``tts_service.pipeline.assembly``) is sent a piece at a time, its
+first piece before the rest exists: its loudness is its first piece's (at least the first
+window's ``first`` frames of speech, about 0.3 s), weighted by that piece's length, and its gain
+is set then and kept for its later pieces, each capped at the ceiling on its own peak.
 """
 
 from __future__ import annotations
@@ -94,10 +99,16 @@ class Leveller:
     def apply(self, samples: np.ndarray, loudness: float | None, seconds: float) -> np.ndarray:
         """``samples`` (a chunk, its pause included) at the next chunk's gain, its peak capped
         at ``PEAK_CEILING``."""
-        gain = decibels_to_gain(self.gain_db(loudness, seconds))
-        peak = float(np.max(np.abs(samples))) if samples.size else 0.0
-        if peak > 0:
-            gain = min(gain, PEAK_CEILING / peak)
-        if gain == 1.0:
-            return samples
-        return (samples * np.float32(gain)).astype(np.float32)
+        return at_gain(samples, decibels_to_gain(self.gain_db(loudness, seconds)))
+
+
+def at_gain(samples: np.ndarray, gain: float) -> np.ndarray:
+    """``samples`` at ``gain``, or less where their peak would pass ``PEAK_CEILING``. A chunk
+    sent in pieces (windows) has its gain set with its first piece; a later piece is lowered
+    only where its own peak would pass the ceiling."""
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if peak > 0:
+        gain = min(gain, PEAK_CEILING / peak)
+    if gain == 1.0:
+        return samples
+    return (samples * np.float32(gain)).astype(np.float32)

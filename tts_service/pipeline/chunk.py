@@ -1,6 +1,7 @@
-"""One chunk's synthesis: the model call, the trim of its edge silence (faded at the cuts, see
-``tts_service.audio.fades``), its loudness, the pause after it and where its words are. A function
-of its inputs; timing, scheduling and the stream's gain are the stream's."""
+"""What a chunk's synthesis is made of and gives: how a request's chunks are spoken (``Voicing``),
+the audio a stream sends (``AudioChunk``: a whole chunk, or the piece of one that a window
+made), and where the model's speech starts and ends (``speech_bounds``). The synthesis itself,
+window by window, is :mod:`tts_service.pipeline.assembly`'s."""
 
 from __future__ import annotations
 
@@ -9,35 +10,51 @@ from dataclasses import dataclass, field
 import numpy as np
 from kokoro_onnx.trim import trim
 
-from tts_service.audio.fades import FADE_S, fade_edges
-from tts_service.audio.loudness import integrated_loudness
+from tts_service.audio.fades import FADE_S
 from tts_service.backends import Backend
-from tts_service.chunking import Chunk
 from tts_service.text.phonemes import Phonemizer
-from tts_service.text.timing import spoken_speed
-from tts_service.timestamps import WordSpan, word_spans
+from tts_service.timestamps import WordSpan
 from tts_service.voices import Voice
 
 EDGE_MARGIN_S = 0.03
 """Keep this much of the model's edge silence, so soft onsets and endings are not clipped."""
 TRIM_TOP_DB = 50
 """Below the loudest sample by this many decibels is edge silence."""
+WINDOW_OVERLAP_FRAMES = 2
+"""Frames each window is rendered beyond its end, crossfaded with the next window's head."""
 
 
 @dataclass(frozen=True)
 class AudioChunk:
-    """A synthesized chunk: its audio (the pause after it included) and its words."""
+    """A synthesized chunk, or the piece of one that a window made: its audio (the pause after
+    the chunk included in its last piece) and the words that end in it."""
 
     index: int
     samples: np.ndarray
     tokens: int
+    """The chunk's tokens (in its first piece; 0 in the others)."""
     words: tuple[WordSpan, ...] = field(default=())
-    """Where its words are, when the stream was asked for word timestamps."""
+    """Where its words are (samples from its start), when the stream was asked for word
+    timestamps."""
     text_end: int | None = None
-    """Where the text it completes ends in its source (``Chunk.end``), when known."""
+    """Where the text it completes ends in its source (``Chunk.end``), when known (in the
+    chunk's last piece)."""
     loudness: float | None = None
     """BS.1770 integrated loudness of its speech (LUFS; None: too short or silent, or not
-    measured), for the stream's gain (``tts_service.audio.loudness.Leveller``)."""
+    measured, or not the chunk's first piece), for the stream's gain
+    (``tts_service.audio.loudness.Leveller``)."""
+    last: bool = True
+    """Whether it ends its chunk (a chunk of one window is one piece)."""
+
+
+@dataclass(frozen=True)
+class WindowSizes:
+    """How a chunk is cut into windows (``tts_service.windows.plan_windows``), in frames."""
+
+    first: int
+    growth: float
+    largest: int
+    overlap: int = WINDOW_OVERLAP_FRAMES
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,13 @@ class Voicing:
     """Seconds of raised-cosine fade at each edge where the model's audio is cut (0: none)."""
     measure_loudness: bool = True
     """Measure each chunk's loudness (for the stream's gain)."""
+    windows: WindowSizes | None = None
+    """Render each chunk in windows where the backend can (None: each chunk whole)."""
+
+    @property
+    def windowed(self) -> bool:
+        """Whether chunks are rendered a window at a time."""
+        return self.windows is not None and self.backend.windowed
 
     @property
     def sample_rate(self) -> int:
@@ -67,30 +91,3 @@ def speech_bounds(audio: np.ndarray, sample_rate: int) -> tuple[int, int]:
     _, (start, end) = trim(audio, top_db=TRIM_TOP_DB)
     margin = int(EDGE_MARGIN_S * sample_rate)
     return max(0, int(start) - margin), min(audio.size, int(end) + margin)
-
-
-def synthesize_chunk(chunk: Chunk, voicing: Voicing) -> AudioChunk:
-    """Synthesize ``chunk`` (blocking: run it on a worker thread)."""
-    tokens = voicing.phonemizer.tokenize(chunk.phonemes)
-    style = voicing.voice.style_for(len(tokens))
-    backend = voicing.backend
-    speed = spoken_speed(voicing.speed, chunk.rate)
-    durations = None
-    if voicing.timestamps:
-        audio, durations = backend.synthesize_with_durations(tokens, style, speed)
-    else:
-        audio = backend.synthesize(tokens, style, speed)
-    start, end = speech_bounds(audio, backend.sample_rate)
-    words: tuple[WordSpan, ...] = ()
-    if durations is not None:
-        words = tuple(word_spans(chunk.phonemes, chunk.words, durations, start, end - start))
-    audio = fade_edges(audio[start:end], backend.sample_rate, voicing.fade)
-    loudness = integrated_loudness(audio, backend.sample_rate) if voicing.measure_loudness else None
-    if chunk.lead:
-        lead = int(chunk.lead * backend.sample_rate)
-        audio = np.concatenate([np.zeros(lead, dtype=np.float32), audio])
-        words = tuple(WordSpan(w.word, w.start + lead, w.end + lead) for w in words)
-    if chunk.pause:
-        silence = np.zeros(int(chunk.pause * backend.sample_rate), dtype=np.float32)
-        audio = np.concatenate([audio, silence])
-    return AudioChunk(chunk.index, audio, len(tokens), words, chunk.end, loudness)

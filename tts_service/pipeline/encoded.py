@@ -1,6 +1,6 @@
-"""The last stage: each synthesized chunk encoded as soon as it comes, as items that carry
-their bytes and their words; and the request's figures, logged as one line at the end.
-Independent of the protocol that sends the items."""
+"""The last stage: each synthesized chunk (or a window's piece of one) encoded as soon as it
+comes, as items that carry their bytes and their words; and the request's figures, logged as one
+line at the end. Independent of the protocol that sends the items."""
 
 from __future__ import annotations
 
@@ -107,7 +107,9 @@ async def encoded_audio(
     try:
         chunk: AudioChunk | None = first
         while chunk is not None:
-            data = await anyio.to_thread.run_sync(encoder.encode, chunk.samples)
+            data = b""
+            if chunk.samples.size:  # a window's piece may be all trimmed silence
+                data = await anyio.to_thread.run_sync(encoder.encode, chunk.samples)
             words.extend(
                 WordTimestamp(
                     word=span.word,
@@ -116,7 +118,7 @@ async def encoded_audio(
                 )
                 for span in chunk.words
             )
-            stats.chunks += 1
+            stats.chunks += chunk.last  # a chunk may come as several pieces (windows)
             stats.tokens += chunk.tokens
             stats.samples += chunk.samples.size
             stats.audio_seconds += chunk.samples.size / sample_rate

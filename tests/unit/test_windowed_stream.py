@@ -1,0 +1,176 @@
+"""A stream whose backend renders a chunk's audio a window at a time (the stand-in's windowed
+mode): each window is a scheduler task, and its audio is sent as soon as it is rendered."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from tts_service.backends import SAMPLES_PER_FRAME
+from tts_service.config import Settings
+from tts_service.pipeline import AudioChunk, SpeechStream
+from tts_service.synthesis import Synthesizer
+
+from .standin import PAD_FRAMES, CountingPhonemizer, StandInBackend, make_voice_store
+
+SENTENCES = " ".join(f"This is sentence number {n}, spoken in a test." for n in range(6))
+LONG = " ".join(
+    f"Sentence {n} of this text keeps the model busy for a while, clause after clause."
+    for n in range(12)
+)
+EVEN = {"loudness_target": None, "loudness_chunk_correction": 0.0}
+"""No gain: the audio as the model made it (the gain of a windowed chunk is set by its first
+piece)."""
+
+
+@pytest.fixture(scope="module")
+def voice():
+    return make_voice_store().resolve("af_heart")
+
+
+def synthesizer(backend: StandInBackend, **settings: object) -> Synthesizer:
+    return Synthesizer(backend, CountingPhonemizer(), Settings(warmup=False, **settings))
+
+
+async def collect(stream: SpeechStream) -> list[AudioChunk]:
+    return [piece async for piece in stream]
+
+
+def joined(pieces: list[AudioChunk]) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
+    """The stream's audio and its words (samples from the stream's start)."""
+    words, offset = [], 0
+    for piece in pieces:
+        words += [(w.word, w.start + offset, w.end + offset) for w in piece.words]
+        offset += piece.samples.size
+    return np.concatenate([p.samples for p in pieces]), words
+
+
+def speak(backend: StandInBackend, voice, text: str, **settings: object) -> list[AudioChunk]:
+    synth = synthesizer(backend, **settings)
+    try:
+        return asyncio.run(collect(synth.stream(text, voice, speed=1.0, timestamps=True)))
+    finally:
+        synth.shutdown()
+
+
+def test_joined_windows_equal_the_whole_chunk_path_for_a_backend_whose_render_is_exact(
+    voice,
+) -> None:
+    """Trim, fades, pauses and word spans of the joined windows are today's whole-chunk ones."""
+    small = {"window_first_frames": 3, "window_growth": 1.5, "window_largest_frames": 10}
+    text = f"[pause 0.5s] {SENTENCES}"  # a lead, and pauses after chunks
+    windowed = speak(StandInBackend(windowed=True), voice, text, **EVEN, **small)
+    whole = speak(StandInBackend(), voice, text, **EVEN)
+    assert len(windowed) > 2 * len(whole)  # it did come in windows
+    assert sum(p.last for p in windowed) == len(whole)
+    assert sum(p.tokens for p in windowed) == sum(c.tokens for c in whole)
+    audio, words = joined(windowed)
+    expected, expected_words = joined(whole)
+    assert audio.size == expected.size
+    np.testing.assert_allclose(audio, expected, atol=1e-6)
+    assert words == expected_words
+
+
+def test_first_audio_leaves_after_the_first_window_not_the_whole_chunk(voice) -> None:
+    backend = StandInBackend(windowed=True, window_delay=0.02)
+    synth = synthesizer(backend, window_first_frames=4, window_growth=1.0,
+                        window_largest_frames=4)  # fmt: skip
+
+    async def first() -> tuple[AudioChunk, int]:
+        stream = synth.stream(LONG, voice, speed=1.0)
+        piece = await stream.first()
+        rendered = len(backend.renders)
+        stream.close()
+        return piece, rendered
+
+    try:
+        piece, rendered = asyncio.run(first())
+    finally:
+        synth.shutdown()
+    assert not piece.last
+    assert piece.samples.size <= (PAD_FRAMES + 4) * SAMPLES_PER_FRAME  # the pad and 4 frames
+    # The first chunk has dozens of windows of 4 frames; the first piece left after its first
+    # (and those the other worker rendered meanwhile: a few, however slow the machine).
+    assert rendered < 10
+
+
+def test_a_client_gone_cancels_its_queued_windows(voice) -> None:
+    backend = StandInBackend(windowed=True, window_delay=0.05)
+    synth = synthesizer(backend, window_first_frames=4, window_growth=1.0,
+                        window_largest_frames=4, lookahead_chunks=2)  # fmt: skip
+
+    async def take_first_then_close() -> None:
+        stream = synth.stream(LONG, voice, speed=1.0)
+        await stream.first()
+        stream.close()
+        await asyncio.sleep(0.5)  # long enough for ten queued windows, were they not cancelled
+
+    try:
+        asyncio.run(take_first_then_close())
+    finally:
+        synth.shutdown()
+    # The first window and those already running when close() came; without cancelling, every
+    # window of two chunks (dozens of 4 frames) would render.
+    assert len(backend.renders) <= 4
+
+
+def test_a_new_streams_first_window_goes_before_the_next_window_of_a_running_stream(
+    voice,
+) -> None:
+    """One worker, no urgent one: the first window of a conversation that arrives while a
+    long-form stream's windows are queued waits for at most the window running then."""
+    backend = StandInBackend(windowed=True, window_delay=0.03)
+    synth = synthesizer(
+        backend, inference_workers=1, urgent_workers=0, lookahead_chunks=2,
+        window_first_frames=4, window_growth=1.0, window_largest_frames=4,
+    )  # fmt: skip
+
+    async def run() -> float:
+        reader = synth.stream(LONG, voice, speed=1.0)
+        pieces = reader.__aiter__()
+        for _ in range(3):
+            await anext(pieces)
+        arrived = time.perf_counter()
+        reply = synth.stream("Hi there.", voice, speed=1.0)
+        await reply.first()
+        reply.close()
+        await asyncio.sleep(0.1)  # the reader's windows go on
+        reader.close()
+        return arrived
+
+    try:
+        arrived = asyncio.run(run())
+    finally:
+        synth.shutdown()
+    reply_ids = {chunk for tokens, chunk in backend.prepares if tokens < 20}
+    renders = backend.renders
+    first_reply = next(n for n, r in enumerate(renders) if r.chunk in reply_ids)
+    reader_between = [
+        r for r in renders[:first_reply] if r.started >= arrived and r.chunk not in reply_ids
+    ]
+    queued = [r for r in renders[first_reply:] if r.chunk not in reply_ids]
+    assert queued  # the reader had windows waiting, and they ran after the reply's first
+    assert len(reader_between) <= 1
+
+
+def test_a_chunk_in_windows_keeps_the_gain_its_first_piece_set(voice) -> None:
+    """The stream's loudness levelling sets a chunk's gain with its first piece (measured on
+    it) and keeps it for the chunk's later pieces: no gain moves inside a chunk's speech."""
+    small = {"window_first_frames": 6, "window_growth": 1.0, "window_largest_frames": 6}
+    pieces = speak(StandInBackend(windowed=True), voice, SENTENCES, **small)
+    unlevelled = speak(StandInBackend(windowed=True), voice, SENTENCES, **EVEN, **small)
+    assert [p.samples.size for p in pieces] == [p.samples.size for p in unlevelled]
+    gains_by_chunk: dict[int, list[float]] = {}
+    for piece, raw in zip(pieces, unlevelled, strict=True):
+        peak = float(np.max(np.abs(raw.samples)))
+        if peak > 0.4:  # a piece with tone (the stand-in's is 0.5)
+            gains_by_chunk.setdefault(piece.index, []).append(
+                float(np.max(np.abs(piece.samples))) / peak
+            )
+    assert len(gains_by_chunk) > 1
+    for gains in gains_by_chunk.values():
+        assert max(gains) - min(gains) < 1e-3
+    assert any(abs(g[0] - 1.0) > 0.01 for g in gains_by_chunk.values())  # a gain was applied
