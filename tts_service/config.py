@@ -160,7 +160,7 @@ class Settings(BaseSettings):
     window_growth: float = Field(2.0, ge=1.0, le=16.0)
     """Each later window is this many times the one before, up to ``TTS_WINDOW_LARGEST_FRAMES``."""
 
-    window_largest_frames: int = Field(128, ge=8, le=1024)
+    window_largest_frames: int = Field(128, ge=1, le=1024)
     """Frames of the largest window: larger windows cost less context (rendered on each side and
     cropped) per frame; smaller ones are shorter units of work to schedule (the most work a
     first window may wait behind)."""

@@ -77,7 +77,7 @@ def test_joined_windows_equal_the_whole_chunk_path_for_a_backend_whose_render_is
 def test_first_audio_leaves_after_the_first_window_not_the_whole_chunk(voice) -> None:
     backend = StandInBackend(windowed=True, window_delay=0.02)
     synth = synthesizer(backend, window_first_frames=4, window_growth=1.0,
-                        window_largest_frames=4)  # fmt: skip
+                        window_largest_frames=8)  # fmt: skip
 
     async def first() -> tuple[AudioChunk, int]:
         stream = synth.stream(LONG, voice, speed=1.0)
@@ -92,7 +92,7 @@ def test_first_audio_leaves_after_the_first_window_not_the_whole_chunk(voice) ->
         synth.shutdown()
     assert not piece.last
     assert piece.samples.size <= (PAD_FRAMES + 4) * SAMPLES_PER_FRAME  # the pad and 4 frames
-    # The first chunk has dozens of windows of 4 frames; the first piece left after its first
+    # The first chunk has dozens of windows of 4 to 8 frames; the first piece left after its first
     # (and those the other worker rendered meanwhile: a few, however slow the machine).
     assert rendered < 10
 
@@ -100,7 +100,7 @@ def test_first_audio_leaves_after_the_first_window_not_the_whole_chunk(voice) ->
 def test_a_client_gone_cancels_its_queued_windows(voice) -> None:
     backend = StandInBackend(windowed=True, window_delay=0.05)
     synth = synthesizer(backend, window_first_frames=4, window_growth=1.0,
-                        window_largest_frames=4, lookahead_chunks=2)  # fmt: skip
+                        window_largest_frames=8, lookahead_chunks=2)  # fmt: skip
 
     async def take_first_then_close() -> None:
         stream = synth.stream(LONG, voice, speed=1.0)
@@ -125,7 +125,7 @@ def test_a_new_streams_first_window_goes_before_the_next_window_of_a_running_str
     backend = StandInBackend(windowed=True, window_delay=0.03)
     synth = synthesizer(
         backend, inference_workers=1, urgent_workers=0, lookahead_chunks=2,
-        window_first_frames=4, window_growth=1.0, window_largest_frames=4,
+        window_first_frames=4, window_growth=1.0, window_largest_frames=8,
     )  # fmt: skip
 
     async def run() -> float:
