@@ -53,7 +53,8 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float | None:
     seconds = samples.size / sample_rate
     if seconds < SHORTEST_S:
         return None
-    meter = pyloudnorm.Meter(sample_rate, block_size=min(BLOCK_S, seconds))
+    # One sample under the length: pyloudnorm refuses a block a rounding error longer than it.
+    meter = pyloudnorm.Meter(sample_rate, block_size=min(BLOCK_S, (samples.size - 1) / sample_rate))
     loudness = float(meter.integrated_loudness(samples.astype(np.float64)))
     return loudness if math.isfinite(loudness) else None
 
