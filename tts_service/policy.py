@@ -161,6 +161,15 @@ def turn_chunk_is_first(playback: Playback, n: int, now: float, compute: float) 
     return hurries(playback.start + playback.delivered_seconds - now, compute)
 
 
+def renders_in_windows(first_in_stream: bool, frames: int, first_window: int) -> bool:
+    """Whether a chunk of ``frames`` frames is rendered in windows, its first one
+    ``first_window`` frames with its context: only a stream's first chunk (windows cost more
+    model time in all, so later chunks, made while earlier audio plays, are rendered whole), and
+    only one at least twice its first window (a shorter one comes about as soon whole: measured
+    in docs/performance.md, Windows)."""
+    return first_in_stream and frames >= 2 * first_window
+
+
 def first_chunk_key() -> Key:
     return (Priority.FIRST, 0.0)
 

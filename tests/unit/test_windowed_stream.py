@@ -174,3 +174,21 @@ def test_a_chunk_in_windows_keeps_the_gain_its_first_piece_set(voice) -> None:
     for gains in gains_by_chunk.values():
         assert max(gains) - min(gains) < 1e-3
     assert any(abs(g[0] - 1.0) > 0.01 for g in gains_by_chunk.values())  # a gain was applied
+
+
+def test_only_a_long_enough_first_chunk_is_rendered_in_windows(voice) -> None:
+    """Windows cost model time in all: later chunks, made while earlier audio plays, are
+    rendered whole, and so is a first chunk too short for a small first window to come sooner."""
+    backend = StandInBackend(windowed=True)
+    pieces = speak(backend, voice, LONG, window_first_frames=8, window_growth=2.0)
+    chunks = sorted({p.index for p in pieces})
+    assert len(chunks) > 2
+    per_chunk = {i: sum(p.index == i for p in pieces) for i in chunks}
+    assert per_chunk[chunks[0]] > 1  # the first chunk in windows
+    assert all(per_chunk[i] == 1 for i in chunks[1:]), per_chunk  # the others whole
+    whole_renders = [r for r in backend.renders if r.start == 0]
+    assert len(whole_renders) == len(chunks)  # one render from frame 0 per chunk
+
+    short = StandInBackend(windowed=True)
+    pieces = speak(short, voice, "Hi.", window_first_frames=8)
+    assert len(pieces) == 1 and len(short.renders) == 1

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tts_service import policy
 from tts_service.audio.fades import fade_in, fade_out
 from tts_service.audio.loudness import integrated_loudness
-from tts_service.backends import SAMPLE_RATE, SAMPLES_PER_FRAME, Prepared
+from tts_service.backends import SAMPLE_RATE, SAMPLES_PER_FRAME, WINDOW_CONTEXT_FRAMES, Prepared
 from tts_service.chunking import Chunk
 from tts_service.pipeline.chunk import AudioChunk, Voicing, speech_bounds
 from tts_service.text.timing import spoken_speed
@@ -59,14 +60,21 @@ class PreparedChunk:
         return self.prepared.frames * SAMPLES_PER_FRAME / SAMPLE_RATE
 
 
-def chunk_windows(prepared: Prepared, voicing: Voicing) -> tuple[Window, ...]:
+def chunk_windows(
+    prepared: Prepared, voicing: Voicing, first_in_stream: bool = True
+) -> tuple[Window, ...]:
     """The windows of a prepared chunk: the first spans its leading pad and ``first`` frames of
-    speech, each later one ``growth`` times the one before, at most ``largest``."""
+    speech, each later one ``growth`` times the one before, at most ``largest``; one window of
+    the whole chunk where windows do not pay (``policy.renders_in_windows``)."""
     sizes = voicing.windows
+    whole = (Window(0, prepared.frames, prepared.frames),)
     if sizes is None:
-        return (Window(0, prepared.frames, prepared.frames),)
+        return whole
     head = int(prepared.durations[0]) if prepared.durations is not None else 0
     head = min(head, prepared.frames)
+    first_window = head + sizes.first + WINDOW_CONTEXT_FRAMES
+    if not policy.renders_in_windows(first_in_stream, prepared.frames, first_window):
+        return whole
     planned = plan_windows(
         prepared.frames - head, sizes.first, sizes.growth, sizes.largest, sizes.overlap
     )
@@ -86,7 +94,8 @@ def prepare_chunk(chunk: Chunk, voicing: Voicing) -> PreparedChunk:
     speed = spoken_speed(voicing.speed, chunk.rate)
     if voicing.windowed:
         prepared = backend.prepare(tokens, style, speed)
-        return PreparedChunk(chunk, len(tokens), prepared, chunk_windows(prepared, voicing))
+        windows = chunk_windows(prepared, voicing, first_in_stream=chunk.index == 0)
+        return PreparedChunk(chunk, len(tokens), prepared, windows)
     durations = None
     if voicing.timestamps:
         audio, durations = backend.synthesize_with_durations(tokens, style, speed)
