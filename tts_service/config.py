@@ -99,8 +99,7 @@ class Settings(BaseSettings):
     background_nice: int | None = Field(None, ge=0, le=19)
     """OS niceness of the background workers: how strongly a first chunk, running at the same
     time, is preferred by the operating system (0 treats them alike). Unset: 0 where chunks are
-    rendered in windows (``TTS_WINDOWS`` on a split backend: a first window waits for at most one
-    window of other work, and a lowered worker loses to other programs on a busy host, so later
+    rendered in windows (``TTS_WINDOWS`` on a split backend: ordering lives in the process, and a lowered worker loses to other programs on a busy host, so later
     sentences fell behind real time), 10 where each chunk is synthesized whole."""
 
     onnx_threads: int = Field(0, ge=0)
@@ -145,13 +144,13 @@ class Settings(BaseSettings):
     alone, so the same text is always cut the same way."""
 
     windows: bool = True
-    """Render a chunk's audio in windows of frames (``tts_service.windows``) where the backend
-    can (the model split into its text and waveform stages): first audio leaves after a small
-    first window instead of the whole first chunk, and each window is a task of its own, so a
-    new stream's first window waits for at most one window of other work (docs/streaming.md).
-    Windowed audio differs slightly from the whole chunk's, and a chunk rendered in windows costs
-    more model time than in one piece, as the context around each window is rendered too
-    (docs/performance.md, Windowed rendering: the differences, the cost, the gate)."""
+    """Render a stream's first chunk in windows of frames (``tts_service.windows``) where the
+    backend can (the model split into its text and waveform stages) and the chunk is long enough
+    to gain: first audio leaves after a small first window instead of the whole first chunk, and
+    a long first sentence need not be cut. Windowed audio differs slightly from the whole
+    chunk's, and a chunk rendered in windows costs more model time than in one piece, as the
+    context around each window is rendered too, so later chunks are rendered whole
+    (docs/performance.md, Windows and Windowed rendering: the cost, the differences, the gate)."""
 
     window_first_frames: int = Field(12, ge=1, le=512)
     """Frames of speech (25 ms each) in a chunk's first window, after its leading pad: smaller is
