@@ -98,9 +98,9 @@ class Settings(BaseSettings):
 
     background_nice: int | None = Field(None, ge=0, le=19)
     """OS niceness of the background workers: how strongly a first chunk, running at the same
-    time, is preferred by the operating system (0 treats them alike). Unset: 0 where chunks are
-    rendered in windows (``TTS_WINDOWS`` on a split backend: ordering lives in the process, and a lowered worker loses to other programs on a busy host, so later
-    sentences fell behind real time), 10 where each chunk is synthesized whole."""
+    time, is preferred by the operating system (0 treats them alike). Unset: 0 where first chunks
+    are rendered in windows (``TTS_WINDOWS`` on a split backend: a lowered worker loses to other
+    programs on a busy host, so later sentences fell behind real time), 10 otherwise."""
 
     onnx_threads: int = Field(0, ge=0)
     """onnxruntime intra-op threads per inference; 0 divides the CPU cores among the background
