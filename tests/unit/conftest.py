@@ -15,6 +15,7 @@ from tts_service.app import create_app
 from tts_service.config import Settings
 from tts_service.text.lexicon import Lexicon
 from tts_service.text.phonemes import Phonemizer
+from tts_service.voices import Voice
 
 from .standin import StandInBackend, make_voice_store
 
@@ -103,3 +104,9 @@ def make_client() -> Iterator[ClientFactory]:
 def client(make_client: ClientFactory, standin: StandInBackend) -> TestClient:
     """A ready app on the ``standin`` backend with default settings (warm-up off)."""
     return make_client(standin)
+
+
+@pytest.fixture(scope="module")
+def voice() -> Voice:
+    """The stand-in catalogue's af_heart."""
+    return make_voice_store().resolve("af_heart")

@@ -23,6 +23,9 @@ import numpy as np
 from kokoro_onnx.config import DEFAULT_VOCAB
 
 from tts_service.backends import SAMPLES_PER_FRAME, Prepared, prepared_whole, render_whole
+from tts_service.config import Settings
+from tts_service.pipeline import AudioChunk, SpeechStream
+from tts_service.synthesis import Synthesizer
 from tts_service.text.phonemes import Phonemizer, is_sounding
 from tts_service.voices import VoiceStore
 
@@ -212,3 +215,13 @@ class CountingPhonemizer(Phonemizer):
     def phonemize(self, text: str, lang: str) -> str:
         self.calls.append(text)
         return super().phonemize(text, lang)
+
+
+def standin_synthesizer(backend: StandInBackend, **settings: object) -> Synthesizer:
+    """A synthesizer over ``backend`` with a counting phonemizer and ``settings``."""
+    return Synthesizer(backend, CountingPhonemizer(), Settings(warmup=False, **settings))  # type: ignore[arg-type]
+
+
+async def collect(stream: SpeechStream) -> list[AudioChunk]:
+    """Every piece of a stream's audio."""
+    return [piece async for piece in stream]

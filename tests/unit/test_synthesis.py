@@ -11,17 +11,16 @@ import pytest
 from tts_service import policy
 from tts_service.config import Settings
 from tts_service.errors import NoSpeechError
-from tts_service.pipeline import AudioChunk, SpeechStream, speech_bounds
+from tts_service.pipeline import speech_bounds
 from tts_service.policy import Priority
-from tts_service.synthesis import Synthesizer
 from tts_service.text.phonemes import MAX_TOKENS
 
 from .standin import (
     EDGE_SILENCE_S,
     SAMPLE_RATE,
-    CountingPhonemizer,
     StandInBackend,
-    make_voice_store,
+    collect,
+    standin_synthesizer,
 )
 
 MARGIN_S = 0.03  # synthesis keeps this much of the model's edge silence
@@ -30,19 +29,6 @@ LONG = " ".join(
     f"Sentence {n} of this text keeps the model busy for a while, clause after clause."
     for n in range(20)
 )
-
-
-@pytest.fixture(scope="module")
-def voice():
-    return make_voice_store().resolve("af_heart")
-
-
-def synthesizer(backend: StandInBackend, **settings: object) -> Synthesizer:
-    return Synthesizer(backend, CountingPhonemizer(), Settings(warmup=False, **settings))
-
-
-async def collect(stream: SpeechStream) -> list[AudioChunk]:
-    return [chunk async for chunk in stream]
 
 
 def test_speech_bounds_cut_leading_and_trailing_silence_but_keep_a_margin() -> None:
@@ -65,7 +51,7 @@ def test_speech_bounds_of_nothing_are_empty() -> None:
 
 def test_a_stream_yields_every_chunk_in_order_with_its_pause(voice) -> None:
     backend = StandInBackend()
-    synth = synthesizer(backend, group_phonemes=50)
+    synth = standin_synthesizer(backend, group_phonemes=50)
     try:
         chunks = asyncio.run(collect(synth.stream(SENTENCES, voice, speed=1.0)))
     finally:
@@ -82,7 +68,7 @@ def test_a_stream_yields_every_chunk_in_order_with_its_pause(voice) -> None:
 
 def test_a_text_with_nothing_speakable_raises_no_speech_on_first(voice) -> None:
     backend = StandInBackend()
-    synth = synthesizer(backend)
+    synth = standin_synthesizer(backend)
     try:
         stream = synth.stream("?!... —", voice, speed=1.0)
         with pytest.raises(NoSpeechError):
@@ -108,7 +94,7 @@ class FirstCallLateBackend(StandInBackend):
 
 def test_chunks_come_out_in_reading_order_whichever_worker_runs_first(voice) -> None:
     backend = FirstCallLateBackend()
-    synth = synthesizer(backend, group_phonemes=50, inference_workers=2, lookahead_chunks=2)
+    synth = standin_synthesizer(backend, group_phonemes=50, inference_workers=2, lookahead_chunks=2)
     try:
         chunks = asyncio.run(collect(synth.stream(SENTENCES, voice, speed=1.0)))
     finally:
@@ -118,7 +104,7 @@ def test_chunks_come_out_in_reading_order_whichever_worker_runs_first(voice) -> 
 
 def test_close_cancels_chunks_queued_ahead(voice) -> None:
     backend = StandInBackend(delay=0.1)
-    synth = synthesizer(backend, lookahead_chunks=4, group_phonemes=50)
+    synth = standin_synthesizer(backend, lookahead_chunks=4, group_phonemes=50)
 
     async def take_first_then_close() -> None:
         stream = synth.stream(SENTENCES, voice, speed=1.0)
@@ -137,7 +123,7 @@ def test_close_cancels_chunks_queued_ahead(voice) -> None:
 
 def test_the_stream_plans_lazily_as_chunks_are_taken(voice) -> None:
     backend = StandInBackend()
-    synth = synthesizer(backend, lookahead_chunks=1)
+    synth = standin_synthesizer(backend, lookahead_chunks=1)
     text = " ".join(f"This is sentence number {n}." for n in range(200))
 
     async def first_only() -> None:
@@ -156,7 +142,7 @@ def test_the_stream_plans_lazily_as_chunks_are_taken(voice) -> None:
 def test_a_chunk_is_late_at_risk_or_spare_by_how_much_audio_plays_before_it(voice) -> None:
     """The scheduler's view of a stream: chunk n is needed when the audio before it has played."""
     backend = StandInBackend()
-    synth = synthesizer(backend, group_phonemes=50, lookahead_chunks=1)
+    synth = standin_synthesizer(backend, group_phonemes=50, lookahead_chunks=1)
     synth.scheduler.seconds_per_phoneme = 0.0  # inference takes no time: only playback counts
 
     async def urgencies() -> list[tuple[int, float]]:
@@ -191,7 +177,7 @@ def test_the_end_of_a_stream_is_known_while_every_worker_is_busy(voice) -> None:
 
     busy = 10.0  # how long the background worker stays busy unless released
     backend = StandInBackend()
-    synth = synthesizer(backend, inference_workers=1, urgent_workers=1)
+    synth = standin_synthesizer(backend, inference_workers=1, urgent_workers=1)
     release = threading.Event()
 
     async def end_while_busy() -> float:
@@ -215,7 +201,7 @@ def test_a_late_chunk_of_an_established_stream_goes_before_other_late_chunks(voi
     """Under load, a reading that has already played ``margin`` seconds is kept fed before
     short replies that are late anyway, so long-form playback does not starve under load."""
     backend = StandInBackend()
-    synth = synthesizer(backend, group_phonemes=50, lookahead_chunks=1)
+    synth = standin_synthesizer(backend, group_phonemes=50, lookahead_chunks=1)
     synth.scheduler.seconds_per_phoneme = 0.0
 
     async def late_urgencies() -> tuple[tuple[int, float], tuple[int, float]]:
@@ -240,7 +226,7 @@ def test_a_late_chunk_of_an_established_stream_goes_before_other_late_chunks(voi
 
 
 def test_chunks_grow_faster_where_the_model_is_measured_faster(voice) -> None:
-    synth = synthesizer(StandInBackend(), chunk_growth=1.2)
+    synth = standin_synthesizer(StandInBackend(), chunk_growth=1.2)
     try:
         synth.scheduler.seconds_per_phoneme = 0.04  # about 1.7x real time: the setting holds
         assert synth._growth() == 1.2
@@ -259,7 +245,7 @@ def test_no_inference_makes_more_audio_than_max_chunk_seconds_at_any_speed(
     at speed 0.25 was one 510-phoneme inference of 145 s of audio, which took the process from
     1.0 to 2.28 GB, past the shipped 2 GiB limit. The bound is in audio seconds, speed included."""
     backend = StandInBackend()
-    synth = synthesizer(backend, max_chunk_seconds=20.0)
+    synth = standin_synthesizer(backend, max_chunk_seconds=20.0)
     try:
         chunks = asyncio.run(collect(synth.stream(LONG, voice, speed=speed, split=split)))
     finally:
@@ -271,7 +257,7 @@ def test_no_inference_makes_more_audio_than_max_chunk_seconds_at_any_speed(
 
 
 def test_a_text_spoken_slowly_is_planned_in_chunks_of_fewer_phonemes(voice) -> None:
-    synth = synthesizer(StandInBackend())
+    synth = standin_synthesizer(StandInBackend())
     try:
         sizes = {
             speed: [len(c.phonemes) for c in synth.plan(LONG, voice, speed=speed, split=False)]
@@ -293,7 +279,7 @@ def test_shutdown_stops_a_running_chunk_instead_of_waiting_for_it(voice) -> None
     interrupts the backend; the bound is a share of the chunk's own length, not a clock time."""
     delay = 30.0
     backend = StandInBackend(delay=delay)
-    synth = synthesizer(backend)
+    synth = standin_synthesizer(backend)
 
     async def shut_down_while_the_first_chunk_runs() -> float:
         first = asyncio.ensure_future(synth.stream(SENTENCES, voice, speed=1.0).first())

@@ -7,14 +7,11 @@ import asyncio
 import time
 
 import numpy as np
-import pytest
 
 from tts_service.backends import SAMPLES_PER_FRAME
-from tts_service.config import Settings
-from tts_service.pipeline import AudioChunk, SpeechStream
-from tts_service.synthesis import Synthesizer
+from tts_service.pipeline import AudioChunk
 
-from .standin import PAD_FRAMES, CountingPhonemizer, StandInBackend, make_voice_store
+from .standin import PAD_FRAMES, StandInBackend, collect, standin_synthesizer
 
 SENTENCES = " ".join(f"This is sentence number {n}, spoken in a test." for n in range(6))
 LONG = " ".join(
@@ -24,19 +21,6 @@ LONG = " ".join(
 EVEN = {"loudness_target": None, "loudness_chunk_correction": 0.0}
 """No gain: the audio as the model made it (the gain of a windowed chunk is set by its first
 piece)."""
-
-
-@pytest.fixture(scope="module")
-def voice():
-    return make_voice_store().resolve("af_heart")
-
-
-def synthesizer(backend: StandInBackend, **settings: object) -> Synthesizer:
-    return Synthesizer(backend, CountingPhonemizer(), Settings(warmup=False, **settings))
-
-
-async def collect(stream: SpeechStream) -> list[AudioChunk]:
-    return [piece async for piece in stream]
 
 
 def joined(pieces: list[AudioChunk]) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
@@ -49,7 +33,7 @@ def joined(pieces: list[AudioChunk]) -> tuple[np.ndarray, list[tuple[str, int, i
 
 
 def speak(backend: StandInBackend, voice, text: str, **settings: object) -> list[AudioChunk]:
-    synth = synthesizer(backend, **settings)
+    synth = standin_synthesizer(backend, **settings)
     try:
         return asyncio.run(collect(synth.stream(text, voice, speed=1.0, timestamps=True)))
     finally:
@@ -76,7 +60,7 @@ def test_joined_windows_equal_the_whole_chunk_path_for_a_backend_whose_render_is
 
 def test_first_audio_leaves_after_the_first_window_not_the_whole_chunk(voice) -> None:
     backend = StandInBackend(windowed=True, window_delay=0.02)
-    synth = synthesizer(backend, window_first_frames=4, window_growth=1.0,
+    synth = standin_synthesizer(backend, window_first_frames=4, window_growth=1.0,
                         window_largest_frames=8)  # fmt: skip
 
     async def first() -> tuple[AudioChunk, int]:
@@ -99,7 +83,7 @@ def test_first_audio_leaves_after_the_first_window_not_the_whole_chunk(voice) ->
 
 def test_a_client_gone_cancels_its_queued_windows(voice) -> None:
     backend = StandInBackend(windowed=True, window_delay=0.05)
-    synth = synthesizer(backend, window_first_frames=4, window_growth=1.0,
+    synth = standin_synthesizer(backend, window_first_frames=4, window_growth=1.0,
                         window_largest_frames=8, lookahead_chunks=2)  # fmt: skip
 
     async def take_first_then_close() -> None:
@@ -123,7 +107,7 @@ def test_a_new_streams_first_window_goes_before_the_next_window_of_a_running_str
     """One worker, no urgent one: the first window of a conversation that arrives while a
     long-form stream's windows are queued waits for at most the window running then."""
     backend = StandInBackend(windowed=True, window_delay=0.03)
-    synth = synthesizer(
+    synth = standin_synthesizer(
         backend, inference_workers=1, urgent_workers=0, lookahead_chunks=2,
         window_first_frames=4, window_growth=1.0, window_largest_frames=8,
     )  # fmt: skip

@@ -15,13 +15,12 @@ from tts_service.backends import Backend
 from tts_service.text.phonemes import Phonemizer
 from tts_service.timestamps import WordSpan
 from tts_service.voices import Voice
+from tts_service.windows import OVERLAP_FRAMES
 
 EDGE_MARGIN_S = 0.03
 """Keep this much of the model's edge silence, so soft onsets and endings are not clipped."""
 TRIM_TOP_DB = 50
 """Below the loudest sample by this many decibels is edge silence."""
-WINDOW_OVERLAP_FRAMES = 2
-"""Frames each window is rendered beyond its end, crossfaded with the next window's head."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class WindowSizes:
     first: int
     growth: float
     largest: int
-    overlap: int = WINDOW_OVERLAP_FRAMES
+    overlap: int = OVERLAP_FRAMES
 
 
 @dataclass(frozen=True)
