@@ -30,7 +30,8 @@ def check_stage_rows(found: list[list[float]]) -> None:
             row
         )
         assert audio > 0 and window > 0
-        assert total == pytest.approx(text + source + frame_rate + generator, abs=0.002)
+        # Medians of each part against the median whole, each rounded to 3 decimals.
+        assert total == pytest.approx(text + source + frame_rate + generator, rel=0.05, abs=0.005)
         assert 1 / 3 < total / whole < 3, (phonemes, total, whole)
         assert generator > max(text, source, frame_rate)  # where the time goes
         assert first == pytest.approx(text + source + window, abs=0.002)
