@@ -61,6 +61,7 @@ class _Once:
         self.name = backend.name
         self.sample_rate = backend.sample_rate
         self.durations = False
+        self.windowed = False  # whole chunks: the joins between chunks are what it measures
         self.seconds = 0.0
         self._last: tuple[tuple[int, ...], np.ndarray] | None = None
 
