@@ -110,8 +110,12 @@ def find_cut(graph: object) -> Cut:
 def extract(model_path: Path) -> tuple[Cut, dict[str, bytes]]:
     """Each stage's graph, serialized."""
     import onnx
+    from google.protobuf.message import DecodeError
 
-    model = onnx.load(str(model_path))
+    try:
+        model = onnx.load(str(model_path))
+    except (DecodeError, OSError, ValueError) as exc:  # loading the model reports it
+        raise StageError(f"cannot read {model_path} as an ONNX graph ({exc})") from exc
     cut = find_cut(model.graph)
     # The extractor types the new inputs and outputs from the graph's value infos; an export
     # that kept none for a cut tensor gets one (float, shape left to the runtime).
