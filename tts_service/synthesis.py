@@ -252,9 +252,10 @@ class Synthesizer:
         speed: float,
         timestamps: bool = False,
         request_id: str = "-",
+        windows: bool = True,
     ) -> SpeechStream:
         """A stream of ``plan``'s chunks (a whole text's, or a turn's as its text arrives). It
-        holds a slot until closed or collected."""
+        holds a slot until closed or collected. ``windows=False``: every chunk whole."""
         release = self.slots.take()
         stream = SpeechStream(
             plan,
@@ -264,7 +265,7 @@ class Synthesizer:
                 voice,
                 speed,
                 timestamps,
-                windows=self._window_sizes(),
+                windows=self._window_sizes() if windows else None,
             ),  # fmt: skip
             scheduler=self.scheduler,
             metrics=self.metrics,

@@ -185,9 +185,11 @@ class Turn:
             self.request_id, 0, self.voice.spec, self.options.response_format,
             time.perf_counter(), synthesizer.metrics, self.cancel_reason,
         )  # fmt: skip
+        # Whole chunks: a turn's text counts as spoken chunk by chunk (``spoken_until``, what a
+        # barge-in keeps), and a chunk rendered in windows would count only at its last piece.
         self.stream = synthesizer.open_stream(
             self.plan, self.voice, speed=self.options.speed,
-            timestamps=self.options.timestamps, request_id=self.request_id,
+            timestamps=self.options.timestamps, request_id=self.request_id, windows=False,
         )  # fmt: skip
 
     async def audio(self) -> AsyncGenerator[EncodedAudio, None]:
