@@ -55,8 +55,10 @@ def test_single_mode_writes_json_markdown_and_timeline(
         assert run["bytes"] == sum(size for _, size in run["arrivals"])
     streamed = [r for r in data["runs"] if r["stream"] and r["mode"] == "stream"]
     baseline = [r for r in data["runs"] if r["mode"] == "baseline"]
-    # Sentence streaming sends the first sentence while the rest is synthesized.
-    assert max(r["ttfa"] for r in streamed) < min(r["ttfa"] for r in baseline)
+    # Sentence streaming sends the first sentence while the rest is synthesized: before the
+    # phrase in one piece is done (whose first audio may come early too: a first chunk long
+    # enough is rendered in windows).
+    assert max(r["ttfa"] for r in streamed) < min(r["total"] for r in baseline)
     assert "| short | stream | pcm |" in (tmp_path / "single.md").read_text()
     assert (tmp_path / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "TTFA median" in result.stdout
