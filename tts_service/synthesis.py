@@ -176,6 +176,7 @@ class Synthesizer:
         timestamps: bool = False,
         normalize: bool = True,
         listening: bool = True,
+        windows: bool = True,
     ) -> ChunkPlanner:
         """The planner of a text spoken at ``speed``; ``split=False`` speaks it as few pieces as
         possible; ``timestamps`` keeps each chunk's words; ``normalize`` reads numbers, money,
@@ -189,7 +190,7 @@ class Synthesizer:
             lang or voice.lang,
             group_phonemes=self.settings.group_phonemes if split else MAX_TOKENS,
             pauses=self.pauses,
-            first_chunk_phonemes=self._first_chunk_phonemes() if small else MAX_TOKENS,
+            first_chunk_phonemes=self._first_chunk_phonemes(windows) if small else MAX_TOKENS,
             growth=self._growth if small else _UNSPLIT_GROWTH,
             words=timestamps,
             max_phonemes=lambda rate: self._largest(spoken_speed(speed, rate)),
@@ -281,10 +282,11 @@ class Synthesizer:
         weakref.finalize(stream, release)  # a stream dropped unclosed frees its slot too
         return stream
 
-    def _first_chunk_phonemes(self) -> int:
-        """``TTS_FIRST_CHUNK_PHONEMES`` where chunks are synthesized whole; with windows a first
-        sentence is never cut (its first window comes as soon: docs/performance.md, Windows)."""
-        if self._window_sizes() is not None and self.backend.windowed:
+    def _first_chunk_phonemes(self, windows: bool = True) -> int:
+        """``TTS_FIRST_CHUNK_PHONEMES`` where chunks are synthesized whole (``windows=False``: a
+        turn's); with windows a first sentence is never cut (its first window comes as soon:
+        docs/performance.md, Windows)."""
+        if windows and self._window_sizes() is not None and self.backend.windowed:
             return MAX_TOKENS
         return self.settings.first_chunk_phonemes
 

@@ -80,7 +80,7 @@ class Turn:
         )
         planner = synthesizer.planner(
             voice, speed=options.speed, lang=lang, timestamps=options.timestamps,
-            normalize=options.normalize,
+            normalize=options.normalize, windows=False,  # whole chunks (see ``begin``)
         )  # fmt: skip
         self.plan = FedPlan(planner, partial(spoken_text, rates=[]))
         self.stream: SpeechStream | None = None
