@@ -1,7 +1,9 @@
-"""The quality gate of windowed rendering: with the real int8 model and the default windows,
-context and crossfade, a chunk rendered a window at a time must sound like the chunk rendered
-whole. Bounds come from ``benchmarks/windows.py`` (docs/performance.md, Windowed rendering):
-each is stated with the value measured there and the margin left for other machines."""
+"""The quality gate of windowed rendering: with the real model and the default windows, context
+and crossfade, a chunk rendered a window at a time must sound like the chunk rendered whole, on
+both windowed backends (the int8 ONNX model and the torch backend on the CPU). Bounds come from
+``benchmarks/windows.py`` (docs/performance.md, Windowed rendering): each is stated with the value
+measured there on the int8 model and the margin left for other machines; the torch backend is held
+to the same bounds."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from benchmarks.windows import (
     transcribe,
 )
 from tts_service.assets import ensure_assets
-from tts_service.backends import SAMPLES_PER_FRAME
+from tts_service.backends import SAMPLES_PER_FRAME, Backend
 from tts_service.backends.onnx import OnnxBackend
 from tts_service.config import Settings
 from tts_service.text.phonemes import Phonemizer
@@ -53,11 +55,22 @@ class Rendered:
     joins: list[tuple[int, int]]
 
 
-@pytest.fixture(scope="module")
-def rendered(model_settings: Settings) -> list[Rendered]:
+def _backend(name: str, settings: Settings) -> Backend:
+    files = ensure_assets(settings)
+    if name == "onnx":
+        return OnnxBackend.from_settings(settings, files)
+    pytest.importorskip("torch", reason="the PyTorch backend comes with the test extra")
+    from tts_service.backends.pytorch import TorchBackend
+
+    cpu = settings.model_copy(update={"torch_device": "cpu", "torch_dtype": "float32"})
+    return TorchBackend.from_settings(cpu, files)
+
+
+@pytest.fixture(scope="module", params=["onnx", "torch"])
+def rendered(request: pytest.FixtureRequest, model_settings: Settings) -> list[Rendered]:
     settings = model_settings
     files = ensure_assets(settings)
-    backend = OnnxBackend.from_settings(settings, files)
+    backend = _backend(request.param, settings)
     assert backend.windowed
     voice = VoiceStore.load(files.voices).resolve("af_heart")
     phonemizer = Phonemizer()
