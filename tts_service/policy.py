@@ -162,12 +162,21 @@ def turn_chunk_is_first(playback: Playback, n: int, now: float, compute: float) 
 
 
 def renders_in_windows(first_in_stream: bool, frames: int, first_window: int) -> bool:
-    """Whether a chunk of ``frames`` frames is rendered in windows, its first one
-    ``first_window`` frames with its context: only a stream's first chunk (windows cost more
-    model time in all, so later chunks, made while earlier audio plays, are rendered whole), and
+    """Whether a stream's first chunk of ``frames`` frames is rendered in growing windows, its
+    first one ``first_window`` frames with its context (first audio after the first window):
     only one at least twice its first window (a shorter one comes about as soon whole: measured
-    in docs/performance.md, Windows)."""
+    in docs/performance.md, Windows). Later chunks: ``later_in_windows``."""
     return first_in_stream and frames >= 2 * first_window
+
+
+def later_in_windows(shared: bool, frames: int, window: int) -> bool:
+    """Whether a later chunk of ``frames`` frames is rendered in windows of ``window`` frames:
+    only while other streams share the workers (``shared``), where each window ends a unit of
+    work after which another stream's more urgent chunk may run (a long-form chunk rendered
+    whole held the worker for seconds while a reply's next sentence waited: docs/performance.md,
+    Sizing), and only one at least twice a window. A stream alone keeps whole chunks: windows
+    cost model time in all."""
+    return shared and frames >= 2 * window
 
 
 def first_chunk_key() -> Key:

@@ -277,6 +277,7 @@ class Synthesizer:
             leveller=Leveller(
                 self.settings.loudness_target, self.settings.loudness_chunk_correction
             ),
+            shared=lambda: self.slots.open > 1,
         )
         self._streams.add(stream)
         weakref.finalize(stream, release)  # a stream dropped unclosed frees its slot too

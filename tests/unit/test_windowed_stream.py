@@ -161,8 +161,9 @@ def test_a_chunk_in_windows_keeps_the_gain_its_first_piece_set(voice) -> None:
 
 
 def test_only_a_long_enough_first_chunk_is_rendered_in_windows(voice) -> None:
-    """Windows cost model time in all: later chunks, made while earlier audio plays, are
-    rendered whole, and so is a first chunk too short for a small first window to come sooner."""
+    """Windows cost model time in all: later chunks of a stream alone, made while earlier audio
+    plays, are rendered whole, and so is a first chunk too short for a small first window to
+    come sooner."""
     backend = StandInBackend(windowed=True)
     pieces = speak(backend, voice, LONG, window_first_frames=8, window_growth=2.0)
     chunks = sorted({p.index for p in pieces})
@@ -176,3 +177,39 @@ def test_only_a_long_enough_first_chunk_is_rendered_in_windows(voice) -> None:
     short = StandInBackend(windowed=True)
     pieces = speak(short, voice, "Hi.", window_first_frames=8)
     assert len(pieces) == 1 and len(short.renders) == 1
+
+
+def test_later_chunks_are_rendered_in_the_largest_windows_while_another_stream_is_open(
+    voice,
+) -> None:
+    """While other streams share the workers, a later chunk is rendered in windows of the
+    largest size (each a point where another stream's urgent work can run); a chunk shorter
+    than two of them stays whole."""
+    backend = StandInBackend(windowed=True)
+    synth = standin_synthesizer(
+        backend, window_first_frames=8, window_growth=2.0, window_largest_frames=16
+    )
+
+    async def run() -> list[AudioChunk]:
+        other = synth.stream("Hi there.", voice, speed=1.0)  # open, holding its slot
+        try:
+            return await collect(synth.stream(LONG, voice, speed=1.0))
+        finally:
+            other.close()
+
+    try:
+        pieces = asyncio.run(run())
+    finally:
+        synth.shutdown()
+    by_chunk: dict[int, list] = {}
+    for render in backend.renders:
+        by_chunk.setdefault(render.chunk, []).append(render)
+    later = [renders for renders in by_chunk.values()][1:]
+    assert len(later) >= 2
+    assert all(len(renders) >= 2 for renders in later)  # each later chunk in windows
+    # Each window is the largest size (its context and the last window's remainder aside).
+    for renders in later:
+        starts = [r.start for r in renders]
+        owned = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        assert owned and all(size == 16 for size in owned[1:]), owned
+    assert len({p.index for p in pieces}) == len(by_chunk)

@@ -3,9 +3,12 @@ rendered in (``render_window``, each a scheduler task of its own), and the piece
 sends as each window is rendered (``ChunkAssembly``).
 
 Where the backend is windowed (its model split into a text and a waveform stage) and windows are
-on (``TTS_WINDOWS``), a chunk's audio is rendered in growing windows (``tts_service.windows``):
-the first one spans the leading pad and ``first`` frames of speech, so first audio leaves after
-it. Otherwise (today's path) the whole chunk is synthesized at once and is one window.
+on (``TTS_WINDOWS``), a stream's first chunk is rendered in growing windows
+(``tts_service.windows``): the first one spans the leading pad and ``first`` frames of speech, so
+first audio leaves after it. A later chunk is rendered in windows of the largest size while other
+streams are open, so their urgent work runs between its windows, and whole while its stream is
+alone (``chunk_windows``). Otherwise (today's path) the whole chunk is synthesized at once and is
+one window.
 
 What the whole chunk's synthesis did still holds for the joined windows:
 
@@ -61,11 +64,13 @@ class PreparedChunk:
 
 
 def chunk_windows(
-    prepared: Prepared, voicing: Voicing, first_in_stream: bool = True
+    prepared: Prepared, voicing: Voicing, first_in_stream: bool = True, shared: bool = False
 ) -> tuple[Window, ...]:
-    """The windows of a prepared chunk: the first spans its leading pad and ``first`` frames of
-    speech, each later one ``growth`` times the one before, at most ``largest``; one window of
-    the whole chunk where windows do not pay (``policy.renders_in_windows``)."""
+    """The windows of a prepared chunk. A stream's first chunk: the first window spans its
+    leading pad and ``first`` frames of speech, each later one ``growth`` times the one before,
+    at most ``largest`` (``policy.renders_in_windows``). A later chunk while other streams are
+    open (``shared``): windows of ``largest`` frames, so the scheduler can run other streams'
+    work between them (``policy.later_in_windows``). Otherwise one window of the whole chunk."""
     sizes = voicing.windows
     whole = (Window(0, prepared.frames, prepared.frames),)
     if sizes is None:
@@ -73,11 +78,15 @@ def chunk_windows(
     head = int(prepared.durations[0]) if prepared.durations is not None else 0
     head = min(head, prepared.frames)
     first_window = head + sizes.first + WINDOW_CONTEXT_FRAMES
-    if not policy.renders_in_windows(first_in_stream, prepared.frames, first_window):
+    if policy.renders_in_windows(first_in_stream, prepared.frames, first_window):
+        first, growth = sizes.first, sizes.growth
+    elif not first_in_stream and policy.later_in_windows(
+        shared, prepared.frames - head, sizes.largest
+    ):
+        first, growth = sizes.largest, 1.0
+    else:
         return whole
-    planned = plan_windows(
-        prepared.frames - head, sizes.first, sizes.growth, sizes.largest, sizes.overlap
-    )
+    planned = plan_windows(prepared.frames - head, first, growth, sizes.largest, sizes.overlap)
     windows = [Window(w.start + head, w.end + head, w.render_end + head) for w in planned]
     if not windows:
         return (Window(0, prepared.frames, prepared.frames),)
@@ -85,16 +94,17 @@ def chunk_windows(
     return tuple(windows)
 
 
-def prepare_chunk(chunk: Chunk, voicing: Voicing) -> PreparedChunk:
+def prepare_chunk(chunk: Chunk, voicing: Voicing, shared: bool = False) -> PreparedChunk:
     """The text stage of ``chunk`` (blocking: run it on a worker thread); on today's path (a
-    backend without the split, or windows off) the whole chunk's synthesis."""
+    backend without the split, or windows off) the whole chunk's synthesis. ``shared``: other
+    streams are open (see ``chunk_windows``)."""
     tokens = voicing.phonemizer.tokenize(chunk.phonemes)
     style = voicing.voice.style_for(len(tokens))
     backend = voicing.backend
     speed = spoken_speed(voicing.speed, chunk.rate)
     if voicing.windowed:
         prepared = backend.prepare(tokens, style, speed)
-        windows = chunk_windows(prepared, voicing, first_in_stream=chunk.index == 0)
+        windows = chunk_windows(prepared, voicing, chunk.index == 0, shared)
         return PreparedChunk(chunk, len(tokens), prepared, windows)
     durations = None
     if voicing.timestamps:

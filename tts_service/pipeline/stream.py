@@ -87,6 +87,7 @@ class SpeechStream:
         request_id: str = "-",
         on_close: Callable[[], None] | None = None,
         leveller: Leveller | None = None,
+        shared: Callable[[], bool] = lambda: False,
     ) -> None:
         self.plan = plan
         self.voicing = voicing
@@ -98,6 +99,8 @@ class SpeechStream:
         self.request_id = request_id
         self.on_close = on_close
         """Called on every close (it must be idempotent): releases the stream's slot."""
+        self.shared = shared
+        """Whether other streams are open now (later chunks are then rendered in windows)."""
         self.leveller = leveller
         """Sets each chunk's gain, in reading order as chunks are delivered (None: the model's
         level)."""
@@ -166,9 +169,7 @@ class SpeechStream:
         )
         spent: list[Metered] = []
         urgency = None if first else partial(self.urgency, n)  # None: a first chunk
-        task = scheduler.submit(
-            partial(self._timed, spent, prepare_chunk, chunk, self.voicing), urgency
-        )
+        task = scheduler.submit(partial(self._timed, spent, self._prepare, chunk), urgency)
         try:
             prepared: PreparedChunk = await asyncio.wrap_future(task)
         except asyncio.CancelledError:
@@ -200,6 +201,11 @@ class SpeechStream:
             for render in renders:  # the client went away: its queued windows go too
                 render.cancel()
         self._observed(chunk, prepared, spent, samples)
+
+    def _prepare(self, chunk: Chunk) -> PreparedChunk:
+        """The text stage of ``chunk``, on a worker: whether others share the workers is read
+        as it runs."""
+        return prepare_chunk(chunk, self.voicing, self.shared())
 
     def _window_urgency(self, prepared: PreparedChunk, k: int, compute: float) -> Urgency:
         """The urgency of window ``k`` of a prepared chunk whose whole synthesis takes about
