@@ -9,9 +9,11 @@ windows (``tts_service.pipeline.assembly``); "first" below is then a first chunk
 first window. Urgent workers run at normal priority and take only first chunks; background
 workers may run at a lower OS priority (``nice``: where chunks are synthesized whole) and take
 everything else (first chunks too, while every urgent worker is busy). So a first chunk starts
-at once even while a long-form chunk is running: a chunk cannot be interrupted once the model
-runs, but its thread can be out-prioritized, and a window is short. All workers share one model
-session (what this costs a first chunk is measured in docs/performance.md, Under load).
+at once even while a long-form chunk is running. While a first chunk runs, background workers
+start no other work: it has the cores to itself once what they run already ends, and while
+other streams are open that is one window (later chunks are rendered in windows then:
+``tts_service.pipeline.assembly``). All workers share one model session (what this costs a
+first chunk is measured in docs/performance.md, Under load).
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class Scheduler:
         self._seq = count()
         self._closed = False
         self._idle_urgent = 0
+        self._first_running = 0
         self.parallel = max(1, parallel)
         self._running = 0
         self._starts = 0
@@ -183,6 +186,8 @@ class Scheduler:
         self._tasks = [task for task in self._tasks if not task.future.cancelled()]
         if first_only:
             return [t for t in self._tasks if t.urgency is None]
+        if self._first_running:  # first audio runs alone: the rest waits (a window at most)
+            return [] if self._idle_urgent else [t for t in self._tasks if t.urgency is None]
         if self._idle_urgent:  # first chunks are left to the idle urgent workers
             return [t for t in self._tasks if t.urgency is not None]
         return list(self._tasks)
@@ -213,10 +218,12 @@ class Scheduler:
         if not first_only:
             _lower_priority(nice)
         while (task := self._next(first_only)) is not None:
+            first = task.urgency is None
             with self._cond:
                 self._tick()
                 self._running += 1
                 self._starts += 1
+                self._first_running += first
             try:
                 result = task.run()
             except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the task
@@ -227,6 +234,9 @@ class Scheduler:
                 with self._cond:
                     self._tick()
                     self._running -= 1
+                    self._first_running -= first
+                    if first:
+                        self._cond.notify_all()
 
     def shutdown(self, wait: float | None = 0.0) -> None:
         """Stop taking tasks and cancel the queued ones; running ones finish, and ``wait`` is

@@ -120,6 +120,28 @@ def test_a_first_chunk_starts_at_once_when_every_background_worker_is_busy(
     assert later.result(5) == "later"
 
 
+def test_background_workers_start_nothing_else_while_a_first_chunk_runs(
+    scheduler_factory,
+) -> None:
+    """First audio runs alone: a later chunk queued while a first chunk runs waits for it
+    (what runs already, a window at most, goes on), then starts."""
+    scheduler = scheduler_factory(workers=1, urgent_workers=1)
+    first = Gate()
+    scheduler.submit(first)
+    assert first.started.wait(5)
+    try:
+        later = scheduler.submit(lambda: "later", fixed(Priority.AT_RISK, 0))
+        time.sleep(0.2)
+        assert not later.done()
+        second_first = scheduler.submit(lambda: threading.current_thread().name)
+        # The urgent worker is busy: the background worker takes the next first chunk.
+        assert second_first.result(5) == "inference-0"
+        assert not later.done()
+    finally:
+        first.release.set()
+    assert later.result(5) == "later"
+
+
 @pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no per-thread priorities here")
 def test_background_workers_run_at_lower_os_priority_than_first_chunk_workers(
     scheduler_factory,
