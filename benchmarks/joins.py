@@ -72,6 +72,9 @@ class _Once:
             self.seconds = time.perf_counter() - started
         return self._last[1]
 
+    def preempt(self, thread: int) -> bool:
+        return False  # whole chunks only: nothing to stop
+
 
 @dataclass
 class Treated:

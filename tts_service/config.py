@@ -147,10 +147,13 @@ class Settings(BaseSettings):
     """Render a stream's first chunk in windows of frames (``tts_service.windows``) where the
     backend can (the model split into its text and waveform stages) and the chunk is long enough
     to gain: first audio leaves after a small first window instead of the whole first chunk, and
-    a long first sentence need not be cut. Windowed audio differs slightly from the whole
-    chunk's, and a chunk rendered in windows costs more model time than in one piece, as the
-    context around each window is rendered too, so later chunks are rendered whole
-    (docs/performance.md, Windows and Windowed rendering: the cost, the differences, the gate)."""
+    a long first sentence need not be cut. While other streams are open, later chunks are
+    rendered in windows of ``TTS_WINDOW_LARGEST_FRAMES`` too: a first chunk stops the window
+    running beside it (rendered again after it) and other streams' urgent work runs between
+    windows. Windowed audio differs slightly from the whole chunk's, and a chunk rendered in
+    windows costs more model time than in one piece, as the context around each window is
+    rendered too, so a stream alone has its later chunks rendered whole (docs/performance.md,
+    Windows, Windowed rendering and Sizing: the cost, the differences, the gate, the load)."""
 
     window_first_frames: int = Field(12, ge=1, le=512)
     """Frames of speech (25 ms each) in a chunk's first window, after its leading pad: smaller is

@@ -74,6 +74,11 @@ class Metrics:
             registry=r,
         )  # fmt: skip
 
+        self.preempted_windows = Counter(
+            "tts_preempted_windows",
+            "Windows stopped while rendering because a first chunk started, and rendered again.",
+            registry=r,
+        )
         self.cancelled_chunks = Counter(
             "tts_cancelled_chunks",
             "Chunks dropped before their synthesis started, because their stream was closed "

@@ -44,6 +44,10 @@ class Task:
     """None for a first chunk; otherwise asked each time a worker chooses."""
     seq: int
     future: Future[Any] = field(default_factory=Future)
+    preemptible: bool = False
+    """A window: stopped when a first chunk starts, and run again later (``Scheduler.preempt``)."""
+    preempted: bool = False
+    """Stopped while running: what it raised is not its result."""
 
     def key(self, now: float) -> tuple[Key, int]:
         return (first_chunk_key() if self.urgency is None else self.urgency(now), self.seq)
@@ -90,7 +94,12 @@ class Scheduler:
         urgent_workers: int = 1,
         background_nice: int = 10,
         parallel: int = 1,
+        preempt: Callable[[int], bool] | None = None,
     ) -> None:
+        self._preempt = preempt
+        """Stops the run on a thread (``Backend.preempt``); None: nothing is stopped."""
+        self._running_tasks: dict[int, Task] = {}
+        """The task each busy worker runs, by thread."""
         self._tasks: list[Task] = []
         self._cond = threading.Condition()
         self._seq = count()
@@ -133,9 +142,13 @@ class Scheduler:
         with self._cond:
             return sum(not task.future.cancelled() for task in self._tasks)
 
-    def submit(self, run: Callable[[], Any], urgency: Urgency | None = None) -> Future[Any]:
-        """Queue ``run``; ``urgency=None`` marks a first chunk, which goes ahead of everything."""
-        task = Task(run, urgency, next(self._seq))
+    def submit(
+        self, run: Callable[[], Any], urgency: Urgency | None = None, preemptible: bool = False
+    ) -> Future[Any]:
+        """Queue ``run``; ``urgency=None`` marks a first chunk, which goes ahead of everything.
+        ``preemptible``: ``run`` may be stopped when a first chunk starts (it raises) and is then
+        queued again, to run from its start (a window, rendered again whole)."""
+        task = Task(run, urgency, next(self._seq), preemptible=preemptible and urgency is not None)
         with self._cond:
             if self._closed:
                 raise RuntimeError("scheduler is shut down")
@@ -211,23 +224,27 @@ class Scheduler:
                 if task not in self._tasks:  # another worker took it meanwhile: choose again
                     continue
                 self._tasks.remove(task)
-            if task.future.set_running_or_notify_cancel():
-                return task
+            if task.future.running() or task.future.set_running_or_notify_cancel():
+                return task  # running already: a window stopped and queued again
 
     def _serve(self, first_only: bool, nice: int) -> None:
         if not first_only:
             _lower_priority(nice)
         while (task := self._next(first_only)) is not None:
-            first = task.urgency is None
+            first, thread = task.urgency is None, threading.get_ident()
             with self._cond:
                 self._tick()
                 self._running += 1
                 self._starts += 1
                 self._first_running += first
+                self._running_tasks[thread] = task
+                if first:
+                    self._preempt_windows()
             try:
                 result = task.run()
             except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the task
-                task.future.set_exception(exc)
+                if not self._requeued(task):
+                    task.future.set_exception(exc)
             else:
                 task.future.set_result(result)
             finally:
@@ -235,8 +252,28 @@ class Scheduler:
                     self._tick()
                     self._running -= 1
                     self._first_running -= first
+                    del self._running_tasks[thread]
                     if first:
                         self._cond.notify_all()
+
+    def _preempt_windows(self) -> None:
+        """Stop the windows running on other workers (a first chunk has started; call with the
+        lock held): each is queued again by the worker it ran on."""
+        if self._preempt is None:
+            return
+        for thread, running in self._running_tasks.items():
+            if running.preemptible and not running.preempted and self._preempt(thread):
+                running.preempted = True
+
+    def _requeued(self, task: Task) -> bool:
+        """Queue a stopped window again (its future stays running, to be set when it ends)."""
+        with self._cond:
+            if not task.preempted or self._closed:
+                return False
+            task.preempted = False
+            self._tasks.append(task)
+            self._cond.notify_all()
+            return True
 
     def shutdown(self, wait: float | None = 0.0) -> None:
         """Stop taking tasks and cancel the queued ones; running ones finish, and ``wait`` is
@@ -246,7 +283,8 @@ class Scheduler:
         with self._cond:
             self._closed = True
             for task in self._tasks:
-                task.future.cancel()
+                if not task.future.cancel():  # a stopped window, queued again: running still
+                    task.future.set_exception(RuntimeError("scheduler is shut down"))
             self._tasks.clear()
             self._cond.notify_all()
         if wait is None:

@@ -7,6 +7,7 @@ is admitted) in :mod:`tts_service.policy`.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import weakref
@@ -35,6 +36,8 @@ _BUSY = {
 }
 """Why a stream is refused, in the words of its 429."""
 """Chunk growth for a text spoken unsplit: every chunk as long as the model allows."""
+
+logger = logging.getLogger(__name__)
 
 
 class StreamSlots:
@@ -83,11 +86,19 @@ class Synthesizer:
         )
         self.scheduler = Scheduler(
             settings.inference_workers, settings.urgent_workers, self._background_nice(),
-            parallel=settings.parallel_inferences,
+            parallel=settings.parallel_inferences, preempt=self._preempt,
         )  # fmt: skip
         self.slots = StreamSlots()
         self._streams: weakref.WeakSet[SpeechStream] = weakref.WeakSet()
         """The open streams, for admission (a stream dropped unclosed leaves by itself)."""
+
+    def _preempt(self, thread: int) -> bool:
+        """Stop the window rendering on ``thread`` for a first chunk (``Backend.preempt``)."""
+        stopped = self.backend.preempt(thread)
+        if stopped:
+            self.metrics.preempted_windows.inc()
+            logger.debug("stopped the window rendering on thread %d for a first chunk", thread)
+        return stopped
 
     @property
     def open_streams(self) -> int:

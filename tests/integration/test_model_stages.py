@@ -4,6 +4,8 @@ stage files kept once and rebuilt when damaged."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +93,38 @@ def test_fetch_splits_the_model_so_a_baked_image_carries_its_stages(
     assert not list(tmp_path.glob("*.onnx"))
     prepare_backend(settings, "onnx", build=True)
     assert all(path.is_file() for path in stage_paths(files.model, tmp_path).values())
+
+
+def test_preempt_stops_the_render_running_on_that_thread_and_the_next_render_runs_whole(
+    model_settings: Settings, spoken: tuple[list[int], np.ndarray, np.ndarray]
+) -> None:
+    tokens, style, _ = spoken
+    backend = OnnxBackend.from_settings(model_settings, ensure_assets(model_settings))
+    prepared = backend.prepare((tokens * 4)[:500], style, 1.0)
+    started = time.perf_counter()
+    expected = backend.render(prepared, 0, prepared.frames)
+    whole_seconds = time.perf_counter() - started
+    outcome: dict[str, object] = {}
+
+    def render() -> None:
+        try:
+            outcome["audio"] = backend.render(prepared, 0, prepared.frames)
+        except Exception as exc:  # noqa: BLE001 - what the stopped render raised
+            outcome["error"] = exc
+
+    assert not backend.preempt(threading.get_ident())  # nothing runs here
+    worker = threading.Thread(target=render)
+    worker.start()
+    assert worker.ident is not None
+    while not backend.preempt(worker.ident):  # until its render has begun
+        assert worker.is_alive(), outcome
+        time.sleep(0.001)
+    stopped_at = time.perf_counter()
+    worker.join()
+    assert "error" in outcome, "the render ran to its end"
+    assert time.perf_counter() - stopped_at < 0.5 * whole_seconds
+    # The flag was that run's alone: a render after it runs whole.
+    worker = threading.Thread(target=render)
+    worker.start()
+    worker.join()
+    np.testing.assert_array_equal(outcome["audio"], expected)

@@ -179,6 +179,10 @@ class StandInBackend:
     def interrupt(self) -> None:
         self._interrupted.set()
 
+    def preempt(self, thread: int) -> bool:
+        """Stops nothing (a stand-in's render is a slice)."""
+        return False
+
     @property
     def call_count(self) -> int:
         with self._lock:

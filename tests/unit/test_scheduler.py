@@ -142,6 +142,79 @@ def test_background_workers_start_nothing_else_while_a_first_chunk_runs(
     assert later.result(5) == "later"
 
 
+class Stoppable:
+    """A window's body: its first run blocks until stopped (``preempt`` on its thread) and
+    raises; later runs return at once. Records the threads it ran on."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.stopped: set[int] = set()
+        self.runs: list[int] = []
+        self.lock = threading.Lock()
+
+    def preempt(self, thread: int) -> bool:
+        with self.lock:
+            self.stopped.add(thread)
+        return True
+
+    def __call__(self) -> str:
+        thread = threading.get_ident()
+        self.runs.append(thread)
+        if len(self.runs) == 1:
+            self.started.set()
+            deadline = time.monotonic() + 5
+            while thread not in self.stopped and time.monotonic() < deadline:
+                time.sleep(0.005)
+            raise RuntimeError("stopped")
+        return "window"
+
+
+def test_a_first_chunk_stops_a_running_window_which_runs_again_after_it(scheduler_factory) -> None:
+    window = Stoppable()
+    scheduler = scheduler_factory(workers=1, urgent_workers=1, preempt=window.preempt)
+    result = scheduler.submit(window, fixed(Priority.SPARE, 0), preemptible=True)
+    assert window.started.wait(5)
+    first = Gate()
+    scheduler.submit(first)
+    assert first.started.wait(5)
+    time.sleep(0.2)
+    # Stopped, and queued again: not run while the first chunk runs, not failed.
+    assert len(window.runs) == 1 and not result.done()
+    first.release.set()
+    assert result.result(5) == "window"
+    assert len(window.runs) == 2 and len(window.stopped) == 1
+
+
+def test_work_not_marked_preemptible_runs_on_beside_a_first_chunk(scheduler_factory) -> None:
+    calls: list[int] = []
+    scheduler = scheduler_factory(workers=1, urgent_workers=1, preempt=lambda t: calls.append(t))
+    chunk = Gate()
+    scheduler.submit(chunk, fixed(Priority.SPARE, 0))
+    assert chunk.started.wait(5)
+    assert scheduler.submit(lambda: "first").result(5) == "first"
+    chunk.release.set()
+    assert calls == []
+
+
+def test_shutdown_fails_a_stopped_window_queued_again_rather_than_leave_it_waiting(
+    scheduler_factory,
+) -> None:
+    window = Stoppable()
+    scheduler = scheduler_factory(workers=1, urgent_workers=1, preempt=window.preempt)
+    result = scheduler.submit(window, fixed(Priority.SPARE, 0), preemptible=True)
+    assert window.started.wait(5)
+    first = Gate()
+    scheduler.submit(first)
+    assert first.started.wait(5)
+    deadline = time.monotonic() + 5
+    while scheduler.queued == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    scheduler.shutdown()
+    first.release.set()
+    with pytest.raises(RuntimeError, match="shut down"):
+        result.result(5)
+
+
 @pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no per-thread priorities here")
 def test_background_workers_run_at_lower_os_priority_than_first_chunk_workers(
     scheduler_factory,

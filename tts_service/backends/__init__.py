@@ -115,6 +115,12 @@ class Backend(Protocol):
         them; a backend that cannot stop one returns at once and lets it run to its end."""
         ...
 
+    def preempt(self, thread: int) -> bool:
+        """Stop the ``render`` running on thread ``thread`` (its ``threading.get_ident()``) as
+        soon as the framework allows, raising in it; the window is rendered again later. False
+        where none runs there or the backend cannot stop one (it then runs to its end)."""
+        ...
+
 
 @dataclass(frozen=True)
 class BackendSpec:

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import platform
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -69,9 +70,11 @@ class OnnxBackend:
         self._sessions = sessions
         self._cut = cut
         # Shared by every run, so that one flag stops them all (``interrupt``).
-        self._run_options = ort.RunOptions()
-        if shrink_arena:
-            self._run_options.add_run_config_entry(*ARENA_SHRINKAGE)
+        self._shrink_arena = shrink_arena
+        self._run_options = self._options()
+        self._renders: dict[int, ort.RunOptions] = {}
+        """Each running ``render``'s own options, by thread: ``preempt`` stops one alone."""
+        self._renders_lock = threading.Lock()
         first = sessions["text"] if cut is not None else sessions["whole"]
         self._dtypes = input_dtypes(first)
         # Older exports call the token input "tokens", newer ones "input_ids".
@@ -139,10 +142,26 @@ class OnnxBackend:
         with np.errstate(over="ignore"):  # what overflows becomes inf, as it would in the model
             return np.asarray(styles, dtype=self._dtypes["style"]).astype(np.float32)
 
+    def _options(self) -> ort.RunOptions:
+        options = ort.RunOptions()
+        if self._shrink_arena:
+            options.add_run_config_entry(*ARENA_SHRINKAGE)
+        return options
+
     def interrupt(self) -> None:
         """onnxruntime checks the flag between graph nodes: a running chunk ends within
         milliseconds, whatever its length, instead of holding shutdown for seconds."""
         self._run_options.terminate = True
+        with self._renders_lock:
+            for options in self._renders.values():
+                options.terminate = True
+
+    def preempt(self, thread: int) -> bool:
+        with self._renders_lock:
+            options = self._renders.get(thread)
+            if options is not None:
+                options.terminate = True
+        return options is not None
 
     def prepare(self, tokens: list[int], style: np.ndarray, speed: float) -> Prepared:
         inputs = self._inputs(tokens, style, speed)
@@ -175,7 +194,15 @@ class OnnxBackend:
             "style": f.style,
             cut.phase: f.phase[:, 2 * lo : 2 * hi],
         }
-        (audio,) = self._sessions["waveform"].run([cut.audio], feeds, self._run_options)
+        options, thread = self._options(), threading.get_ident()
+        with self._renders_lock:
+            options.terminate = self._run_options.terminate
+            self._renders[thread] = options
+        try:
+            (audio,) = self._sessions["waveform"].run([cut.audio], feeds, options)
+        finally:
+            with self._renders_lock:
+                del self._renders[thread]
         audio = np.asarray(audio, dtype=np.float32).ravel()
         offset = (start - lo) * SAMPLES_PER_FRAME
         return audio[offset : offset + (end - start) * SAMPLES_PER_FRAME]

@@ -182,6 +182,10 @@ class TorchBackend:
     def interrupt(self) -> None:
         """PyTorch cannot stop a running forward pass; shutdown waits for it (see Backend)."""
 
+    def preempt(self, thread: int) -> bool:
+        """PyTorch cannot stop a running forward pass: the window runs to its end."""
+        return False
+
 
 @dataclass(frozen=True)
 class _Features:

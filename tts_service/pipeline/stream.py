@@ -184,6 +184,7 @@ class SpeechStream:
                 scheduler.submit(
                     partial(self._timed, spent, render_window, prepared, self.voicing, k),
                     None if first and k == 0 else self._window_urgency(prepared, k, compute),
+                    preemptible=True,
                 )
                 for k in range(len(prepared.windows))
             ]
