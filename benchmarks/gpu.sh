@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything below the sentence that needs a GPU, in one run: the stage table of the torch
-# backend on CUDA (bfloat16, as the backend runs there) and the first windows of 4 streams at
-# once. With --cpu the same on the CPU (float32), which is how the tests run it.
+# backend on CUDA (bfloat16, as the backend runs there) and the first windows of 4 streams one
+# after another, at once (a thread each) and stacked in one call (what TTS_TORCH_BATCH_WINDOWS
+# does). With --cpu the same on the CPU (float32), which is how the tests run it.
 #
 #     benchmarks/gpu.sh                       # on a CUDA machine, from the repository root
 #     benchmarks/gpu.sh --cpu --lengths 10,25 --repeats 1

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     torch_threads: int = Field(0, ge=0)
     """PyTorch intra-op threads on the CPU; 0 keeps PyTorch's default (every core)."""
 
+    torch_batch_windows: int = Field(0, ge=0, le=64)
+    """The most windows of one length the ``torch`` backend renders in one call, stacked along
+    the batch dimension: those that reach it while a window of that length is rendering (from
+    other workers, other streams) go together in the next call; a lone window never waits. 0: as
+    many as there are workers on CUDA, where one call of several windows takes about the time
+    of one; 1 (each alone) on the CPU, where it gains nothing."""
+
     torch_weights_path: Path | None = None
     """hexgrad's original ``kokoro-v1_0.pth`` for the ``torch`` backend, instead of the weights
     rebuilt from the int8 ONNX model (``tts-service convert``)."""

@@ -15,6 +15,8 @@ the source's.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -79,3 +81,33 @@ def test_a_window_is_the_whole_chunks_frames_where_its_context_covers_the_chunk(
     np.testing.assert_allclose(
         window, whole[start * SAMPLES_PER_FRAME : end * SAMPLES_PER_FRAME], atol=1e-5
     )
+
+
+def test_windows_of_several_chunks_rendered_in_one_call_are_each_as_rendered_alone(
+    model_settings: Settings, chunk: tuple[list[int], np.ndarray]
+) -> None:
+    """Batching (``torch_batch_windows``, on by default on CUDA) stacks windows of one length
+    from several streams' chunks: the decoder treats each row on its own."""
+    settings = model_settings.model_copy(
+        update={"torch_device": "cpu", "torch_dtype": "float32", "torch_batch_windows": 3}
+    )
+    backend = TorchBackend.from_settings(settings, ensure_assets(settings))
+    tokens, style = chunk
+    chunks = [backend.prepare(tokens[: len(tokens) - cut], style, 1.0) for cut in (0, 4, 8)]
+    windows = [(prepared, 10, 90) for prepared in chunks]
+    alone = [backend.render_many([window])[0] for window in windows]
+    together = backend.render_many(windows)
+    for one, batched in zip(alone, together, strict=True):
+        assert one.size == 80 * SAMPLES_PER_FRAME
+        np.testing.assert_allclose(batched, one, atol=1e-4)
+    # Rendered from three workers at once, the windows that meet go in one call.
+    assert backend._batcher is not None
+    with ThreadPoolExecutor(3) as pool:
+        for _ in range(5):
+            rendered = list(pool.map(lambda p: backend.render(p, 42, 100), chunks))
+            if max(backend._batcher.batches) > 1:
+                break
+    assert max(backend._batcher.batches) > 1, backend._batcher.batches
+    for prepared, audio in zip(chunks, rendered, strict=True):
+        expected = backend.render_many([(prepared, 10, 132)])[0][32 * SAMPLES_PER_FRAME :]
+        np.testing.assert_allclose(audio, expected[: audio.size], atol=1e-4)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ from tts_service.backends import (
     torch_stages,
     window_bounds,
 )
+from tts_service.backends.batching import Batcher
 from tts_service.backends.torch_weights import ensure_weights, load_model
 
 if TYPE_CHECKING:
@@ -86,9 +88,13 @@ class TorchBackend:
     durations = True
     windowed = True
 
-    def __init__(self, model: KModel, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(
+        self, model: KModel, device: torch.device, dtype: torch.dtype, batch_windows: int = 1
+    ) -> None:
         self.device = device
         self.dtype = dtype
+        self._batcher = Batcher(self.render_many, batch_windows) if batch_windows > 1 else None
+        """Merges windows of one length rendered by several workers at once (None: each alone)."""
         self._model = model.to(device).eval()
         generator = self._model.decoder.generator
         if not isinstance(generator.stft, _Float32Stft):  # a model may be shared by backends
@@ -103,7 +109,12 @@ class TorchBackend:
             torch.set_num_threads(settings.torch_threads)
         weights, config = ensure_weights(settings)
         device = resolve_device(settings.torch_device)
-        return cls(load_model(weights, config), device, resolve_dtype(settings.torch_dtype, device))
+        batch = settings.torch_batch_windows or (
+            settings.inference_workers + settings.urgent_workers if device.type == "cuda" else 1
+        )
+        return cls(
+            load_model(weights, config), device, resolve_dtype(settings.torch_dtype, device), batch
+        )
 
     def _stream(self) -> torch.cuda.Stream | None:
         """One CUDA stream per worker thread, so concurrent chunks overlap on the GPU."""
@@ -163,16 +174,28 @@ class TorchBackend:
 
     def render(self, prepared: Prepared, start: int, end: int) -> np.ndarray:
         """Frames ``start``–``end`` with ``WINDOW_CONTEXT_FRAMES`` of context each side (the
-        whole chunk's source, so the phase runs on), cropped."""
-        f: _Features = prepared.features
+        whole chunk's source, so the phase runs on), cropped. Windows of the same length that
+        other workers render meanwhile go in one call (``batch_windows``, ``Batcher``)."""
         lo, hi = window_bounds(prepared.frames, start, end, WINDOW_CONTEXT_FRAMES)
-        with self._running() as stream:
-            rendered = torch_stages.render_frames(
-                self._model, f.asr, f.f0, f.n, f.style, f.source, lo, hi
-            )
-            audio = self._to_host(rendered, stream)
+        window = (prepared, lo, hi)
+        if self._batcher is None:
+            audio = self.render_many([window])[0]
+        else:
+            audio = self._batcher(hi - lo, window)
         offset = (start - lo) * SAMPLES_PER_FRAME
         return audio[offset : offset + (end - start) * SAMPLES_PER_FRAME]
+
+    def render_many(self, windows: Sequence[tuple[Prepared, int, int]]) -> list[np.ndarray]:
+        """Frames ``lo``–``hi`` of each prepared chunk, uncropped, all of one length: one call."""
+        features: list[_Features] = [prepared.features for prepared, _, _ in windows]
+        with self._running() as stream:
+            rendered = torch_stages.render_many(
+                self._model,
+                [(f.asr, f.f0, f.n, f.style, f.source, lo, hi)
+                 for f, (_, lo, hi) in zip(features, windows, strict=True)],
+            )  # fmt: skip
+            audio = self._to_host(rendered, stream)
+        return np.split(audio, len(windows))
 
     def style_as_used(self, styles: np.ndarray) -> np.ndarray:
         """Under autocast (float16, bfloat16) the style enters the model's layers in that dtype."""

@@ -20,6 +20,7 @@ that with the same torch seed the stages give the whole model's samples.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -121,7 +122,28 @@ def render_frames(
 ) -> torch.Tensor:
     """Audio (1, 1, 600 × (hi - lo)) of frames ``lo``–``hi`` of a chunk, from its whole-chunk
     features; the decoder sees only those frames."""
-    x = frame_rate_part(model.decoder, asr[..., lo:hi], f0[..., 2 * lo : 2 * hi],
-                        n[..., 2 * lo : 2 * hi], s)  # fmt: skip
-    window = source[..., SOURCE_FRAMES_PER_FRAME * lo : SOURCE_FRAMES_PER_FRAME * hi + 1]
-    return generate(model.decoder.generator, x, s, window)
+    return render_many(model, [(asr, f0, n, s, source, lo, hi)])
+
+
+Window = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int, int]
+"""A chunk's whole features (asr, F0, N, the decoder's style, the source) and a run of frames."""
+
+
+def render_many(model: KModel, windows: Sequence[Window]) -> torch.Tensor:
+    """Audio (B, 1, 600 × L) of B runs of L frames each (from one chunk or several), stacked
+    along the batch dimension and decoded in one call: the decoder's layers (its instance
+    normalization included) treat each row on its own."""
+
+    def rows(cut: Callable[[Window], torch.Tensor]) -> torch.Tensor:
+        return torch.cat([cut(w) for w in windows], dim=0)
+
+    x = frame_rate_part(
+        model.decoder,
+        rows(lambda w: w[0][..., w[5] : w[6]]),
+        rows(lambda w: w[1][..., 2 * w[5] : 2 * w[6]]),
+        rows(lambda w: w[2][..., 2 * w[5] : 2 * w[6]]),
+        rows(lambda w: w[3]),
+    )
+    f = SOURCE_FRAMES_PER_FRAME
+    source = rows(lambda w: w[4][..., f * w[5] : f * w[6] + 1])
+    return generate(model.decoder.generator, x, rows(lambda w: w[3]), source)
