@@ -47,31 +47,29 @@ def test_a_lone_call_runs_at_once_by_itself() -> None:
     assert model.calls == [[1], [2]]
 
 
-def test_calls_that_arrive_while_one_runs_go_together_in_the_next_call() -> None:
+def four_calls_three_queued_behind_the_first(max_batch: int) -> tuple[Model, Batcher, list[int]]:
+    """Call 1 runs alone; 2, 3 and 4 arrive while it runs. The model, the batcher, the results."""
     model = Model()
-    batcher = Batcher(model, max_batch=4)
+    batcher = Batcher(model, max_batch=max_batch)
     with ThreadPoolExecutor(4) as pool:
         first = pool.submit(batcher, "k", 1)
         assert model.running.wait(5)
         rest = [pool.submit(batcher, "k", n) for n in (2, 3, 4)]
         queued(batcher, "k", 3)
         model.release.set()
-        assert first.result(5) == 10
-        assert [f.result(5) for f in rest] == [20, 30, 40]
+        return model, batcher, [f.result(5) for f in (first, *rest)]
+
+
+def test_calls_that_arrive_while_one_runs_go_together_in_the_next_call() -> None:
+    model, batcher, results = four_calls_three_queued_behind_the_first(max_batch=4)
+    assert results == [10, 20, 30, 40]
     assert model.calls == [[1], [2, 3, 4]]
     assert batcher.batches == [1, 3]
 
 
 def test_a_batch_holds_at_most_max_batch_calls() -> None:
-    model = Model()
-    batcher = Batcher(model, max_batch=2)
-    with ThreadPoolExecutor(4) as pool:
-        first = pool.submit(batcher, "k", 1)
-        assert model.running.wait(5)
-        rest = [pool.submit(batcher, "k", n) for n in (2, 3, 4)]
-        queued(batcher, "k", 3)
-        model.release.set()
-        assert [f.result(5) for f in (first, *rest)] == [10, 20, 30, 40]
+    model, batcher, results = four_calls_three_queued_behind_the_first(max_batch=2)
+    assert results == [10, 20, 30, 40]
     assert batcher.batches == [1, 2, 1]
     assert sorted(n for call in model.calls for n in call) == [1, 2, 3, 4]
 

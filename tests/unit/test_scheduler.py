@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, Future
 
 import pytest
 
@@ -169,14 +169,21 @@ class Stoppable:
         return "window"
 
 
-def test_a_first_chunk_stops_a_running_window_which_runs_again_after_it(scheduler_factory) -> None:
-    window = Stoppable()
+def window_then_first(scheduler_factory, window: Stoppable) -> tuple[Scheduler, Future, Gate]:  # noqa: ANN001
+    """A scheduler whose background worker renders ``window`` when a first chunk (the gate,
+    held until released) starts on the urgent worker; the window's future."""
     scheduler = scheduler_factory(workers=1, urgent_workers=1, preempt=window.preempt)
     result = scheduler.submit(window, fixed(Priority.SPARE, 0), preemptible=True)
     assert window.started.wait(5)
     first = Gate()
     scheduler.submit(first)
     assert first.started.wait(5)
+    return scheduler, result, first
+
+
+def test_a_first_chunk_stops_a_running_window_which_runs_again_after_it(scheduler_factory) -> None:
+    window = Stoppable()
+    _, result, first = window_then_first(scheduler_factory, window)
     time.sleep(0.2)
     # Stopped, and queued again: not run while the first chunk runs, not failed.
     assert len(window.runs) == 1 and not result.done()
@@ -199,13 +206,7 @@ def test_work_not_marked_preemptible_runs_on_beside_a_first_chunk(scheduler_fact
 def test_shutdown_fails_a_stopped_window_queued_again_rather_than_leave_it_waiting(
     scheduler_factory,
 ) -> None:
-    window = Stoppable()
-    scheduler = scheduler_factory(workers=1, urgent_workers=1, preempt=window.preempt)
-    result = scheduler.submit(window, fixed(Priority.SPARE, 0), preemptible=True)
-    assert window.started.wait(5)
-    first = Gate()
-    scheduler.submit(first)
-    assert first.started.wait(5)
+    scheduler, result, first = window_then_first(scheduler_factory, Stoppable())
     deadline = time.monotonic() + 5
     while scheduler.queued == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
