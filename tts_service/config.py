@@ -155,7 +155,7 @@ class Settings(BaseSettings):
     backend can (the model split into its text and waveform stages) and the chunk is long enough
     to gain: first audio leaves after a small first window instead of the whole first chunk, and
     a long first sentence need not be cut. While other streams are open, later chunks are
-    rendered in windows of ``TTS_WINDOW_LARGEST_FRAMES`` too: a first chunk stops the window
+    rendered in windows of ``TTS_WINDOW_SHARED_FRAMES`` too: a first chunk stops the window
     running beside it (rendered again after it) and other streams' urgent work runs between
     windows. Windowed audio differs slightly from the whole chunk's, and a chunk rendered in
     windows costs more model time than in one piece, as the context around each window is
@@ -170,9 +170,15 @@ class Settings(BaseSettings):
     """Each later window is this many times the one before, up to ``TTS_WINDOW_LARGEST_FRAMES``."""
 
     window_largest_frames: int = Field(128, ge=1, le=1024)
-    """Frames of the largest window: larger windows cost less context (rendered on each side and
-    cropped) per frame; smaller ones are shorter units of work to schedule (the most work a
-    first window may wait behind)."""
+    """Frames of the largest window of a first chunk: larger windows cost less context (rendered
+    on each side and cropped) per frame; smaller ones are shorter units of work to schedule."""
+
+    window_shared_frames: int = Field(256, ge=16, le=2048)
+    """Frames of each window of a later chunk while other streams share the workers: the unit of
+    work after which another stream's more urgent chunk can run (a first chunk does not wait:
+    it stops the running window). Smaller windows mean shorter waits for replies' later
+    sentences; larger ones cost less context per frame (docs/performance.md, Preemption at
+    window granularity)."""
 
     max_input_chars: int = Field(4096, ge=1)
     """Longest accepted ``input`` in characters (OpenAI's limit is 4096)."""

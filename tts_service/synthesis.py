@@ -313,8 +313,9 @@ class Synthesizer:
         if not settings.windows:
             return None
         return WindowSizes(
-            settings.window_first_frames, settings.window_growth, settings.window_largest_frames
-        )
+            settings.window_first_frames, settings.window_growth, settings.window_largest_frames,
+            settings.window_shared_frames,
+        )  # fmt: skip
 
     def shutdown(self) -> None:
         """Blocking: stop the running chunks where the backend can, cancel the queued ones, and

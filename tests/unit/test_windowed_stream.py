@@ -179,16 +179,16 @@ def test_only_a_long_enough_first_chunk_is_rendered_in_windows(voice) -> None:
     assert len(pieces) == 1 and len(short.renders) == 1
 
 
-def test_later_chunks_are_rendered_in_the_largest_windows_while_another_stream_is_open(
+def test_later_chunks_are_rendered_in_shared_windows_while_another_stream_is_open(
     voice,
 ) -> None:
-    """While other streams share the workers, a later chunk is rendered in windows of the
-    largest size (each a point where another stream's urgent work can run); a chunk shorter
-    than two of them stays whole."""
+    """While other streams share the workers, a later chunk is rendered in windows of
+    ``TTS_WINDOW_SHARED_FRAMES`` (each a point where another stream's urgent work can run)."""
     backend = StandInBackend(windowed=True)
     synth = standin_synthesizer(
-        backend, window_first_frames=8, window_growth=2.0, window_largest_frames=16
-    )
+        backend, window_first_frames=8, window_growth=2.0, window_largest_frames=32,
+        window_shared_frames=16,
+    )  # fmt: skip
 
     async def run() -> list[AudioChunk]:
         other = synth.stream("Hi there.", voice, speed=1.0)  # open, holding its slot
@@ -207,7 +207,7 @@ def test_later_chunks_are_rendered_in_the_largest_windows_while_another_stream_i
     later = [renders for renders in by_chunk.values()][1:]
     assert len(later) >= 2
     assert all(len(renders) >= 2 for renders in later)  # each later chunk in windows
-    # Each window is the largest size (its context and the last window's remainder aside).
+    # Each window is the shared size (the first's leading pad and the last's remainder aside).
     for renders in later:
         starts = [r.start for r in renders]
         owned = [b - a for a, b in zip(starts, starts[1:], strict=False)]

@@ -5,7 +5,7 @@ sends as each window is rendered (``ChunkAssembly``).
 Where the backend is windowed (its model split into a text and a waveform stage) and windows are
 on (``TTS_WINDOWS``), a stream's first chunk is rendered in growing windows
 (``tts_service.windows``): the first one spans the leading pad and ``first`` frames of speech, so
-first audio leaves after it. A later chunk is rendered in windows of the largest size while other
+first audio leaves after it. A later chunk is rendered in windows of ``shared`` frames while other
 streams are open, so their urgent work runs between its windows, and whole while its stream is
 alone (``chunk_windows``). Otherwise (today's path) the whole chunk is synthesized at once and is
 one window.
@@ -69,7 +69,7 @@ def chunk_windows(
     """The windows of a prepared chunk. A stream's first chunk: the first window spans its
     leading pad and ``first`` frames of speech, each later one ``growth`` times the one before,
     at most ``largest`` (``policy.renders_in_windows``). A later chunk while other streams are
-    open (``shared``): windows of ``largest`` frames, so the scheduler can run other streams'
+    open (``shared``): windows of ``shared`` frames, so the scheduler can run other streams'
     work between them (``policy.later_in_windows``). Otherwise one window of the whole chunk."""
     sizes = voicing.windows
     whole = (Window(0, prepared.frames, prepared.frames),)
@@ -79,14 +79,14 @@ def chunk_windows(
     head = min(head, prepared.frames)
     first_window = head + sizes.first + WINDOW_CONTEXT_FRAMES
     if policy.renders_in_windows(first_in_stream, prepared.frames, first_window):
-        first, growth = sizes.first, sizes.growth
+        first, growth, largest = sizes.first, sizes.growth, sizes.largest
     elif not first_in_stream and policy.later_in_windows(
-        shared, prepared.frames - head, sizes.largest
+        shared, prepared.frames - head, sizes.shared
     ):
-        first, growth = sizes.largest, 1.0
+        first, growth, largest = sizes.shared, 1.0, sizes.shared
     else:
         return whole
-    planned = plan_windows(prepared.frames - head, first, growth, sizes.largest, sizes.overlap)
+    planned = plan_windows(prepared.frames - head, first, growth, largest, sizes.overlap)
     windows = [Window(w.start + head, w.end + head, w.render_end + head) for w in planned]
     if not windows:
         return (Window(0, prepared.frames, prepared.frames),)

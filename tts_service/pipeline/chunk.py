@@ -53,6 +53,8 @@ class WindowSizes:
     first: int
     growth: float
     largest: int
+    shared: int
+    """Each window of a later chunk while other streams are open."""
     overlap: int = OVERLAP_FRAMES
 
 
