@@ -253,8 +253,9 @@ class Synthesizer:
         )  # fmt: skip
         plan = ChunkPlan(chunks, round(len(text) * policy.PHONEMES_PER_CHAR))
         return self.open_stream(
-            plan, voice, speed=speed, timestamps=timestamps, request_id=request_id
-        )
+            plan, voice, speed=speed, timestamps=timestamps, request_id=request_id,
+            listening=listening,
+        )  # fmt: skip
 
     def open_stream(
         self,
@@ -265,9 +266,11 @@ class Synthesizer:
         timestamps: bool = False,
         request_id: str = "-",
         windows: bool = True,
+        listening: bool = True,
     ) -> SpeechStream:
         """A stream of ``plan``'s chunks (a whole text's, or a turn's as its text arrives). It
-        holds a slot until closed or collected. ``windows=False``: every chunk whole."""
+        holds a slot until closed or collected. ``windows=False``: every chunk whole;
+        ``listening=False``: nobody hears the audio before its end (see ``plan``)."""
         release = self.slots.take()
         stream = SpeechStream(
             plan,
@@ -289,6 +292,7 @@ class Synthesizer:
                 self.settings.loudness_target, self.settings.loudness_chunk_correction
             ),
             shared=lambda: self.slots.open > 1,
+            listening=listening,
         )
         self._streams.add(stream)
         weakref.finalize(stream, release)  # a stream dropped unclosed frees its slot too

@@ -213,3 +213,19 @@ def test_later_chunks_are_rendered_in_shared_windows_while_another_stream_is_ope
         owned = [b - a for a, b in zip(starts, starts[1:], strict=False)]
         assert owned and all(size == 16 for size in owned[1:]), owned
     assert len({p.index for p in pieces}) == len(by_chunk)
+
+
+def test_a_whole_file_has_its_first_chunk_rendered_whole(voice) -> None:
+    """Nobody hears a whole file (``stream: false``, a download) before its end: windows would
+    only add their context's cost, so its first chunk is rendered as a later one, whole."""
+    backend = StandInBackend(windowed=True)
+    synth = standin_synthesizer(backend, window_first_frames=8, window_growth=2.0)
+    try:
+        stream = synth.stream(LONG, voice, speed=1.0, listening=False)
+        pieces = asyncio.run(collect(stream))
+    finally:
+        synth.shutdown()
+    assert len(backend.prepares) >= 1
+    assert len(backend.renders) == len(backend.prepares)  # one render per chunk
+    assert all(r.start == 0 for r in backend.renders)
+    assert len(pieces) == len({p.index for p in pieces})

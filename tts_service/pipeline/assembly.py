@@ -94,17 +94,20 @@ def chunk_windows(
     return tuple(windows)
 
 
-def prepare_chunk(chunk: Chunk, voicing: Voicing, shared: bool = False) -> PreparedChunk:
+def prepare_chunk(
+    chunk: Chunk, voicing: Voicing, shared: bool = False, listening: bool = True
+) -> PreparedChunk:
     """The text stage of ``chunk`` (blocking: run it on a worker thread); on today's path (a
     backend without the split, or windows off) the whole chunk's synthesis. ``shared``: other
-    streams are open (see ``chunk_windows``)."""
+    streams are open; ``listening``: someone hears the first audio as it comes (a whole file
+    is made for its end: its first chunk is rendered as a later one) (see ``chunk_windows``)."""
     tokens = voicing.phonemizer.tokenize(chunk.phonemes)
     style = voicing.voice.style_for(len(tokens))
     backend = voicing.backend
     speed = spoken_speed(voicing.speed, chunk.rate)
     if voicing.windowed:
         prepared = backend.prepare(tokens, style, speed)
-        windows = chunk_windows(prepared, voicing, chunk.index == 0, shared)
+        windows = chunk_windows(prepared, voicing, listening and chunk.index == 0, shared)
         return PreparedChunk(chunk, len(tokens), prepared, windows)
     durations = None
     if voicing.timestamps:

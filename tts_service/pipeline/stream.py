@@ -88,6 +88,7 @@ class SpeechStream:
         on_close: Callable[[], None] | None = None,
         leveller: Leveller | None = None,
         shared: Callable[[], bool] = lambda: False,
+        listening: bool = True,
     ) -> None:
         self.plan = plan
         self.voicing = voicing
@@ -101,6 +102,8 @@ class SpeechStream:
         """Called on every close (it must be idempotent): releases the stream's slot."""
         self.shared = shared
         """Whether other streams are open now (later chunks are then rendered in windows)."""
+        self.listening = listening
+        """Someone hears the first audio as it comes (False: a whole file, made for its end)."""
         self.leveller = leveller
         """Sets each chunk's gain, in reading order as chunks are delivered (None: the model's
         level)."""
@@ -206,7 +209,7 @@ class SpeechStream:
     def _prepare(self, chunk: Chunk) -> PreparedChunk:
         """The text stage of ``chunk``, on a worker: whether others share the workers is read
         as it runs."""
-        return prepare_chunk(chunk, self.voicing, self.shared())
+        return prepare_chunk(chunk, self.voicing, self.shared(), self.listening)
 
     def _window_urgency(self, prepared: PreparedChunk, k: int, compute: float) -> Urgency:
         """The urgency of window ``k`` of a prepared chunk whose whole synthesis takes about
