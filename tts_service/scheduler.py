@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import count
@@ -45,12 +45,26 @@ class Task:
     seq: int
     future: Future[Any] = field(default_factory=Future)
     preemptible: bool = False
-    """A window: stopped when a first chunk starts, and run again later (``Scheduler.preempt``)."""
+    """A window: stopped when a first chunk starts, and run again later (``Scheduler.preempt``).
+    Its future stays pending while it runs, so that its stream can still cancel it."""
     preempted: bool = False
     """Stopped while running: what it raised is not its result."""
 
     def key(self, now: float) -> tuple[Key, int]:
         return (first_chunk_key() if self.urgency is None else self.urgency(now), self.seq)
+
+
+def _settle(
+    future: Future[Any], result: Any = None, exception: BaseException | None = None
+) -> None:
+    """Set a task's outcome, unless it was cancelled while it ran (a window, left pending)."""
+    try:
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
 
 
 def _average(average: float | None, sample: float, weight: float = 0.2) -> float:
@@ -224,8 +238,11 @@ class Scheduler:
                 if task not in self._tasks:  # another worker took it meanwhile: choose again
                     continue
                 self._tasks.remove(task)
-            if task.future.running() or task.future.set_running_or_notify_cancel():
-                return task  # running already: a window stopped and queued again
+            if task.preemptible:  # left pending while it runs: cancellable even once stopped
+                if not task.future.cancelled():
+                    return task
+            elif task.future.set_running_or_notify_cancel():
+                return task
 
     def _serve(self, first_only: bool, nice: int) -> None:
         if not first_only:
@@ -243,10 +260,10 @@ class Scheduler:
             try:
                 result = task.run()
             except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the task
-                if not self._requeued(task):
-                    task.future.set_exception(exc)
+                if not self._stopped(task):
+                    _settle(task.future, exception=exc)
             else:
-                task.future.set_result(result)
+                _settle(task.future, result)
             finally:
                 with self._cond:
                     self._tick()
@@ -265,14 +282,16 @@ class Scheduler:
             if running.preemptible and not running.preempted and self._preempt(thread):
                 running.preempted = True
 
-    def _requeued(self, task: Task) -> bool:
-        """Queue a stopped window again (its future stays running, to be set when it ends)."""
+    def _stopped(self, task: Task) -> bool:
+        """Whether ``task`` raised because it was stopped for a first chunk: it is then queued
+        again (to be run from its start), or dropped if its stream has cancelled it meanwhile."""
         with self._cond:
             if not task.preempted or self._closed:
                 return False
             task.preempted = False
-            self._tasks.append(task)
-            self._cond.notify_all()
+            if not task.future.cancelled():
+                self._tasks.append(task)
+                self._cond.notify_all()
             return True
 
     def shutdown(self, wait: float | None = 0.0) -> None:
@@ -283,8 +302,7 @@ class Scheduler:
         with self._cond:
             self._closed = True
             for task in self._tasks:
-                if not task.future.cancel():  # a stopped window, queued again: running still
-                    task.future.set_exception(RuntimeError("scheduler is shut down"))
+                task.future.cancel()
             self._tasks.clear()
             self._cond.notify_all()
         if wait is None:

@@ -203,17 +203,34 @@ def test_work_not_marked_preemptible_runs_on_beside_a_first_chunk(scheduler_fact
     assert calls == []
 
 
-def test_shutdown_fails_a_stopped_window_queued_again_rather_than_leave_it_waiting(
+def stopped_and_queued_again(scheduler: Scheduler) -> None:
+    deadline = time.monotonic() + 5
+    while scheduler.queued == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_shutdown_cancels_a_stopped_window_queued_again_rather_than_leave_it_waiting(
     scheduler_factory,
 ) -> None:
     scheduler, result, first = window_then_first(scheduler_factory, Stoppable())
-    deadline = time.monotonic() + 5
-    while scheduler.queued == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    stopped_and_queued_again(scheduler)
     scheduler.shutdown()
     first.release.set()
-    with pytest.raises(RuntimeError, match="shut down"):
+    with pytest.raises(CancelledError):
         result.result(5)
+
+
+def test_a_stopped_window_whose_stream_cancels_it_is_not_rendered_again(
+    scheduler_factory,
+) -> None:
+    window = Stoppable()
+    scheduler, result, first = window_then_first(scheduler_factory, window)
+    stopped_and_queued_again(scheduler)
+    assert result.cancel()  # the stream closed: its windows are cancelled
+    first.release.set()
+    assert scheduler.submit(lambda: "next", fixed(Priority.SPARE, 0)).result(5) == "next"
+    assert len(window.runs) == 1 and scheduler.queued == 0
 
 
 @pytest.mark.skipif(not hasattr(os, "getpriority"), reason="no per-thread priorities here")
