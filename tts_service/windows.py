@@ -15,7 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tts_service.backends import SAMPLES_PER_FRAME
+from tts_service.backends import (
+    FIRST_WINDOW_CONTEXT_FRAMES,
+    SAMPLES_PER_FRAME,
+    WINDOW_CONTEXT_FRAMES,
+)
 
 OVERLAP_FRAMES = 2
 """Frames each window renders beyond its end, crossfaded with the next window's start. Without
@@ -30,20 +34,30 @@ class Window:
     """Frames ``start``–``end`` of the chunk are this window's own."""
     render_end: int
     """Rendered up to here: ``end`` plus the overlap the next window is crossfaded over."""
+    context: int = WINDOW_CONTEXT_FRAMES
+    """Frames rendered on each side and cropped off (``Backend.render``)."""
 
 
 def plan_windows(
-    frames: int, first: int, growth: float, largest: int, overlap: int = OVERLAP_FRAMES
+    frames: int,
+    first: int,
+    growth: float,
+    largest: int,
+    overlap: int = OVERLAP_FRAMES,
+    first_context: int = FIRST_WINDOW_CONTEXT_FRAMES,
 ) -> list[Window]:
     """Windows covering ``frames``: ``first`` frames, then each ``growth`` times the one before,
-    at most ``largest``; a remainder smaller than half a window joins the window before it."""
+    at most ``largest``; a remainder smaller than half a window joins the window before it. The
+    first window has ``first_context`` frames of context (first audio waits for it), the others
+    ``WINDOW_CONTEXT_FRAMES``."""
     windows: list[Window] = []
     start, size = 0, max(1, first)
     while start < frames:
         end = min(frames, start + size)
         if frames - end < size // 2:
             end = frames
-        windows.append(Window(start, end, min(frames, end + overlap)))
+        context = first_context if not windows else WINDOW_CONTEXT_FRAMES
+        windows.append(Window(start, end, min(frames, end + overlap), context))
         start = end
         size = min(largest, max(size + 1, int(size * growth)))
     return windows
@@ -70,10 +84,10 @@ class Joiner:
 
 
 def render_windows(
-    render: Callable[[int, int], np.ndarray], windows: list[Window]
+    render: Callable[[int, int, int], np.ndarray], windows: list[Window]
 ) -> Iterator[np.ndarray]:
-    """Every window's final samples in order, ``render(start, end)`` each, one after another
-    (for benchmarks and tests; the service schedules each window as its own task)."""
+    """Every window's final samples in order, ``render(start, end, context)`` each, one after
+    another (for benchmarks and tests; the service schedules each window as its own task)."""
     joiner = Joiner()
     for window in windows:
-        yield joiner.add(window, render(window.start, window.render_end))
+        yield joiner.add(window, render(window.start, window.render_end, window.context))

@@ -61,7 +61,7 @@ def test_cuda_windows_of_a_prepared_chunk_join_into_intelligible_speech(gpu, whi
     windows = plan_windows(prepared.frames, first=15, growth=1.5, largest=200, overlap=4)
     with ThreadPoolExecutor(max_workers=1) as pool:  # not the thread that prepared it
         pieces = pool.submit(
-            lambda: list(render_windows(lambda a, b: backend.render(prepared, a, b), windows))
+            lambda: list(render_windows(lambda a, b, c: backend.render(prepared, a, b, c), windows))
         ).result()
     audio = np.concatenate(pieces)
     assert audio.size == prepared.frames * 600 and np.isfinite(audio).all()

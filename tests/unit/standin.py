@@ -162,7 +162,7 @@ class StandInBackend:
             return prepared_whole(*self.synthesize_with_durations(tokens, style, speed))
         return prepared_whole(self.synthesize(tokens, style, speed), None)
 
-    def render(self, prepared: Prepared, start: int, end: int) -> np.ndarray:
+    def render(self, prepared: Prepared, start: int, end: int, context: int = 0) -> np.ndarray:
         if self.windowed:
             with self._lock:
                 self.renders.append(Render(id(prepared), start, end, time.perf_counter()))

@@ -49,7 +49,7 @@ def test_no_frames_no_windows() -> None:
 
 
 def _render_of(signal: np.ndarray) -> callable:  # type: ignore[valid-type]
-    def render(start: int, end: int) -> np.ndarray:
+    def render(start: int, end: int, context: int) -> np.ndarray:
         return signal[start * SAMPLES_PER_FRAME : end * SAMPLES_PER_FRAME]
 
     return render
@@ -81,7 +81,7 @@ def test_a_crossfade_removes_the_step_between_windows_that_disagree() -> None:
         windows = plan_windows(frames, 10, 1.0, 10, overlap)
         levels = iter([1.0, 0.5, 1.0, 0.5])
 
-        def render(start: int, end: int) -> np.ndarray:
+        def render(start: int, end: int, context: int) -> np.ndarray:
             return next(levels) * sine[start * SAMPLES_PER_FRAME : end * SAMPLES_PER_FRAME]
 
         return np.concatenate(list(render_windows(render, windows)))

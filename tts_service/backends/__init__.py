@@ -50,6 +50,13 @@ over 25 texts, 32 frames bring the mean log-mel distance to the whole render fro
 to 1.63 dB, for 16 frames more of first-audio work (docs/performance.md, Windowed rendering)."""
 
 
+FIRST_WINDOW_CONTEXT_FRAMES = 16
+"""The context after a stream's first window (it has none before it: it starts the chunk). Its
+work is first audio's: 16 frames instead of 32 took the text stage and first window of a
+206-token sentence from 0.665 to 0.553 s (side by side, a loaded machine), and the quality gate
+holds with it (docs/performance.md, Windows)."""
+
+
 def window_bounds(frames: int, start: int, end: int, context: int) -> tuple[int, int]:
     """The frames rendered for window ``start``–``end`` of a ``frames``-frame chunk: ``context``
     more on each side where the chunk has them (the audio is cropped back to the window)."""
@@ -97,9 +104,12 @@ class Backend(Protocol):
         """The text stage for ``tokens`` (at most 510) with ``style`` (1×256) at ``speed``."""
         ...
 
-    def render(self, prepared: Prepared, start: int, end: int) -> np.ndarray:
+    def render(
+        self, prepared: Prepared, start: int, end: int, context: int = WINDOW_CONTEXT_FRAMES
+    ) -> np.ndarray:
         """float32 mono PCM of frames ``start``–``end`` of a prepared chunk
-        (``SAMPLES_PER_FRAME × (end - start)`` samples). ``render(p, 0, p.frames)`` is what
+        (``SAMPLES_PER_FRAME × (end - start)`` samples), rendered with ``context`` frames more
+        on each side where the chunk has them. ``render(p, 0, p.frames)`` is what
         ``synthesize`` gives."""
         ...
 

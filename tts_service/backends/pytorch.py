@@ -172,11 +172,13 @@ class TorchBackend:
             frames = durations.cpu().numpy().ravel()
         return Prepared(int(frames.sum()), frames, _Features(asr, f0, n, ref[:, :128], source))
 
-    def render(self, prepared: Prepared, start: int, end: int) -> np.ndarray:
-        """Frames ``start``–``end`` with ``WINDOW_CONTEXT_FRAMES`` of context each side (the
-        whole chunk's source, so the phase runs on), cropped. Windows of the same length that
-        other workers render meanwhile go in one call (``batch_windows``, ``Batcher``)."""
-        lo, hi = window_bounds(prepared.frames, start, end, WINDOW_CONTEXT_FRAMES)
+    def render(
+        self, prepared: Prepared, start: int, end: int, context: int = WINDOW_CONTEXT_FRAMES
+    ) -> np.ndarray:
+        """Frames ``start``–``end`` with ``context`` frames each side (the whole chunk's source,
+        so the phase runs on), cropped. Windows of the same length that other workers render
+        meanwhile go in one call (``batch_windows``, ``Batcher``)."""
+        lo, hi = window_bounds(prepared.frames, start, end, context)
         window = (prepared, lo, hi)
         if self._batcher is None:
             audio = self.render_many([window])[0]

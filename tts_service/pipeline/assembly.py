@@ -30,14 +30,20 @@ What the whole chunk's synthesis did still holds for the joined windows:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from tts_service import policy
 from tts_service.audio.fades import fade_in, fade_out
 from tts_service.audio.loudness import integrated_loudness
-from tts_service.backends import SAMPLE_RATE, SAMPLES_PER_FRAME, WINDOW_CONTEXT_FRAMES, Prepared
+from tts_service.backends import (
+    FIRST_WINDOW_CONTEXT_FRAMES,
+    SAMPLE_RATE,
+    SAMPLES_PER_FRAME,
+    WINDOW_CONTEXT_FRAMES,
+    Prepared,
+)
 from tts_service.chunking import Chunk
 from tts_service.pipeline.chunk import AudioChunk, Voicing, speech_bounds
 from tts_service.text.timing import spoken_speed
@@ -77,20 +83,25 @@ def chunk_windows(
         return whole
     head = int(prepared.durations[0]) if prepared.durations is not None else 0
     head = min(head, prepared.frames)
-    first_window = head + sizes.first + WINDOW_CONTEXT_FRAMES
+    first_window = head + sizes.first + FIRST_WINDOW_CONTEXT_FRAMES
     if policy.renders_in_windows(first_in_stream, prepared.frames, first_window):
         first, growth, largest = sizes.first, sizes.growth, sizes.largest
+        first_context = FIRST_WINDOW_CONTEXT_FRAMES
     elif not first_in_stream and policy.later_in_windows(
         shared, prepared.frames - head, sizes.shared
     ):
         first, growth, largest = sizes.shared, 1.0, sizes.shared
+        first_context = WINDOW_CONTEXT_FRAMES  # nobody waits for it in silence
     else:
         return whole
-    planned = plan_windows(prepared.frames - head, first, growth, largest, sizes.overlap)
-    windows = [Window(w.start + head, w.end + head, w.render_end + head) for w in planned]
+    planned = plan_windows(
+        prepared.frames - head, first, growth, largest, sizes.overlap, first_context
+    )
+    windows = [replace(w, start=w.start + head, end=w.end + head,
+                       render_end=w.render_end + head) for w in planned]  # fmt: skip
     if not windows:
         return (Window(0, prepared.frames, prepared.frames),)
-    windows[0] = Window(0, windows[0].end, windows[0].render_end)
+    windows[0] = replace(windows[0], start=0)
     return tuple(windows)
 
 
@@ -124,7 +135,9 @@ def render_window(prepared: PreparedChunk, voicing: Voicing, n: int) -> np.ndarr
     if prepared.rendered:
         return prepared.rendered[n]
     window = prepared.windows[n]
-    return voicing.backend.render(prepared.prepared, window.start, window.render_end)
+    return voicing.backend.render(
+        prepared.prepared, window.start, window.render_end, window.context
+    )
 
 
 class ChunkAssembly:
