@@ -9,11 +9,12 @@ windows (``tts_service.pipeline.assembly``); "first" below is then a first chunk
 first window. Urgent workers run at normal priority and take only first chunks; background
 workers may run at a lower OS priority (``nice``: where chunks are synthesized whole) and take
 everything else (first chunks too, while every urgent worker is busy). So a first chunk starts
-at once even while a long-form chunk is running. While a first chunk runs, background workers
-start no other work: it has the cores to itself once what they run already ends, and while
-other streams are open that is one window (later chunks are rendered in windows then:
-``tts_service.pipeline.assembly``). All workers share one model session (what this costs a
-first chunk is measured in docs/performance.md, Under load).
+at once even while a long-form chunk is running. When a first chunk starts, the window a
+background worker is rendering is stopped where the backend can (``preempt``) and queued again,
+and while it runs, background workers start no other work: first audio has the cores to itself
+(later chunks are rendered in windows while other streams are open:
+``tts_service.pipeline.assembly``; a chunk rendered whole runs to its end). All workers share
+one model session (docs/performance.md, Preemption at window granularity).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ places, ``onnx_stages``):
   chunk at once, so that a window of it keeps the phase (and the noise) it has in the whole;
 - ``frame_rate_part``: the decoder up to its generator (``encode``, ``decode``, ``asr_res``, the
   F0 and N convolutions), at the frame rate;
-- ``generate``: the iSTFTNet generator fed that source, for any run of frames.
+- ``generate``: the iSTFTNet generator fed that source, for any run of frames (``render_many``:
+  both on runs of frames of one or several chunks, stacked).
 
 ``frame_rate_part`` and ``generate`` restate ``Decoder.forward`` and ``Generator.forward``
 (kokoro 0.9) with the source passed in instead of drawn inside; the sine generator's random
@@ -108,21 +109,6 @@ def generate(
     x = generator.conv_post(F.leaky_relu(x))
     half = generator.post_n_fft // 2 + 1
     return generator.stft.inverse(torch.exp(x[:, :half, :]), torch.sin(x[:, half:, :]))  # type: ignore[no-any-return]
-
-
-def render_frames(
-    model: KModel,
-    asr: torch.Tensor,
-    f0: torch.Tensor,
-    n: torch.Tensor,
-    s: torch.Tensor,
-    source: torch.Tensor,
-    lo: int,
-    hi: int,
-) -> torch.Tensor:
-    """Audio (1, 1, 600 × (hi - lo)) of frames ``lo``–``hi`` of a chunk, from its whole-chunk
-    features; the decoder sees only those frames."""
-    return render_many(model, [(asr, f0, n, s, source, lo, hi)])
 
 
 Window = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int, int]

@@ -100,7 +100,7 @@ def chunk_windows(
     windows = [replace(w, start=w.start + head, end=w.end + head,
                        render_end=w.render_end + head) for w in planned]  # fmt: skip
     if not windows:
-        return (Window(0, prepared.frames, prepared.frames),)
+        return whole
     windows[0] = replace(windows[0], start=0)
     return tuple(windows)
 
