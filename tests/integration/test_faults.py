@@ -254,15 +254,16 @@ def test_sigterm_during_one_long_slow_chunk_exits_within_the_deadline(
     """An unsplit text at ``speed: 0.25`` is the longest work a chunk may be: up to
     ``TTS_MAX_CHUNK_SECONDS`` of audio, seconds of inference on 2 cores (before chunks were
     bounded in audio seconds, it was one 510-phoneme chunk of 145 s, which once held a stop for
-    69 s). A stop during it still ends within the deadline, with status 0 and no traceback: the
-    backend's interrupt stops onnxruntime between graph nodes, and the exit timer ends the
-    process should that not suffice."""
+    69 s). It is asked as a whole file (``stream: false``), so it is rendered in one inference,
+    not in windows. A stop during it still ends within the deadline, with status 0 and no
+    traceback: the backend's interrupt stops onnxruntime between graph nodes, and the exit timer
+    ends the process should that not suffice."""
     grace = 1.0
     server = start_server(tmp_path, {"TTS_SHUTDOWN_GRACE": str(grace)})
     try:
         body = {
             "model": "kokoro", "input": LONG_TEXT[:576], "voice": "af_heart", "speed": 0.25,
-            "split_sentences": False, "response_format": "pcm",
+            "split_sentences": False, "response_format": "pcm", "stream": False,
         }  # fmt: skip
         listener = Listener(server.url, body).start()
         asked = time.monotonic()
