@@ -15,18 +15,23 @@
  * or replayed over the WebSocket /v1/audio/speech/stream and plays the pcm that comes back
  * through the Web Audio path; Stop (and Esc) stop it as they stop a request.
  *
+ * The live view (player/live-view.js, over player/timeline.js) draws each run's audio received
+ * and played as it happens.
+ *
  * Observable state for people and tests: window.ttsPlayer (path, state, timestamps from
  * performance.now(), byte counts, request id) and the readout on the page.
  */
 
 import { BlobPlayer } from "./player/blob.js";
 import { LiveSession } from "./player/live.js";
+import { initLiveView } from "./player/live-view.js";
 import { MsePlayer } from "./player/mse.js";
 import { capabilities, choosePath } from "./player/paths.js";
 import { errorFromResponse, loadFormats, loadVoices } from "./player/server.js";
 import {
   PATH_LABEL, RECORDING, audioBlob, beginRun, catalog, clearError, current, failRun, finishRun,
-  formatBytes, isRawPcm, markPlaying, player, receiveAudio, render, setState, showError, ui,
+  formatBytes, isRawPcm, markPlaying, player, receiveAudio, render, responseDone, setState, showError,
+  ui,
 } from "./player/state.js";
 import { WebAudioPlayer, sharedAudioContext, suspendWhenIdle } from "./player/web-audio.js";
 
@@ -167,9 +172,7 @@ async function play() {
       await onChunk(new Uint8Array(await res.arrayBuffer())); // no streaming fetch
     }
     if (run !== current || !run.active) return;
-    player.responseDoneAt = performance.now();
-    player.totalMs = player.responseDoneAt - player.clickedAt;
-    player.streaming = false;
+    responseDone();
     if (!player.bytes) throw new Error("The server sent no audio.");
     setDownload(audioBlob(run));
     run.engine.finish();
@@ -301,6 +304,7 @@ function init() {
       stop();
     }
   });
+  initLiveView();
   for (const type of ["pointerdown", "keydown"]) {
     document.addEventListener(type, warmUpAudio, { capture: true, passive: true });
   }

@@ -1,7 +1,7 @@
 /* Path 3, Blob: the last resort; download everything, then play it through audio.src. */
 
-import { resetElement, setElementSource, startElement } from "./element.js";
-import { audioBlob, setState } from "./state.js";
+import { elementPlayed, resetElement, setElementSource, startElement } from "./element.js";
+import { audioBlob, player, setState } from "./state.js";
 
 export class BlobPlayer {
   constructor(run) {
@@ -17,6 +17,15 @@ export class BlobPlayer {
   finish() {
     setElementSource(URL.createObjectURL(audioBlob(this.run)));
     startElement(this.run);
+  }
+
+  /** Known once the whole file is here and the browser has read its duration. */
+  secondsPerByte() {
+    return !player.streaming && player.audioSeconds && player.bytes ? player.audioSeconds / player.bytes : null;
+  }
+
+  playedSeconds() {
+    return elementPlayed();
   }
 
   stop() {
