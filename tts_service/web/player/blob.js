@@ -6,6 +6,7 @@ import { audioBlob, player, setState } from "./state.js";
 export class BlobPlayer {
   constructor(run) {
     this.run = run;
+    this.heardAtStop = null;
     resetElement();
   }
 
@@ -25,10 +26,11 @@ export class BlobPlayer {
   }
 
   playedSeconds() {
-    return elementPlayed();
+    return this.heardAtStop != null ? this.heardAtStop : elementPlayed();
   }
 
   stop() {
+    this.heardAtStop = elementPlayed(); // what was heard, before the element is emptied
     resetElement();
   }
 }

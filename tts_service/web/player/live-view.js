@@ -76,9 +76,12 @@ function drawFirstAudio(u) {
   ctx.stroke();
   ctx.fillStyle = COLORS.firstAudio;
   ctx.font = `${12 * uPlot.pxRatio}px system-ui, sans-serif`;
-  ctx.textAlign = "left";
   ctx.textBaseline = "top";
-  ctx.fillText(`first audio ${t.toFixed(2)} s`, x + 4 * uPlot.pxRatio, top + 2 * uPlot.pxRatio);
+  const label = `first audio ${t.toFixed(2)} s`;
+  const gap = 4 * uPlot.pxRatio;
+  const fits = x + gap + ctx.measureText(label).width <= u.bbox.left + u.bbox.width;
+  ctx.textAlign = fits ? "left" : "right"; // near the right edge: on the line's left
+  ctx.fillText(label, fits ? x + gap : x - gap, top + 2 * uPlot.pxRatio);
   ctx.restore();
 }
 

@@ -22,6 +22,7 @@ export class MsePlayer {
     this.drained = null;
     this.sb = null;
     this.appendedBytes = 0;
+    this.heardAtStop = null;
     this.decoded = null; // { bytes, seconds }: appended bytes and the seconds they buffered
     const MS = mediaSourceClass();
     this.ms = new MS();
@@ -117,10 +118,11 @@ export class MsePlayer {
   }
 
   playedSeconds() {
-    return elementPlayed();
+    return this.heardAtStop != null ? this.heardAtStop : elementPlayed();
   }
 
   stop() {
+    this.heardAtStop = elementPlayed(); // what was heard, before the element is emptied
     this.queue = [];
     if (this.drained) this.drained();
     try {
