@@ -22,12 +22,12 @@ PLAYER_DIR = Path(__file__).resolve().parent.parent / "web"
 
 PLAYER_MODULES = (
     "state.js", "element.js", "server.js", "paths.js", "mse.js", "web-audio.js", "blob.js",
-    "live.js", "live-socket.js", "live-text.js", "timeline.js", "live-view.js",
+    "live.js", "live-socket.js", "live-text.js", "timeline.js", "live-view.js", "shortcuts.js",
 )  # fmt: skip
 """The ES modules under ``player/`` that ``player.js`` imports: what the paths share, the
 server's lists, the choice of path, one module per playback path, live mode (streamed text over
 the WebSocket: its turns, its connection, its text), then the live view (the run's timeline and
-its chart)."""
+its chart) and the keyboard shortcuts."""
 
 VENDORED = ("uplot/uPlot.esm.js", "uplot/uPlot.min.css")
 """Third-party files under ``vendor/``, unchanged (``vendor/uplot/SOURCE.txt`` says where
