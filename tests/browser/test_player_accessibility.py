@@ -37,6 +37,9 @@ def test_the_player_passes_axe_in_chromium_idle_and_after_playing(open_player: A
     assert player.state()["state"] == "done"
     played = chromium_violations(player.page)
     assert not played, describe(played)
+    player.page.emulate_media(color_scheme="dark")  # the page's other palette
+    dark = chromium_violations(player.page)
+    assert not dark, describe(dark)
     assert player.errors == []
 
     player.page.evaluate(UNLABELLED)
