@@ -13,7 +13,7 @@ import uPlot from "../vendor/uplot/uPlot.esm.js";
 import { current, onRender, player } from "./state.js";
 
 // matplotlib's default cycle, as the benchmark's plots use it.
-export const COLORS = { audio: "#1f77b4", firstAudio: "#d62728", chunk: "#2ca02c" };
+const COLORS = { audio: "#1f77b4", firstAudio: "#d62728", chunk: "#2ca02c" };
 const HEIGHT = 220;
 
 let chart = null;
@@ -129,7 +129,7 @@ function draw() {
 }
 
 /** The chart's text alternative, said again only when a milestone changes it. */
-export function describe(timeline, running) {
+function describe(timeline, running) {
   if (!timeline) return "Press Play: audio received and played will be drawn here as it arrives.";
   const last = (series) => (series.length ? series[series.length - 1][1] : 0);
   const received = last(timeline.received);
