@@ -1,5 +1,6 @@
 """The web player: ``/`` serves its page, ``/player.js`` its script (an ES module that imports
-the modules under ``/player/``) and ``/style.css`` its style.
+the modules under ``/player/``, and the chart library under ``/vendor/``) and ``/style.css`` its
+style.
 
 Explicit routes rather than static files mounted at ``/``: every other path stays the API's, so
 an unknown one is an OpenAI-shaped 404 whatever its method, and a known one asked with the wrong
@@ -21,15 +22,21 @@ PLAYER_DIR = Path(__file__).resolve().parent.parent / "web"
 
 PLAYER_MODULES = (
     "state.js", "element.js", "server.js", "paths.js", "mse.js", "web-audio.js", "blob.js",
-    "live.js", "live-socket.js", "live-text.js",
+    "live.js", "live-socket.js", "live-text.js", "timeline.js", "live-view.js", "shortcuts.js",
 )  # fmt: skip
 """The ES modules under ``player/`` that ``player.js`` imports: what the paths share, the
-server's lists, the choice of path, one module per playback path, then live mode (streamed
-text over the WebSocket: its turns, its connection, its text)."""
+server's lists, the choice of path, one module per playback path, live mode (streamed text over
+the WebSocket: its turns, its connection, its text), then the live view (the run's timeline and
+its chart) and the keyboard shortcuts."""
+
+VENDORED = ("uplot/uPlot.esm.js", "uplot/uPlot.min.css")
+"""Third-party files under ``vendor/``, unchanged (``vendor/uplot/SOURCE.txt`` says where
+from): uPlot, which draws the live view."""
 
 PLAYER_FILES = {
     "/": "index.html",
     **{f"/player/{name}": f"player/{name}" for name in PLAYER_MODULES},
+    **{f"/vendor/{name}": f"vendor/{name}" for name in VENDORED},
     "/player.js": "player.js",
     "/style.css": "style.css",
 }

@@ -15,18 +15,24 @@
  * or replayed over the WebSocket /v1/audio/speech/stream and plays the pcm that comes back
  * through the Web Audio path; Stop (and Esc) stop it as they stop a request.
  *
+ * The live view (player/live-view.js, over player/timeline.js) draws each run's audio received
+ * and played as it happens; player/shortcuts.js holds the keyboard shortcuts and their list.
+ *
  * Observable state for people and tests: window.ttsPlayer (path, state, timestamps from
  * performance.now(), byte counts, request id) and the readout on the page.
  */
 
 import { BlobPlayer } from "./player/blob.js";
 import { LiveSession } from "./player/live.js";
+import { initLiveView } from "./player/live-view.js";
 import { MsePlayer } from "./player/mse.js";
 import { capabilities, choosePath } from "./player/paths.js";
 import { errorFromResponse, loadFormats, loadVoices } from "./player/server.js";
+import { listShortcuts, shortcutFor } from "./player/shortcuts.js";
 import {
   PATH_LABEL, RECORDING, audioBlob, beginRun, catalog, clearError, current, failRun, finishRun,
-  formatBytes, isRawPcm, markPlaying, player, receiveAudio, render, setState, showError, ui,
+  formatBytes, isRawPcm, markPlaying, player, receiveAudio, render, responseDone, setState, showError,
+  ui,
 } from "./player/state.js";
 import { WebAudioPlayer, sharedAudioContext, suspendWhenIdle } from "./player/web-audio.js";
 
@@ -57,7 +63,7 @@ function setDownload(blob) {
   if (!blob || !blob.size) {
     ui.download.removeAttribute("href");
     ui.download.setAttribute("aria-disabled", "true");
-    ui.download.textContent = "⬇ Download";
+    labelDownload("Download");
     return;
   }
   downloadUrl = URL.createObjectURL(blob);
@@ -67,7 +73,14 @@ function setDownload(blob) {
   ui.download.href = downloadUrl;
   ui.download.download = `speech-${voice || "blend"}.${extension}`;
   ui.download.setAttribute("aria-disabled", "false");
-  ui.download.textContent = `⬇ Download ${extension} (${formatBytes(blob.size)})`;
+  labelDownload(`Download ${extension} (${formatBytes(blob.size)})`);
+}
+
+function labelDownload(text) {
+  const icon = document.createElement("span");
+  icon.setAttribute("aria-hidden", "true"); // a picture, not words
+  icon.textContent = "⬇";
+  ui.download.replaceChildren(icon, ` ${text}`);
 }
 
 // ---------------------------------------------------------------- the audio element
@@ -167,9 +180,7 @@ async function play() {
       await onChunk(new Uint8Array(await res.arrayBuffer())); // no streaming fetch
     }
     if (run !== current || !run.active) return;
-    player.responseDoneAt = performance.now();
-    player.totalMs = player.responseDoneAt - player.clickedAt;
-    player.streaming = false;
+    responseDone();
     if (!player.bytes) throw new Error("The server sent no audio.");
     setDownload(audioBlob(run));
     run.engine.finish();
@@ -291,16 +302,21 @@ function init() {
     if (ui.download.getAttribute("aria-disabled") === "true") event.preventDefault();
   });
   initLive();
-  document.addEventListener("keydown", (event) => {
-    const inLive = event.target instanceof Element && event.target.closest("#live");
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !inLive) {
-      event.preventDefault();
-      play();
-    } else if (event.key === "Escape" && current && current.active) {
-      event.preventDefault();
+  listShortcuts(document.getElementById("shortcuts"));
+  const shortcuts = {
+    play: () => play(),
+    stop: () => {
+      if (!current || !current.active) return false; // Esc keeps its usual meaning
       stop();
-    }
+    },
+    focusText: () => ui.text.focus(),
+    showShortcuts: () => document.getElementById("shortcuts-title").focus(),
+  };
+  document.addEventListener("keydown", (event) => {
+    const action = shortcutFor(event);
+    if (action && shortcuts[action]() !== false) event.preventDefault();
   });
+  initLiveView();
   for (const type of ["pointerdown", "keydown"]) {
     document.addEventListener(type, warmUpAudio, { capture: true, passive: true });
   }

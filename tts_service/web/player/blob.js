@@ -1,11 +1,12 @@
 /* Path 3, Blob: the last resort; download everything, then play it through audio.src. */
 
-import { resetElement, setElementSource, startElement } from "./element.js";
-import { audioBlob, setState } from "./state.js";
+import { elementPlayed, resetElement, setElementSource, startElement } from "./element.js";
+import { audioBlob, player, setState } from "./state.js";
 
 export class BlobPlayer {
   constructor(run) {
     this.run = run;
+    this.heardAtStop = null;
     resetElement();
   }
 
@@ -19,7 +20,17 @@ export class BlobPlayer {
     startElement(this.run);
   }
 
+  /** Known once the whole file is here and the browser has read its duration. */
+  secondsPerByte() {
+    return !player.streaming && player.audioSeconds && player.bytes ? player.audioSeconds / player.bytes : null;
+  }
+
+  playedSeconds() {
+    return this.heardAtStop != null ? this.heardAtStop : elementPlayed();
+  }
+
   stop() {
+    this.heardAtStop = elementPlayed(); // what was heard, before the element is emptied
     resetElement();
   }
 }

@@ -35,3 +35,8 @@ export function resetElement() {
     ui.audio.load();
   }
 }
+
+/** Seconds of audio the element has played, or null when it has nothing to play. */
+export function elementPlayed() {
+  return ui.audio.getAttribute("src") ? ui.audio.currentTime : null;
+}

@@ -9,9 +9,10 @@
 import { LiveSocket, STREAM_PATH } from "./live-socket.js";
 import { appendedText, codePointLength, replayTokens, splitAt, tokensDue } from "./live-text.js";
 import {
-  RAW_PCM, audioBlob, beginRun, catalog, current, failRun, player, receiveAudio, render, showError,
-  ui,
+  RAW_PCM, audioBlob, beginRun, catalog, current, failRun, player, receiveAudio, render,
+  responseDone, showError, ui,
 } from "./state.js";
+import { recordChunk } from "./timeline.js";
 import { WebAudioPlayer } from "./web-audio.js";
 
 
@@ -241,6 +242,7 @@ export class LiveSession {
     } else if (event.type === "text.spoken" && turn) {
       turn.spokenUntil = Math.max(turn.spokenUntil, event.end);
       if (player.live.firstSpokenAt == null) player.live.firstSpokenAt = performance.now();
+      if (turn.run === current && turn.run.active) recordChunk(player); // a chunk was spoken
       player.live.spokenEvents += 1;
       player.live.spokenUntil = turn.spokenUntil;
       this.renderTurn(turn);
@@ -277,9 +279,7 @@ export class LiveSession {
       failRun(run, error.message || "The server could not speak this turn.", detail(error));
     } else if (!this.open && !this.turns.some((t) => t.run === run)) {
       // Everything asked for has arrived: the run ends once it has been heard.
-      player.streaming = false;
-      player.responseDoneAt = performance.now();
-      player.totalMs = player.responseDoneAt - player.clickedAt;
+      responseDone();
       this.hooks.download(audioBlob(run));
       run.engine.finish();
       render();

@@ -2,7 +2,7 @@
  * appended to a SourceBuffer as it arrives (queued while `updating`, played ranges evicted on
  * quota errors, endOfStream() after the last append). */
 
-import { resetElement, setElementSource, startElement } from "./element.js";
+import { elementPlayed, resetElement, setElementSource, startElement } from "./element.js";
 import { catalog, concatBytes, current, failRun, player, ui } from "./state.js";
 
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024; // stop reading the network past this backlog
@@ -21,6 +21,9 @@ export class MsePlayer {
     this.waitingForPlayhead = false;
     this.drained = null;
     this.sb = null;
+    this.appendedBytes = 0;
+    this.heardAtStop = null;
+    this.decoded = null; // { bytes, seconds }: appended bytes and the seconds they buffered
     const MS = mediaSourceClass();
     this.ms = new MS();
     ui.audio.disableRemotePlayback = true; // required by ManagedMediaSource (Safari)
@@ -72,6 +75,7 @@ export class MsePlayer {
         failRun(this.run, `Appending audio failed: ${error.message}`);
         return;
       }
+      this.appendedBytes += data.byteLength;
       this.queue = [];
       this.queuedBytes = 0;
       player.appends += 1;
@@ -103,10 +107,22 @@ export class MsePlayer {
 
   updateLength() {
     const buffered = this.sb.buffered;
-    if (buffered.length) player.audioSeconds = buffered.end(buffered.length - 1);
+    if (!buffered.length) return;
+    player.audioSeconds = buffered.end(buffered.length - 1);
+    this.decoded = { bytes: this.appendedBytes, seconds: player.audioSeconds };
+  }
+
+  /** Measured on what the browser decoded so far (null before the first append ended). */
+  secondsPerByte() {
+    return this.decoded && this.decoded.bytes ? this.decoded.seconds / this.decoded.bytes : null;
+  }
+
+  playedSeconds() {
+    return this.heardAtStop != null ? this.heardAtStop : elementPlayed();
   }
 
   stop() {
+    this.heardAtStop = elementPlayed(); // what was heard, before the element is emptied
     this.queue = [];
     if (this.drained) this.drained();
     try {

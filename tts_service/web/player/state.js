@@ -20,6 +20,10 @@ export function isRawPcm(format) {
 
 export const PATH_LABEL = { mse: "MSE", webaudio: "Web Audio", blob: "Blob" };
 
+import {
+  recordArrival, recordFirstAudio, recordResponseDone, sampleTimeline, startTimeline,
+} from "./timeline.js";
+
 const $ = (id) => document.getElementById(id);
 export const ui = {
   form: $("tts-form"),
@@ -84,7 +88,15 @@ export const player = {
   pageErrors: [],
   runs: 0,
   live: null, // live mode (player/live.js): its turns, what was sent and spoken, the replay
+  timeline: null, // the run's audio received and played over time (player/timeline.js)
 };
+
+const renderHooks = []; // called after each render(): the live view draws
+
+/** Call `hook()` after each render() (every 100 ms while a run lasts, and at each change). */
+export function onRender(hook) {
+  renderHooks.push(hook);
+}
 
 export let current = null; // the run in progress (one request and its playback)
 
@@ -113,6 +125,7 @@ export function beginRun(path, format, voice) {
     error: null,
   });
   player.runs += 1;
+  startTimeline(player);
   setState("requesting");
   run.timer = setInterval(render, 100);
   render();
@@ -125,6 +138,7 @@ export function receiveAudio(run, bytes) {
   run.received.push(bytes);
   player.bytes += bytes.byteLength;
   player.chunks += 1;
+  recordArrival(player);
   return run.engine.push(bytes);
 }
 
@@ -225,18 +239,36 @@ export function render() {
   ui.requestId.textContent = player.requestId || "–";
   ui.path.textContent = player.path ? PATH_LABEL[player.path] : "–";
   ui.path.dataset.path = player.path || "";
+  if (running) sample(current);
+  for (const hook of renderHooks) hook();
+}
+
+/** The run's playback into its timeline: each path tells its seconds per byte and what was heard. */
+function sample(run) {
+  if (!run.engine) return;
+  sampleTimeline(player, run.engine.secondsPerByte(), run.engine.playedSeconds());
+}
+
+/** The whole response arrived: the last byte's time, the total, the timeline's mark. */
+export function responseDone() {
+  player.responseDoneAt = performance.now();
+  player.totalMs = player.responseDoneAt - player.clickedAt;
+  player.streaming = false;
+  recordResponseDone(player);
 }
 
 export function markPlaying(run) {
   if (run !== current || player.firstPlaybackAt != null) return;
   player.firstPlaybackAt = performance.now();
   player.ttfaMs = player.firstPlaybackAt - player.clickedAt;
+  recordFirstAudio(player);
   setState("playing");
   render();
 }
 
 export function finishRun(run, state) {
   if (run !== current || !run.active) return;
+  sample(run); // the last of what was heard
   run.active = false;
   player.endedAt = performance.now();
   clearInterval(run.timer);

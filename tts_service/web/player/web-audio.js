@@ -48,7 +48,9 @@ export class WebAudioPlayer {
     this.frames = 0; // frames scheduled since `base`
     this.totalFrames = 0;
     this.sources = new Set();
+    this.spans = []; // [start, seconds] of every source on the AudioContext clock
     this.ended = false;
+    this.stoppedAt = null; // the AudioContext time Stop silenced the sources
     this.firstStart = null;
     resetElement();
     ui.audio.hidden = true;
@@ -99,6 +101,7 @@ export class WebAudioPlayer {
     };
     source.start(startAt);
     this.sources.add(source);
+    this.spans.push([startAt, buffer.duration]);
     this.frames += buffer.length;
     this.totalFrames += buffer.length;
     player.scheduledSources += 1;
@@ -129,6 +132,22 @@ export class WebAudioPlayer {
     check();
   }
 
+  /** Bare 16-bit samples: two bytes a frame. */
+  secondsPerByte() {
+    return 1 / (2 * catalog.sampleRate);
+  }
+
+  /** Seconds of the scheduled sources the AudioContext clock has passed. */
+  playedSeconds() {
+    const now = this.stoppedAt != null ? this.stoppedAt : this.ctx.currentTime;
+    let played = 0;
+    for (const [start, seconds] of this.spans) {
+      if (now <= start) break;
+      played += Math.min(seconds, now - start);
+    }
+    return played;
+  }
+
   /** More audio follows after all (live mode: a new turn before the last one's audio ran out).
    * False once everything was heard and the run is over. */
   reopen() {
@@ -154,6 +173,7 @@ export class WebAudioPlayer {
   }
 
   stop() {
+    this.stoppedAt = this.ctx.currentTime;
     for (const source of this.sources) {
       source.onended = null;
       try {
