@@ -114,4 +114,3 @@ def test_a_flood_of_new_phrases_keeps_the_cache_within_its_bytes(
     assert metric(text, "tts_phrase_cache_evictions_total") > evictions
     cache = httpx.get(f"{cached_server.url}/health").json()["phrase_cache"]
     assert cache["bytes"] <= cache["capacity_bytes"] == CACHE_BYTES
-

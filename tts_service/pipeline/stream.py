@@ -34,6 +34,7 @@ from tts_service.backends import SAMPLE_RATE, SAMPLES_PER_FRAME, Prepared
 from tts_service.chunking import Chunk
 from tts_service.errors import NoSpeechError
 from tts_service.metrics import Metrics
+from tts_service.phrase_cache import CacheKey, PhraseCache, Rendition
 from tts_service.pipeline.assembly import (
     ChunkAssembly,
     PreparedChunk,
@@ -42,7 +43,6 @@ from tts_service.pipeline.assembly import (
 )
 from tts_service.pipeline.chunk import AudioChunk, Voicing
 from tts_service.pipeline.plan import Plan
-from tts_service.phrase_cache import CacheKey, PhraseCache, Rendition
 from tts_service.policy import Playback
 from tts_service.scheduler import Metered, Scheduler, Urgency
 from tts_service.text.timing import spoken_speed
