@@ -79,12 +79,11 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 
 def model_identity(backend_name: str, settings: Settings) -> str:
-    """The model a chunk was rendered by: backend kind, model file and precision."""
-    if backend_name == "torch":
-        weights = settings.torch_weights_path.name if settings.torch_weights_path else "default"
-        return f"torch:{weights}:{settings.torch_dtype}:{settings.torch_device}"
-    model = settings.model_path.name if settings.model_path else "default"
-    return f"{backend_name}:{model}"
+    """The model a chunk is rendered by: the backend, and every setting that picks its model
+    file or its precision (those a backend does not read change nothing but the key)."""
+    onnx = settings.model_path.name if settings.model_path else "default"
+    torch = settings.torch_weights_path.name if settings.torch_weights_path else "default"
+    return f"{backend_name}:{onnx}:{torch}:{settings.torch_dtype}:{settings.torch_device}"
 
 
 class _Lru(LRUCache[CacheKey, Rendition]):
