@@ -5,6 +5,7 @@ there instead of asking the model."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import numpy as np
 import pytest
@@ -15,6 +16,9 @@ from tts_service.metrics import Metrics
 from tts_service.phrase_cache import PhraseCache, Rendition
 from tts_service.windows import Window
 
+from tests.helpers import SPEECH, metric
+
+from .conftest import ClientFactory
 from .standin import StandInBackend, collect, make_voice_store, standin_synthesizer
 
 
@@ -180,3 +184,25 @@ def test_another_speed_or_voice_is_synthesized() -> None:
     finally:
         synth.shutdown()
     assert len(backend.calls) == 3
+
+
+def test_a_phrase_spoken_over_http_is_a_hit_for_a_websocket_turn(
+    make_client: ClientFactory,
+) -> None:
+    backend = StandInBackend()
+    client = make_client(backend, phrase_cache_bytes=1 << 24)
+    body = {"input": "Sure.", "voice": "af_heart", "response_format": "pcm"}
+    spoken = client.post(SPEECH, json=body)
+    assert spoken.status_code == 200
+    calls = len(backend.calls)
+    with client.websocket_connect("/v1/audio/speech/stream") as ws:
+        ws.send_json({"type": "turn.start", "voice": "af_heart", "text": "Sure."})
+        ws.send_json({"type": "turn.end"})
+        audio = bytearray()
+        while (message := ws.receive()).get("bytes") is not None or (
+            json.loads(message["text"])["type"] != "turn.done"
+        ):
+            audio += message.get("bytes") or b""
+    assert len(backend.calls) == calls  # no inference for the turn
+    assert bytes(audio) == spoken.content
+    assert metric(client.get("/metrics").text, "tts_phrase_cache_hits_total") == 1
