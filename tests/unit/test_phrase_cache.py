@@ -10,13 +10,12 @@ import json
 import numpy as np
 import pytest
 
+from tests.helpers import SPEECH, metric
 from tts_service import policy
 from tts_service.backends import SAMPLE_RATE, SAMPLES_PER_FRAME
 from tts_service.metrics import Metrics
 from tts_service.phrase_cache import PhraseCache, Rendition
 from tts_service.windows import Window
-
-from tests.helpers import SPEECH, metric
 
 from .conftest import ClientFactory
 from .standin import StandInBackend, collect, make_voice_store, standin_synthesizer
