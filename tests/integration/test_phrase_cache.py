@@ -4,8 +4,13 @@ the cache stays within its bytes under a flood of new phrases; warm-up phrases a
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,10 +18,10 @@ import pytest
 from tests.helpers import SPEECH, metric, timed_speech
 from tests.integration.conftest import RunningServer, start_server, stop_server
 
-CACHE_BYTES = 4 * 1024 * 1024
-"""Small enough that a flood of thirty short phrases (about 200 kB each: the model's audio of
+CACHE_BYTES = 6 * 1024 * 1024
+"""Small enough that a flood of forty short phrases (about 200 kB each: the model's audio of
 "Number twenty-seven." is some two seconds, its edge silence included) overflows it; each chunk
-may take 1/16 of it (262 kB), enough for every phrase here."""
+may take 1/16 of it (393 kB, four seconds), enough for every phrase here and the benchmark's."""
 WARMED = "Thanks for waiting."
 HIT_TTFA_SHARE = 0.25
 """A hit's first audio within this share of a miss's, both measured here. Measured on 2 busy
@@ -101,7 +106,7 @@ def test_a_flood_of_new_phrases_keeps_the_cache_within_its_bytes(
     text = metrics(cached_server)
     evictions = metric(text, "tts_phrase_cache_evictions_total")
     stores = metric(text, "tts_phrase_cache_stores_total")
-    for n in range(30):
+    for n in range(40):
         response = httpx.post(
             f"{cached_server.url}{SPEECH}",
             json={"input": f"Number {n + 20}.", "response_format": "pcm"},
@@ -110,7 +115,24 @@ def test_a_flood_of_new_phrases_keeps_the_cache_within_its_bytes(
         assert response.status_code == 200
         text = metrics(cached_server)
         assert 0 < metric(text, "tts_phrase_cache_bytes") <= CACHE_BYTES
-    assert metric(text, "tts_phrase_cache_stores_total") >= stores + 30
+    assert metric(text, "tts_phrase_cache_stores_total") >= stores + 40
     assert metric(text, "tts_phrase_cache_evictions_total") > evictions
     cache = httpx.get(f"{cached_server.url}/health").json()["phrase_cache"]
     assert cache["bytes"] <= cache["capacity_bytes"] == CACHE_BYTES
+
+
+def test_the_cache_benchmark_times_a_hit_against_a_miss(
+    cached_server: RunningServer, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ttfa", "cache", "--url", cached_server.url,
+         "--repeats", "2", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"miss ([\d.]+) ms, hit ([\d.]+) ms", result.stdout)
+    assert match, result.stdout
+    assert float(match.group(2)) < float(match.group(1))
+    assert "Warning" not in result.stdout, result.stdout  # the server counted every hit
+    runs = json.loads((tmp_path / "cache.json").read_text())["runs"]
+    assert [r["mode"] for r in runs if r["mode"] != "warmup"] == ["miss", "hit"] * 2
