@@ -160,11 +160,11 @@ def test_a_phrase_spoken_again_skips_the_model_and_sounds_identical(windowed: bo
     text = "Sure. One moment, please."
     try:
         first = asyncio.run(collect(synth.stream(text, voice, speed=1.0, timestamps=True)))
-        calls, renders = len(backend.calls), len(backend.renders)
+        work = (len(backend.calls), len(backend.prepares), len(backend.renders))
         again = asyncio.run(collect(synth.stream(text, voice, speed=1.0, timestamps=True)))
     finally:
         synth.shutdown()
-    assert (len(backend.calls), len(backend.renders)) == (calls, renders)  # no model at all
+    assert (len(backend.calls), len(backend.prepares), len(backend.renders)) == work  # no model
     assert len(again) == len(first) > 1
     for old, new in zip(first, again, strict=True):
         np.testing.assert_array_equal(new.samples, old.samples)
@@ -185,15 +185,18 @@ def test_another_speed_or_voice_is_synthesized() -> None:
     assert len(backend.calls) == 3
 
 
+@pytest.mark.parametrize("windowed", [False, True], ids=["whole", "windowed"])
 def test_a_phrase_spoken_over_http_is_a_hit_for_a_websocket_turn(
-    make_client: ClientFactory,
+    make_client: ClientFactory, windowed: bool
 ) -> None:
-    backend = StandInBackend()
+    """A turn renders its chunks whole; a chunk kept from a stream's first, rendered in windows,
+    is replayed in those windows."""
+    backend = StandInBackend(windowed=windowed)
     client = make_client(backend, phrase_cache_bytes=1 << 24)
     body = {"input": "Sure.", "voice": "af_heart", "response_format": "pcm"}
     spoken = client.post(SPEECH, json=body)
     assert spoken.status_code == 200
-    calls = len(backend.calls)
+    work = (len(backend.calls), len(backend.prepares), len(backend.renders))
     with client.websocket_connect("/v1/audio/speech/stream") as ws:
         ws.send_json({"type": "turn.start", "voice": "af_heart", "text": "Sure."})
         ws.send_json({"type": "turn.end"})
@@ -202,6 +205,7 @@ def test_a_phrase_spoken_over_http_is_a_hit_for_a_websocket_turn(
             json.loads(message["text"])["type"] != "turn.done"
         ):
             audio += message.get("bytes") or b""
-    assert len(backend.calls) == calls  # no inference for the turn
+    assert (len(backend.calls), len(backend.prepares), len(backend.renders)) == work  # no model
+    assert not windowed or len(backend.renders) > 1  # the request's chunk was in windows
     assert bytes(audio) == spoken.content
     assert metric(client.get("/metrics").text, "tts_phrase_cache_hits_total") == 1

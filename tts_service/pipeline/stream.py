@@ -11,7 +11,8 @@ its audio. Closing the stream (the client went away) cancels everything not yet 
 
 With a phrase cache (:mod:`tts_service.phrase_cache`), a chunk whose audio the model made before
 skips the scheduler and the model: its stored windows go through the same assembly as a
-synthesized chunk's. Each chunk synthesized whole, every window rendered, is stored.
+synthesized chunk's. Each chunk synthesized to its end, every window rendered, is offered to
+the cache (which keeps the short ones).
 """
 
 from __future__ import annotations
@@ -112,10 +113,10 @@ class SpeechStream:
         self.listening = listening
         """Someone hears the first audio as it comes (False: a whole file, made for its end)."""
         self.leveller = leveller
-        self.cache = cache
-        """Where chunks synthesized before are found, and this stream's are kept (None: none)."""
         """Sets each chunk's gain, in reading order as chunks are delivered (None: the model's
         level)."""
+        self.cache = cache
+        """Where chunks synthesized before are found, and this stream's are kept (None: none)."""
         self.playback = Playback(start=None, delivered=0, delivered_seconds=0.0)
         """What has been delivered; replaced whole on each delivery, read by worker threads."""
         self._pending: deque[_InFlight] = deque()
