@@ -185,6 +185,9 @@ def test_another_speed_or_voice_is_synthesized() -> None:
     assert len(backend.calls) == 3
 
 
+REPLY = "Certainly, one moment while I look up the opening hours for you."
+
+
 @pytest.mark.parametrize("windowed", [False, True], ids=["whole", "windowed"])
 def test_a_phrase_spoken_over_http_is_a_hit_for_a_websocket_turn(
     make_client: ClientFactory, windowed: bool
@@ -193,12 +196,12 @@ def test_a_phrase_spoken_over_http_is_a_hit_for_a_websocket_turn(
     is replayed in those windows."""
     backend = StandInBackend(windowed=windowed)
     client = make_client(backend, phrase_cache_bytes=1 << 24)
-    body = {"input": "Sure.", "voice": "af_heart", "response_format": "pcm"}
+    body = {"input": REPLY, "voice": "af_heart", "response_format": "pcm"}
     spoken = client.post(SPEECH, json=body)
     assert spoken.status_code == 200
     work = (len(backend.calls), len(backend.prepares), len(backend.renders))
     with client.websocket_connect("/v1/audio/speech/stream") as ws:
-        ws.send_json({"type": "turn.start", "voice": "af_heart", "text": "Sure."})
+        ws.send_json({"type": "turn.start", "voice": "af_heart", "text": REPLY})
         ws.send_json({"type": "turn.end"})
         audio = bytearray()
         while (message := ws.receive()).get("bytes") is not None or (
