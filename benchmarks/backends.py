@@ -92,8 +92,10 @@ def main(repeats: int, threads: int, voice: str, server_rss: bool, onnx_only: bo
 def _server_figures(model: Path, threads: int) -> tuple[int, int, float]:
     """(VmRSS MB after one request, VmHWM MB, best TTFA s of 3) of a server on ``model``."""
     port = free_port()
+    # The repeats time synthesis: the phrase cache is off.
     env = {**os.environ, "TTS_BACKEND": "onnx", "TTS_MODEL_PATH": str(model),
-           "TTS_ONNX_THREADS": str(threads), "TTS_LOG_LEVEL": "warning"}  # fmt: skip
+           "TTS_ONNX_THREADS": str(threads), "TTS_LOG_LEVEL": "warning",
+           "TTS_PHRASE_CACHE_BYTES": "0"}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "tts_service", "serve", "--port", str(port)], env=env
     )

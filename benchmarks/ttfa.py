@@ -2,16 +2,20 @@
 
     python -m benchmarks.ttfa single --url http://127.0.0.1:8880
     python -m benchmarks.ttfa load --url http://127.0.0.1:8880 --conversational 2 --long-form 1
+    python -m benchmarks.ttfa cache --url http://127.0.0.1:8880
 
 ``single`` times each case alone (repeats, after warm-up), next to a baseline that asks the server
 to synthesize the input as one piece (``split_sentences: false``; other servers ignore the field,
 so there the baseline equals the normal mode). ``load`` runs conversational clients (a short
 phrase, read it all, wait, repeat) while long-form clients stream the article. Both print a
-Markdown table and write JSON, Markdown and PNG plots to ``--out``.
+Markdown table and write JSON, Markdown and PNG plots to ``--out``. ``cache`` times a short
+phrase's first audio synthesized and then from the server's phrase cache.
 """
 
 from __future__ import annotations
 
+import random
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -152,6 +156,73 @@ def single(
     plot_timelines(out / "timeline.png", measurements, "Arrival of audio")
     _report_errors(measurements)
     click.echo(f"Wrote {out}/single.md, single.json, timeline.png")
+
+
+PHRASES = ("Sure, ticket {n} is ready.", "One moment, order {n}.", "Thanks, room {n}.")
+"""Short replies for ``cache``, each made new with a random number: the first request of each is
+a miss (one the server counted as a hit is timed again with another number), the same request
+again a hit."""
+
+
+def _cache_hits(client: httpx.Client, url: str) -> float | None:
+    """The server's ``tts_phrase_cache_hits_total`` (None: no such metric there)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = client.get(f"{url}/metrics")
+    if response.status_code != 200:
+        return None
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == "tts_phrase_cache_hits_total":
+                return float(sample.value)
+    return None
+
+
+@main.command()
+@_with_common
+@click.option("--repeats", default=6, show_default=True, help="Phrases, each a miss then a hit.")
+@click.option("--voice", default="af_heart", show_default=True)
+@click.option("--format", "fmt", default="pcm", show_default=True)
+def cache(
+    url: str, api_key: str | None, model: str, out: Path, timeout: float, repeats: int,
+    voice: str, fmt: str,
+) -> None:  # fmt: skip
+    """Time a short phrase's first audio synthesized (miss) and again from the server's phrase
+    cache (hit), one request at a time."""
+    rng = random.Random()
+    measurements: list[Measurement] = []
+    with httpx.Client(timeout=timeout) as client:
+        body = {"model": model, "voice": voice, "response_format": fmt}
+        measure(client, url, body | {"input": "Warming up."}, case="warmup", mode="warmup",
+                api_key=api_key)  # fmt: skip
+        before = _cache_hits(client, url)
+        for n in tqdm(range(repeats), desc="phrases", unit="phrase"):
+            for _ in range(10):  # a number said before (an earlier run) is a hit: another one
+                payload = body | {"input": PHRASES[n % len(PHRASES)].format(n=rng.randrange(1000))}
+                hits = _cache_hits(client, url)
+                miss = measure(client, url, payload, case="phrase", mode="miss", api_key=api_key)
+                if hits is None or _cache_hits(client, url) == hits:
+                    break
+            measurements.append(miss)
+            measurements.append(
+                measure(client, url, payload, case="phrase", mode="hit", api_key=api_key)
+            )
+        after = _cache_hits(client, url)
+    meta = run_meta(url, command="cache", repeats=repeats)
+    click.echo(_write(out, "cache", measurements, meta, "First audio: phrase cache hit vs miss"))
+    _report_errors(measurements)
+    ttfa = {
+        mode: statistics.median(m.ttfa for m in measurements if m.mode == mode)
+        for mode in ("miss", "hit")
+    }
+    click.echo(
+        f"Median first audio: miss {ttfa['miss'] * 1000:.1f} ms, hit {ttfa['hit'] * 1000:.1f} ms "
+        f"({ttfa['hit'] / ttfa['miss']:.3f} of the miss's)"
+    )
+    if before is None or after is None or after - before < repeats:  # a miss that hit only adds
+        click.echo("Warning: the server counted fewer cache hits than requests timed as hits "
+                   "(is TTS_PHRASE_CACHE_BYTES 0, or is it another server?)")  # fmt: skip
+    click.echo(f"Wrote {out}/cache.md, cache.json")
 
 
 @main.command()

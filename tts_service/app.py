@@ -48,6 +48,7 @@ from tts_service.schemas import ErrorDetail, ErrorResponse
 from tts_service.serving import SpeechService
 from tts_service.synthesis import Synthesizer
 from tts_service.voices import VoiceStore
+from tts_service.warm_phrases import warm
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class Service:
     voices: VoiceStore | None = None
     speech_service: SpeechService | None = None
     load_error: str | None = None
+    warming: asyncio.Task[int] | None = None
+    """The phrase cache's warm-up, in the background once ready (``TTS_PHRASE_CACHE_WARMUP``)."""
 
     @property
     def ready(self) -> bool:
@@ -149,6 +152,10 @@ def create_app(
                 else:
                     loaded = await asyncio.wrap_future(loading)
                 _serve(service, loaded)
+                if loaded.phrases and service.speech_service is not None:
+                    service.warming = asyncio.create_task(
+                        warm(service.speech_service, loaded.phrases)
+                    )
             except Exception as exc:  # noqa: BLE001 - any load failure must stop the service
                 service.load_error = f"Loading the model failed: {exc}"
                 logger.exception("Loading the model failed")
@@ -160,6 +167,8 @@ def create_app(
             await wyoming.start()
         yield
         task.cancel()
+        if service.warming is not None:
+            service.warming.cancel()
         if wyoming is not None:
             await wyoming.stop()
         if loading is not None:  # still loading: the interpreter must not end under its work

@@ -294,6 +294,19 @@ class Settings(BaseSettings):
     backend (CUDA's first inference sets up its kernels). With ONNX it delays ready and leaves
     the first request no faster (docs/performance.md, Start-up and memory)."""
 
+    phrase_cache_bytes: int = Field(67_108_864, ge=0)
+    """Bytes of the phrase cache (0: off): the model's audio of recently synthesized short
+    chunks, so a phrase said again ("Sure.", a greeting) is served without inference, identical
+    to the first time. Least recently used out first; chunks longer than 6 s or above 1/16 of
+    the cache are not kept (docs/operations.md, Phrase cache). 64 MiB hold about 11 minutes of
+    audio."""
+
+    phrase_cache_warmup: Path | None = None
+    """A UTF-8 text file of phrases synthesized into the phrase cache in the background once the
+    model is ready (readiness does not wait for them): one phrase per line, optionally
+    ``voice | phrase`` (the default voice otherwise); blank lines and lines starting with ``#``
+    are skipped. A missing or unreadable file, or an unknown voice in it, stops start-up."""
+
     api_key: str | None = None
     """When set, every endpoint requires ``Authorization: Bearer <key>``; several keys may be
     given separated by commas. Health, metrics, discovery, the API docs and the web player stay

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tts_service.config import Settings
     from tts_service.text.phonemes import Phonemizer
     from tts_service.voices import Voice, VoiceStore
+    from tts_service.warm_phrases import WarmPhrase
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ class Loaded:
     phonemizer: Phonemizer
     seconds: float
     """Wall time of the whole load, warm-up included."""
+    phrases: list[WarmPhrase] = field(default_factory=list)
+    """The phrases to warm the phrase cache with (``TTS_PHRASE_CACHE_WARMUP``)."""
 
 
 def warm_up(backend: Backend, phonemizer: Phonemizer, voice: Voice) -> float:
@@ -60,6 +63,7 @@ def load(
         files = files or ensure_assets(settings, fetch=False)
         backend = backend or load_backend(settings, files)
         voices = voices or VoiceStore.load(files.voices)
+    phrases = _warmup_phrases(settings, voices)
     # Imported only now, after the session is built: it pulls in espeak's phonemizer (see
     # ``start_loading``), which the web stack's imports meanwhile bring in anyway.
     from tts_service.text.phonemes import Phonemizer
@@ -73,7 +77,21 @@ def load(
     if settings.warmup_for(backend.name):
         seconds = warm_up(backend, phonemizer, voices.resolve(settings.default_voice))
         logger.info("Warm-up synthesis took %.2fs", seconds)
-    return Loaded(backend, voices, phonemizer, time.perf_counter() - started)
+    return Loaded(backend, voices, phonemizer, time.perf_counter() - started, phrases)
+
+
+def _warmup_phrases(settings: Settings, voices: VoiceStore) -> list[WarmPhrase]:
+    """The phrases of ``TTS_PHRASE_CACHE_WARMUP``, read and checked now: a file that cannot be
+    used stops start-up (``WarmupFileError``), as a bad setting does."""
+    if settings.phrase_cache_warmup is None:
+        return []
+    from tts_service.warm_phrases import read_phrases
+
+    phrases = read_phrases(settings.phrase_cache_warmup, voices)
+    if settings.phrase_cache_bytes == 0:
+        logger.warning("TTS_PHRASE_CACHE_WARMUP is ignored: the phrase cache is off")
+        return []
+    return phrases
 
 
 def _import_scipy_before_torch() -> None:

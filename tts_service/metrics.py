@@ -102,6 +102,35 @@ class Metrics:
             ["code"], registry=r,
         )  # fmt: skip
 
+        self.phrase_cache_hits = Counter(
+            "tts_phrase_cache_hits",
+            "Chunks served from the phrase cache, without inference (TTS_PHRASE_CACHE_BYTES).",
+            registry=r,
+        )
+        self.phrase_cache_misses = Counter(
+            "tts_phrase_cache_misses",
+            "Chunks looked up in the phrase cache and synthesized (not there, or there without "
+            "the durations word timestamps need).",
+            registry=r,
+        )
+        self.phrase_cache_stores = Counter(
+            "tts_phrase_cache_stores",
+            "Complete chunks kept in the phrase cache (short ones only: policy.caches_chunk).",
+            registry=r,
+        )
+        self.phrase_cache_evictions = Counter(
+            "tts_phrase_cache_evictions",
+            "Chunks pushed out of the phrase cache, least recently used first, to keep it "
+            "within TTS_PHRASE_CACHE_BYTES.",
+            registry=r,
+        )
+        self.phrase_cache_bytes = Gauge(
+            "tts_phrase_cache_bytes", "Bytes of audio the phrase cache holds now.", registry=r
+        )
+        self.phrase_cache_entries = Gauge(
+            "tts_phrase_cache_entries", "Chunks the phrase cache holds now.", registry=r
+        )
+
     def count_error(self, status: int, error_type: str, code: str | None) -> None:
         self.errors.labels(str(status), error_type, code or "").inc()
         if status < 500 or status == 503:

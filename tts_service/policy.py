@@ -359,3 +359,24 @@ def replica_memory_mb(
     working = inferences * max_chunk_seconds * MB_PER_AUDIO_SECOND
     held = streams * chunks_per_stream * max_chunk_seconds * PCM_MB_PER_SECOND
     return BASELINE_MB + g2p_mb + working + held
+
+
+PHRASE_CACHE_MAX_SECONDS = 6.0
+"""The longest chunk (seconds of the model's audio) the phrase cache keeps: the phrases said
+again and again (greetings, confirmations, "One moment.") are a sentence or two; long-form text
+is seldom read twice, and its chunks (up to ``TTS_MAX_CHUNK_SECONDS``) would push them out."""
+PHRASE_CACHE_MAX_SHARE = 1 / 16
+"""The largest share of the phrase cache one chunk may take, so a small cache still holds at
+least 16 phrases."""
+
+
+def caches_chunk(seconds: float, nbytes: int, capacity: int) -> bool:
+    """Whether the phrase cache (``capacity`` bytes; 0: off) keeps a chunk of ``seconds`` of
+    audio taking ``nbytes``: short ones only (``PHRASE_CACHE_MAX_SECONDS``), each at most
+    ``PHRASE_CACHE_MAX_SHARE`` of the cache, so a flood of long-form text never pushes out
+    every short phrase."""
+    return (
+        capacity > 0
+        and seconds <= PHRASE_CACHE_MAX_SECONDS
+        and nbytes <= capacity * PHRASE_CACHE_MAX_SHARE
+    )

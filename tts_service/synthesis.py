@@ -1,5 +1,5 @@
-"""The synthesizer: owns the backend, the phonemizer, the inference scheduler and the stream
-slots, and opens a :class:`~tts_service.pipeline.SpeechStream` for a text.
+"""The synthesizer: owns the backend, the phonemizer, the inference scheduler, the stream
+slots and the phrase cache, and opens a :class:`~tts_service.pipeline.SpeechStream` for a text.
 
 The pipeline's stages are in :mod:`tts_service.pipeline`; the rules (which chunk runs next, who
 is admitted) in :mod:`tts_service.policy`.
@@ -20,6 +20,7 @@ from tts_service.chunking import Chunk, ChunkPlanner, Pauses
 from tts_service.config import Settings
 from tts_service.errors import OverloadedError
 from tts_service.metrics import Metrics
+from tts_service.phrase_cache import PhraseCache, model_identity
 from tts_service.pipeline import ChunkPlan, Plan, SpeechStream, Voicing, WindowSizes
 from tts_service.scheduler import Scheduler
 from tts_service.text import Boundary, Sentence, split_sentences
@@ -68,7 +69,8 @@ class StreamSlots:
 
 
 class Synthesizer:
-    """Owns the backend, the phonemizer, the inference scheduler and the stream slots."""
+    """Owns the backend, the phonemizer, the inference scheduler, the stream slots and the
+    phrase cache."""
 
     def __init__(
         self,
@@ -89,6 +91,9 @@ class Synthesizer:
             parallel=settings.parallel_inferences, preempt=self._preempt,
         )  # fmt: skip
         self.slots = StreamSlots()
+        self.phrase_cache = PhraseCache(
+            settings.phrase_cache_bytes, model_identity(backend.name, settings), self.metrics
+        )
         self._streams: weakref.WeakSet[SpeechStream] = weakref.WeakSet()
         """The open streams, for admission (a stream dropped unclosed leaves by itself)."""
 
@@ -293,6 +298,7 @@ class Synthesizer:
             ),
             shared=lambda: self.slots.open > 1,
             listening=listening,
+            cache=self.phrase_cache,
         )
         self._streams.add(stream)
         weakref.finalize(stream, release)  # a stream dropped unclosed frees its slot too

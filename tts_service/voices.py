@@ -73,6 +73,15 @@ class Voice:
     spec: str
     styles: np.ndarray
     lang: str
+    key: str = ""
+    """The blend it resolved to, one spelling for every spec that names it (OpenAI names
+    resolved, parts merged and sorted, weights normalised): ``"nova"`` and ``"af_nova(2)"``
+    have one key, ``"a+b"`` and ``"b+a"`` too (``blend_key``). Empty: the spec is the key."""
+
+    @property
+    def identity(self) -> str:
+        """What determines its styles: ``key``, or the spec where none was given."""
+        return self.key or self.spec
 
     def style_for(self, n_tokens: int) -> np.ndarray:
         """Kokoro's style for an input of ``n_tokens`` phonemes is row ``n_tokens - 1``."""
@@ -132,6 +141,24 @@ def parse_blend(spec: str) -> list[tuple[str, float]]:
     return result
 
 
+def canonical_blend(components: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """``components`` (voice names, weights) as one blend: each voice once (its weights added),
+    sorted by name, the weights normalised in float64 to sum to 1."""
+    merged: dict[str, float] = {}
+    for name, weight in components:
+        merged[name] = merged.get(name, 0.0) + weight
+    total = sum(merged.values())
+    return [(name, merged[name] / total) for name in sorted(merged)]
+
+
+def blend_key(canonical: list[tuple[str, float]]) -> str:
+    """A ``canonical_blend`` spelt as one string: ``af_heart``, or
+    ``af_heart(0.75)+bm_fable(0.25)`` with the weights at full precision."""
+    if len(canonical) == 1:
+        return canonical[0][0]
+    return "+".join(f"{name}({weight!r})" for name, weight in canonical)
+
+
 class VoiceStore:
     """All voice style tables in memory, loaded once from kokoro-onnx's ``voices-v1.0.bin``."""
 
@@ -176,14 +203,15 @@ class VoiceStore:
                 param="voice",
             )
         # Normalised in float64, where every weight parse_blend accepts (above 0, at most 1000)
-        # is a positive number: in float32, 1e-50 is 0, and 0 / 0 made the voice silence.
-        weights = np.array([w for _, w in components], dtype=np.float64)
-        weights = (weights / weights.sum()).astype(np.float32)
-        styles = sum(w * self._styles[n] for w, n in zip(weights, names, strict=True))
+        # is a positive number: in float32, 1e-50 is 0, and 0 / 0 made the voice silence. Mixed
+        # in the canonical order, so every spelling of one blend gives the same styles.
+        blend = canonical_blend([(n, w) for n, (_, w) in zip(names, components, strict=True)])
+        weights = np.array([w for _, w in blend], dtype=np.float64).astype(np.float32)
+        styles = sum(w * self._styles[n] for w, (n, _) in zip(weights, blend, strict=True))
         styles = np.asarray(styles, dtype=np.float32)
         if as_used is not None:
             _check_usable(spec, as_used(styles))
-        return Voice(spec, styles, describe(names[0]).lang_code)
+        return Voice(spec, styles, describe(names[0]).lang_code, blend_key(blend))
 
 
 def _check_usable(spec: str, styles: np.ndarray) -> None:

@@ -65,10 +65,16 @@ def start_server(
     cwd: Path | None = None,
 ) -> RunningServer:
     """``command`` (default: this checkout's ``python -m tts_service``) ``serve`` on a free port,
-    logging at debug to a file in ``tmp``; returns once /health says 200."""
+    logging at debug to a file in ``tmp``; returns once /health says 200. The phrase cache is
+    off unless ``env_overrides`` sets ``TTS_PHRASE_CACHE_BYTES``: the other tests time and count
+    the model's work, often on one text spoken again (tests/integration/test_phrase_cache.py
+    tests the cache)."""
     port = free_port()
     log_path = tmp / f"server-{port}.log"
-    env = {**os.environ, "TTS_LOG_LEVEL": "debug", **(env_overrides or {})}
+    env = {
+        **os.environ, "TTS_LOG_LEVEL": "debug", "TTS_PHRASE_CACHE_BYTES": "0",
+        **(env_overrides or {}),
+    }  # fmt: skip
     log_file = log_path.open("wb")
     process = subprocess.Popen(
         [*(command or [sys.executable, "-m", "tts_service"]), "serve", "--port", str(port)],

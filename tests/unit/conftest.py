@@ -33,6 +33,9 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     # The stand-in model's tests hear no phonemes: espeak-ng, loaded in a moment, is enough for
     # them (misaki's spaCy takes seconds per app; tests/unit/test_g2p.py asks for it).
     monkeypatch.setenv("TTS_G2P", "espeak")
+    # The stand-in's tests count inferences and often speak one text twice: the phrase cache is
+    # off unless a test turns it on (tests/unit/test_phrase_cache.py).
+    monkeypatch.setenv("TTS_PHRASE_CACHE_BYTES", "0")
 
 
 def wait_until_ready(client: TestClient, timeout: float = HEALTH_TIMEOUT_S) -> None:

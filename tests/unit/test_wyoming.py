@@ -366,3 +366,28 @@ def test_a_connection_over_the_bound_gets_an_error_event_and_is_closed() -> None
         )
 
     run_wyoming(StandInBackend(), talk, max_connections=1)
+
+
+def test_a_phrase_said_again_over_wyoming_comes_from_the_phrase_cache() -> None:
+    """The cache lives below the serving layer: a Wyoming repeat skips the model too, and its
+    audio is the first one's."""
+    backend = StandInBackend()
+
+    async def say(client: AsyncTcpClient, text: str) -> bytes:
+        await client.write_event(Synthesize(text).event())
+        audio = bytearray()
+        while (event := await client.read_event()) is not None and event.type != "audio-stop":
+            if event.type == "audio-chunk":
+                audio += event.payload or b""
+        return bytes(audio)
+
+    async def talk(port: int, service: SpeechService, server: WyomingServer) -> None:
+        async with AsyncTcpClient("127.0.0.1", port, read_timeout=WAIT_S) as client:
+            first = await say(client, "Sure. One moment.")
+            calls = len(backend.calls)
+            again = await say(client, "Sure. One moment.")
+        assert len(backend.calls) == calls  # no inference
+        assert again == first and first
+        assert sample(service, "tts_phrase_cache_hits_total") == 2
+
+    run_wyoming(backend, talk, phrase_cache_bytes=1 << 24)

@@ -8,6 +8,11 @@ and sent, yet a slow client never makes the server synthesize a whole book ahead
 task tells the scheduler how urgent it is (:mod:`tts_service.policy`): a first chunk's text stage
 and first window go ahead of everything, every other window is due when its listener reaches
 its audio. Closing the stream (the client went away) cancels everything not yet started.
+
+With a phrase cache (:mod:`tts_service.phrase_cache`), a chunk whose audio the model made before
+skips the scheduler and the model: its stored windows go through the same assembly as a
+synthesized chunk's. Each chunk synthesized to its end, every window rendered, is offered to
+the cache (which keeps the short ones).
 """
 
 from __future__ import annotations
@@ -26,10 +31,11 @@ import numpy as np
 
 from tts_service import policy
 from tts_service.audio.loudness import Leveller, at_gain, decibels_to_gain
-from tts_service.backends import SAMPLE_RATE, SAMPLES_PER_FRAME
+from tts_service.backends import SAMPLE_RATE, SAMPLES_PER_FRAME, Prepared
 from tts_service.chunking import Chunk
 from tts_service.errors import NoSpeechError
 from tts_service.metrics import Metrics
+from tts_service.phrase_cache import CacheKey, PhraseCache, Rendition
 from tts_service.pipeline.assembly import (
     ChunkAssembly,
     PreparedChunk,
@@ -40,6 +46,7 @@ from tts_service.pipeline.chunk import AudioChunk, Voicing
 from tts_service.pipeline.plan import Plan
 from tts_service.policy import Playback
 from tts_service.scheduler import Metered, Scheduler, Urgency
+from tts_service.text.timing import spoken_speed
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +96,7 @@ class SpeechStream:
         leveller: Leveller | None = None,
         shared: Callable[[], bool] = lambda: False,
         listening: bool = True,
+        cache: PhraseCache | None = None,
     ) -> None:
         self.plan = plan
         self.voicing = voicing
@@ -107,6 +115,8 @@ class SpeechStream:
         self.leveller = leveller
         """Sets each chunk's gain, in reading order as chunks are delivered (None: the model's
         level)."""
+        self.cache = cache
+        """Where chunks synthesized before are found, and this stream's are kept (None: none)."""
         self.playback = Playback(start=None, delivered=0, delivered_seconds=0.0)
         """What has been delivered; replaced whole on each delivery, read by worker threads."""
         self._pending: deque[_InFlight] = deque()
@@ -163,7 +173,46 @@ class SpeechStream:
         except Exception as exc:  # noqa: BLE001 - handed to whoever takes the chunk's pieces
             pieces.put_nowait(exc)
 
+    def _cache_key(self, chunk: Chunk) -> CacheKey | None:
+        """Chunk ``chunk``'s key in the phrase cache (None: no cache)."""
+        if self.cache is None or not self.cache.enabled:
+            return None
+        speed = spoken_speed(self.voicing.speed, chunk.rate)
+        return self.cache.key(chunk.phonemes, self.voicing.voice.identity, speed)
+
     async def _chunk(self, chunk: Chunk, pieces: asyncio.Queue[_Item]) -> None:
+        key = self._cache_key(chunk)
+        if key is not None and self.cache is not None:
+            found = self.cache.get(key, durations=self.voicing.timestamps)
+            if found is not None:
+                await self._replay(chunk, found, pieces)
+                return
+        await self._synthesize(chunk, pieces, key)
+
+    async def _replay(self, chunk: Chunk, found: Rendition, pieces: asyncio.Queue[_Item]) -> None:
+        """Chunk ``chunk`` from the phrase cache: its stored windows, assembled as when they
+        were rendered; no scheduler, no model."""
+        prepared = PreparedChunk(
+            chunk, found.tokens, Prepared(found.frames, found.durations, None), found.windows,
+            found.audio,
+        )  # fmt: skip
+        self._bounds[chunk.index] = prepared.seconds + chunk.lead + chunk.pause
+        assembly = ChunkAssembly(prepared, self.voicing)
+        samples = 0
+        for audio in found.audio:
+            piece = await asyncio.to_thread(assembly.add, audio)
+            samples += piece.samples.size
+            pieces.put_nowait(piece)
+        self._seconds[chunk.index] = samples / self.voicing.sample_rate
+        self._synthesized_phonemes += len(chunk.phonemes)
+        logger.debug(
+            "[%s] chunk %d: from the phrase cache, %.2fs audio, text=%r",
+            self.request_id, chunk.index, samples / self.voicing.sample_rate, chunk.text[:60],
+        )  # fmt: skip
+
+    async def _synthesize(
+        self, chunk: Chunk, pieces: asyncio.Queue[_Item], key: CacheKey | None
+    ) -> None:
         n, scheduler = chunk.index, self.scheduler
         compute = len(chunk.phonemes) * scheduler.seconds_per_phoneme
         first = n == 0 or (
@@ -193,9 +242,11 @@ class SpeechStream:
             ]
         assembly = ChunkAssembly(prepared, self.voicing)
         samples = 0
+        rendered: list[np.ndarray] = []
         try:
             for render in renders:
                 audio = await asyncio.wrap_future(render)
+                rendered.append(audio)
                 piece = await asyncio.to_thread(assembly.add, audio)
                 samples += piece.samples.size
                 pieces.put_nowait(piece)
@@ -205,6 +256,13 @@ class SpeechStream:
             for render in renders:  # the client went away: its queued windows go too
                 render.cancel()
         self._observed(chunk, prepared, spent, samples)
+        if key is not None and self.cache is not None:  # every window rendered: complete
+            durations = prepared.prepared.durations
+            rendition = Rendition(
+                prepared.tokens, prepared.prepared.frames, durations, prepared.windows,
+                tuple(rendered),
+            )  # fmt: skip
+            self.cache.put(key, rendition)
 
     def _prepare(self, chunk: Chunk) -> PreparedChunk:
         """The text stage of ``chunk``, on a worker: whether others share the workers is read

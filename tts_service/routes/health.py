@@ -22,6 +22,11 @@ async def health(request: Request) -> JSONResponse:
                 "backend": synthesizer.backend.name,
                 # Which grapheme-to-phoneme engine speaks each voice language (TTS_G2P).
                 "g2p": synthesizer.phonemizer.engines(langs),
+                # The phrase cache's size now, and whether its warm-up phrases are being made.
+                "phrase_cache": {
+                    **synthesizer.phrase_cache.stats(),
+                    "warming": service.warming is not None and not service.warming.done(),
+                },
             }
         )
     status = "error" if service.load_error else "loading"
