@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from tts_service.audio.formats import ResponseFormat
+from tts_service.captions import CaptionFormat
 
 MODEL_IDS = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 
@@ -24,6 +25,17 @@ TIMESTAMPS_ON: JsonDict = {
     "required": ["timestamps"],
 }
 SSE: JsonDict = {"properties": {"stream_format": {"const": "sse"}}, "required": ["stream_format"]}
+# Captions are made of the word timestamps, so they need them (and so SSE).
+CAPTIONS_ON: JsonDict = {
+    "properties": {"captions": {"enum": ["vtt", "srt"]}},
+    "required": ["captions"],
+}
+CAPTIONS_DESCRIPTION = (
+    "Extension: captions of the words spoken, as WebVTT (vtt) or SubRip (srt) text; requires "
+    "`timestamps: true`{sse} (else 400). The final {event} event carries them as `captions`: "
+    "cues of at most two lines of about 42 characters and about 7 seconds, broken after each "
+    "sentence and at pauses."
+)
 
 
 class VoiceOptions(BaseModel):
@@ -66,7 +78,14 @@ class VoiceOptions(BaseModel):
 class SpeechRequest(VoiceOptions):
     """``POST /v1/audio/speech``; unknown fields are ignored, like OpenAI does."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"if": TIMESTAMPS_ON, "then": SSE})
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "if": TIMESTAMPS_ON,
+            "then": SSE,
+            "dependentSchemas": {"captions": {"if": CAPTIONS_ON, "then": TIMESTAMPS_ON}},
+        },
+    )
 
     input: str = Field(
         min_length=1,
@@ -94,6 +113,12 @@ class SpeechRequest(VoiceOptions):
         "speech.audio.delta also carries `words`, the start and end in seconds of each word "
         "spoken so far. Needs a model that predicts durations (every backend with the published model), else 400.",
     )
+    captions: CaptionFormat | None = Field(
+        None,
+        description=CAPTIONS_DESCRIPTION.format(
+            sse=" and `stream_format: sse`", event="speech.audio.done"
+        ),
+    )
 
 
 class TurnOptions(VoiceOptions):
@@ -106,6 +131,9 @@ class TurnOptions(VoiceOptions):
         strict=True,
         description="Each text.spoken event also carries `words`, the start and end in seconds "
         "of each word from the turn's first audio. Needs TTS_BACKEND=torch.",
+    )
+    captions: CaptionFormat | None = Field(
+        None, description=CAPTIONS_DESCRIPTION.format(sse="", event="turn.done")
     )
 
 
@@ -199,6 +227,10 @@ class SpeechAudioDelta(BaseModel):
 class SpeechAudioDone(BaseModel):
     type: Literal["speech.audio.done"] = "speech.audio.done"
     usage: Usage
+    captions: str | None = Field(
+        None,
+        description="Only with `captions`: the captions of the whole stream, in that format.",
+    )
 
 
 class SpeechError(BaseModel):
@@ -206,3 +238,4 @@ class SpeechError(BaseModel):
 
     type: Literal["error"] = "error"
     error: ErrorDetail
+
