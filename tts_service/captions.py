@@ -38,6 +38,9 @@ class CuePolicy:
     sentence_ends: str = ".!?…。！？"
     """A word ending in one of these (before closing quotes or brackets) ends its cue."""
     closers: str = "\"')]}»”’"
+    punctuation_slack: int = 8
+    """Two lines break after punctuation rather than where they are most even, unless that
+    makes the longer line more than this many characters longer."""
 
 
 CUE_POLICY = CuePolicy()
@@ -78,21 +81,22 @@ def _greedy_lines(texts: Sequence[str], width: int) -> list[str]:
 
 
 def _layout(texts: Sequence[str], policy: CuePolicy) -> tuple[str, ...]:
-    """One line if it fits; else two lines as even as they can be (ties broken after
-    punctuation); else as many full lines as it takes (only a word longer than a line does)."""
+    """One line if it fits; else two lines as even as they can be, or nearly so and broken
+    after punctuation; else as many full lines as it takes (only a word longer than a line
+    does)."""
     width = policy.max_line_chars
     whole = " ".join(texts)
     if len(whole) <= width or len(texts) == 1:
         return (whole,)
-    best: tuple[tuple[int, bool], int] | None = None
+    best: tuple[int, int] | None = None  # (cost, cut)
     for cut in range(1, len(texts)):
         first, second = " ".join(texts[:cut]), " ".join(texts[cut:])
         if len(first) <= width and len(second) <= width:
-            key = (max(len(first), len(second)), texts[cut - 1][-1].isalnum())
-            best = min(best, (key, cut)) if best else (key, cut)
+            punctuated = not texts[cut - 1][-1].isalnum()
+            cost = max(len(first), len(second)) - punctuated * policy.punctuation_slack
+            best = min(best, (cost, cut)) if best else (cost, cut)
     if best is not None and policy.max_lines >= 2:
-        cut = best[1]
-        return (" ".join(texts[:cut]), " ".join(texts[cut:]))
+        return (" ".join(texts[: best[1]]), " ".join(texts[best[1] :]))
     return tuple(_greedy_lines(texts, width))
 
 

@@ -103,9 +103,14 @@ def test_a_cue_lasts_at_most_the_policy_seconds() -> None:
     assert all(cue.end - cue.start <= CUE_POLICY.max_seconds for cue in cues)
 
 
-def test_two_lines_are_balanced_and_break_after_punctuation_on_a_tie() -> None:
+def test_two_lines_are_even_or_nearly_so_and_broken_after_punctuation() -> None:
     cue = group_words(timed("We walked along the river, then we sat on the grass"))[0]
     assert cue.lines == ("We walked along the river,", "then we sat on the grass")
+    # The most even break (17 | 26) loses to the one after the comma (27 | 16).
+    cue = group_words(timed("This is a test of captions, with some words."))[0]
+    assert cue.lines == ("This is a test of captions,", "with some words.")
+    cue = group_words(timed("One two three four five six seven eight nine ten eleven"))[0]
+    assert cue.lines == ("One two three four five six", "seven eight nine ten eleven")
 
 
 def test_cues_never_overlap_even_when_words_do() -> None:
