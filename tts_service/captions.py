@@ -24,6 +24,9 @@ MAX_CAPTION_WORDS = 200_000
 """The most words one ``POST /v1/audio/captions`` may send: five times what a 100,000-character
 article speaks (the request body limit, ``TTS_MAX_REQUEST_BYTES``, usually binds first)."""
 
+MAX_CAPTION_SECONDS = 360_000.0
+"""The latest time a captioned word may have (100 hours)."""
+
 
 @dataclass(frozen=True)
 class CuePolicy:
@@ -105,45 +108,81 @@ def _ends_sentence(text: str, policy: CuePolicy) -> bool:
     return bool(stripped) and stripped[-1] in policy.sentence_ends
 
 
-def _breaks_before(cue: list[TimedWord], texts: list[str], word: TimedWord, text: str,
-                   policy: CuePolicy) -> bool:  # fmt: skip
-    """Whether ``word`` starts a new cue after ``cue`` (whose words' texts are ``texts``)."""
-    last = cue[-1]
+@dataclass
+class _Group:
+    """A cue being gathered: its words, their texts, and their lines filled greedily."""
+
+    words: list[TimedWord]
+    texts: list[str]
+    lines: list[int]
+    """The length of each greedily filled line (a word longer than a line has one alone)."""
+
+    @classmethod
+    def of(cls, word: TimedWord, text: str) -> _Group:
+        return cls([word], [text], [len(text)])
+
+    def lines_with(self, text: str, width: int) -> int:
+        return len(self.lines) + (self.lines[-1] + 1 + len(text) > width)
+
+    def add(self, word: TimedWord, text: str, width: int) -> None:
+        if self.lines_with(text, width) == len(self.lines):
+            self.lines[-1] += 1 + len(text)
+        else:
+            self.lines.append(len(text))
+        self.words.append(word)
+        self.texts.append(text)
+
+    @property
+    def timeless(self) -> bool:
+        return max(word.end for word in self.words) <= self.words[0].start
+
+
+def _breaks_before(cue: _Group, word: TimedWord, text: str, policy: CuePolicy) -> bool:
+    """Whether ``word`` starts a new cue after ``cue``."""
     return (
-        _ends_sentence(texts[-1], policy)
-        or word.start - last.end >= policy.pause_seconds
-        or word.end - cue[0].start > policy.max_seconds
-        or len(_greedy_lines([*texts, text], policy.max_line_chars)) > policy.max_lines
+        _ends_sentence(cue.texts[-1], policy)
+        or word.start - cue.words[-1].end >= policy.pause_seconds
+        or word.end - cue.words[0].start > policy.max_seconds
+        or cue.lines_with(text, policy.max_line_chars) > policy.max_lines
     )
 
 
-def _timeless(words: Sequence[TimedWord]) -> bool:
-    return max(word.end for word in words) <= words[0].start
+def _joinable(first: _Group, second: _Group, policy: CuePolicy) -> bool:
+    """Whether a cue of no time at all (words merged away when spoken) may join its neighbour:
+    the two together still keep to the policy's lines and seconds."""
+    words = first.words + second.words
+    return (
+        (first.timeless or second.timeless)
+        and max(word.end for word in words) - words[0].start <= policy.max_seconds
+        and len(_greedy_lines(first.texts + second.texts, policy.max_line_chars))
+        <= policy.max_lines
+    )
 
 
 def group_words(words: Sequence[TimedWord], policy: CuePolicy = CUE_POLICY) -> list[Cue]:
     """The cues of ``words``, which are in order of their starts. A cue that would last no
-    time at all (words merged away when spoken) joins the cue before it (or after it, first)."""
-    groups: list[tuple[list[TimedWord], list[str]]] = []
+    time at all joins the cue before it (or after it, first) where the two fit in one."""
+    width = policy.max_line_chars
+    groups: list[_Group] = []
     for word in words:
         text = _text(word)
-        if groups and not _breaks_before(*groups[-1], word, text, policy):
-            groups[-1][0].append(word)
-            groups[-1][1].append(text)
+        if groups and not _breaks_before(groups[-1], word, text, policy):
+            groups[-1].add(word, text, width)
         else:
-            groups.append(([word], [text]))
-    merged: list[tuple[list[TimedWord], list[str]]] = []
+            groups.append(_Group.of(word, text))
+    merged: list[_Group] = []
     for group in groups:
-        if merged and (_timeless(merged[-1][0]) or _timeless(group[0])):
-            merged[-1] = (merged[-1][0] + group[0], merged[-1][1] + group[1])
+        if merged and _joinable(merged[-1], group, policy):
+            for word, text in zip(group.words, group.texts, strict=True):
+                merged[-1].add(word, text, width)
         else:
             merged.append(group)
     cues = []
-    for index, (cue_words, texts) in enumerate(merged):
-        end = max(word.end for word in cue_words)
+    for index, group in enumerate(merged):
+        end = max(word.end for word in group.words)
         if index + 1 < len(merged):
-            end = min(end, merged[index + 1][0][0].start)  # never over the next cue
-        cues.append(Cue(cue_words[0].start, end, _layout(texts, policy)))
+            end = min(end, merged[index + 1].words[0].start)  # never over the next cue
+        cues.append(Cue(group.words[0].start, end, _layout(group.texts, policy)))
     return cues
 
 
