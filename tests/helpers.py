@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from tests.integration.conftest import RunningServer
 
 SPEECH = "/v1/audio/speech"
+CAPTIONS = "/v1/audio/captions"
 GOOD: dict[str, Any] = {"input": "Hello there.", "voice": "af_heart", "response_format": "pcm"}
 """A request that is spoken: the base the bad and odd requests are made from."""
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from tts_service.audio.formats import ResponseFormat
-from tts_service.captions import CaptionFormat
+from tts_service.captions import MAX_CAPTION_SECONDS, MAX_CAPTION_WORDS, CaptionFormat
 
 MODEL_IDS = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 
@@ -239,3 +239,50 @@ class SpeechError(BaseModel):
     type: Literal["error"] = "error"
     error: ErrorDetail
 
+
+class CaptionWord(BaseModel):
+    """A word of ``POST /v1/audio/captions``: what a ``speech.audio.delta`` event's ``words``
+    hold, times offset by the caller where it joins several streams."""
+
+    word: str = Field(min_length=1, max_length=1000, description="The word as it is shown.")
+    start: float = Field(ge=0, le=MAX_CAPTION_SECONDS, allow_inf_nan=False, description="Seconds.")
+    end: float = Field(
+        ge=0, le=MAX_CAPTION_SECONDS, allow_inf_nan=False,
+        description="Seconds, not before `start`.",
+    )  # fmt: skip
+
+    @field_validator("word")
+    @classmethod
+    def _visible(cls, word: str) -> str:
+        if not word.strip():
+            raise ValueError("a word must not be empty or only spaces")
+        return word
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> CaptionWord:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
+
+
+class CaptionsRequest(BaseModel):
+    """``POST /v1/audio/captions``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    words: list[CaptionWord] = Field(
+        max_length=MAX_CAPTION_WORDS,
+        description=f"The words in order of their starts; at most {MAX_CAPTION_WORDS}.",
+    )
+    format: CaptionFormat = Field("vtt", description="vtt: WebVTT; srt: SubRip.")
+
+    @field_validator("words")
+    @classmethod
+    def _in_order(cls, words: list[CaptionWord]) -> list[CaptionWord]:
+        for index in range(1, len(words)):
+            if words[index].start < words[index - 1].start:
+                raise ValueError(
+                    f"word {index} starts ({words[index].start}) before word {index - 1} "
+                    f"({words[index - 1].start}): the words must be in order of their starts"
+                )
+        return words
