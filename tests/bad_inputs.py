@@ -346,6 +346,12 @@ BAD_MESSAGES: list[tuple[str | bytes, str | None, str | None]] = [
     ('{"type": "turn.start", "model": "gpt-9"}', "model_not_found", "model"),
     ('{"type": "turn.start", "lang_code": "xx"}', None, "lang_code"),
     ('{"type": "turn.start", "turn_id": ""}', "invalid_message", "turn_id"),
+    ('{"type": "turn.start", "captions": "vtt"}', None, "captions"),
+    (
+        '{"type": "turn.start", "timestamps": true, "captions": "ass"}',
+        "invalid_message",
+        "captions",
+    ),
     (b"\x00\x01binary", "invalid_message", None),
 ]
 """Frames the streamed-text WebSocket must answer with an ``error`` event (code, param; None:
