@@ -11,12 +11,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.bad_inputs import BAD_CAPTIONS, MAX_CAPTION_WORDS, Bad, send
-from tests.helpers import CAPTIONS, SPEECH, assert_openai_error, sse_events
+from tests.helpers import (
+    CAPTIONED_TEXT,
+    CAPTIONS,
+    SPEECH,
+    assert_captions_fit,
+    assert_openai_error,
+    read_captions,
+    sse_events,
+    timed_words,
+)
 from tts_service.schemas import WordTimestamp
 
 from .conftest import ClientFactory, build_app, wait_until_ready
 from .standin import StandInBackend
-from .test_captions import ARTICLE, assert_well_formed, read, timed
 
 TEXT = (
     "Hello there, my friend. We walked along the river, then we sat on the grass for a while "
@@ -62,9 +70,9 @@ def test_the_last_sse_event_carries_captions_of_the_words_spoken(
 ) -> None:
     words, done = spoken(shared_client, fmt)
     assert set(TEXT.split()) <= {w.word for w in words}
-    cues = read(done["captions"], fmt)
+    cues = read_captions(done["captions"], fmt)
     assert len(cues) >= 3  # three sentences
-    assert_well_formed(cues, words)
+    assert_captions_fit(cues, words)
     assert "$12.50" in " ".join(cue.text for cue in cues)
 
 
@@ -75,21 +83,21 @@ def test_without_the_option_the_last_event_has_no_captions(shared_client: TestCl
 
 @pytest.mark.parametrize("fmt", ["vtt", "srt"])
 def test_the_endpoint_formats_the_words_it_is_sent(shared_client: TestClient, fmt: str) -> None:
-    words = timed(ARTICLE)
+    words = timed_words(CAPTIONED_TEXT)
     body = {"words": [w.model_dump() for w in words], "format": fmt}
     response = shared_client.post(CAPTIONS, json=body)
     assert response.status_code == 200, response.text
     media = {"vtt": "text/vtt; charset=utf-8", "srt": "application/x-subrip; charset=utf-8"}
     assert response.headers["content-type"] == media[fmt]
     assert response.headers["content-disposition"] == f'attachment; filename="captions.{fmt}"'
-    assert_well_formed(read(response.text, fmt), words)
+    assert_captions_fit(read_captions(response.text, fmt), words)
 
 
 def test_the_endpoint_defaults_to_webvtt_and_takes_no_words(shared_client: TestClient) -> None:
     response = shared_client.post(CAPTIONS, json={"words": []})
     assert response.status_code == 200
     assert response.text.startswith("WEBVTT")
-    assert read(response.text, "vtt") == []
+    assert read_captions(response.text, "vtt") == []
 
 
 def test_the_endpoint_gives_the_same_cues_as_the_stream(shared_client: TestClient) -> None:
@@ -119,7 +127,7 @@ def test_the_endpoint_needs_the_key_like_the_others(make_client: ClientFactory) 
     assert_openai_error(client.post(CAPTIONS, json=body), 401, code="invalid_api_key")
     response = client.post(CAPTIONS, json=body, headers={"Authorization": "Bearer key-one"})
     assert response.status_code == 200
-    assert [cue.text for cue in read(response.text, "vtt")] == ["Hi."]
+    assert [cue.text for cue in read_captions(response.text, "vtt")] == ["Hi."]
 
 
 def test_the_openapi_document_describes_the_option_and_the_endpoint(

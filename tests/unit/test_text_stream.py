@@ -16,12 +16,11 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.bad_inputs import BAD_MESSAGES
-from tests.helpers import metric
+from tests.helpers import assert_captions_fit, metric, read_captions
 from tts_service.schemas import WordTimestamp
 
 from .conftest import ClientFactory
 from .standin import StandInBackend
-from .test_captions import assert_well_formed, read
 
 URL = "/v1/audio/speech/stream"
 REPLY = (
@@ -266,9 +265,9 @@ def test_captions_come_with_the_turns_end_and_match_its_words(
         turn = speak(ws, REPLY, timestamps=True, captions=fmt)
         plain = speak(ws, "Hello there.", timestamps=True)
     words = [WordTimestamp(**w) for e in turn.of("text.spoken") for w in e.get("words", [])]
-    cues = read(turn.done["captions"], fmt)
+    cues = read_captions(turn.done["captions"], fmt)
     assert len(cues) >= 3  # three sentences
-    assert_well_formed(cues, words)
+    assert_captions_fit(cues, words)
     assert cues[-1].end <= turn.done["audio_seconds"] + 0.0005
     assert "captions" not in plain.done
 
