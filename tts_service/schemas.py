@@ -244,6 +244,8 @@ class CaptionWord(BaseModel):
     """A word of ``POST /v1/audio/captions``: what a ``speech.audio.delta`` event's ``words``
     hold, times offset by the caller where it joins several streams."""
 
+    model_config = ConfigDict(extra="ignore", strict=True)
+
     word: str = Field(min_length=1, max_length=1000, description="The word as it is shown.")
     start: float = Field(ge=0, le=MAX_CAPTION_SECONDS, allow_inf_nan=False, description="Seconds.")
     end: float = Field(
