@@ -41,6 +41,10 @@ class CuePolicy:
     sentence_ends: str = ".!?…。！？"
     """A word ending in one of these (before closing quotes or brackets) ends its cue."""
     closers: str = "\"')]}»”’"
+    clause_ends: str = ",;:–—"
+    """A cue that is full breaks after the last word ending in one of these instead, when
+    what comes before it is at least ``min_clause_chars`` long."""
+    min_clause_chars: int = 12
     punctuation_slack: int = 8
     """Two lines break after punctuation rather than where they are most even, unless that
     makes the longer line more than this many characters longer."""
@@ -137,14 +141,44 @@ class _Group:
         return max(word.end for word in self.words) <= self.words[0].start
 
 
-def _breaks_before(cue: _Group, word: TimedWord, text: str, policy: CuePolicy) -> bool:
-    """Whether ``word`` starts a new cue after ``cue``."""
+def _ends_clause(text: str, policy: CuePolicy) -> bool:
+    stripped = text.rstrip(policy.closers)
+    return bool(stripped) and stripped[-1] in policy.clause_ends
+
+
+def _ends_cue(cue: _Group, word: TimedWord, policy: CuePolicy) -> bool:
+    """Whether ``cue`` ends before ``word`` by itself: after a sentence or at a pause."""
     return (
         _ends_sentence(cue.texts[-1], policy)
         or word.start - cue.words[-1].end >= policy.pause_seconds
-        or word.end - cue.words[0].start > policy.max_seconds
+    )
+
+
+def _is_full(cue: _Group, word: TimedWord, text: str, policy: CuePolicy) -> bool:
+    """Whether ``word`` would take ``cue`` past the policy's seconds or lines."""
+    return (
+        word.end - cue.words[0].start > policy.max_seconds
         or cue.lines_with(text, policy.max_line_chars) > policy.max_lines
     )
+
+
+def _clause_tail(cue: _Group, policy: CuePolicy) -> _Group | None:
+    """The words of a full ``cue`` after its last clause break, taken from it to begin the next
+    cue; None when it has none late enough to leave a clause of ``min_clause_chars``."""
+    width = policy.max_line_chars
+    length = sum(len(text) + 1 for text in cue.texts) - 1
+    for index in range(len(cue.texts) - 2, -1, -1):
+        length -= len(cue.texts[index + 1]) + 1
+        if length < policy.min_clause_chars:
+            return None
+        if _ends_clause(cue.texts[index], policy):
+            tail = _Group.of(cue.words[index + 1], cue.texts[index + 1])
+            for word, text in zip(cue.words[index + 2 :], cue.texts[index + 2 :], strict=True):
+                tail.add(word, text, width)
+            del cue.words[index + 1 :], cue.texts[index + 1 :]
+            cue.lines = [len(line) for line in _greedy_lines(cue.texts, width)]
+            return tail
+    return None
 
 
 def _joinable(first: _Group, second: _Group, policy: CuePolicy) -> bool:
@@ -160,13 +194,21 @@ def _joinable(first: _Group, second: _Group, policy: CuePolicy) -> bool:
 
 
 def group_words(words: Sequence[TimedWord], policy: CuePolicy = CUE_POLICY) -> list[Cue]:
-    """The cues of ``words``, which are in order of their starts. A cue that would last no
-    time at all joins the cue before it (or after it, first) where the two fit in one."""
+    """The cues of ``words``, which are in order of their starts. A full cue gives the words
+    after its last clause break to the next one; a cue that would last no time at all joins the
+    cue before it (or after it, first) where the two fit in one."""
     width = policy.max_line_chars
     groups: list[_Group] = []
     for word in words:
         text = _text(word)
-        if groups and not _breaks_before(groups[-1], word, text, policy):
+        full = groups and _is_full(groups[-1], word, text, policy)
+        if full and (tail := _clause_tail(groups[-1], policy)) is not None:
+            groups.append(tail)
+        if (
+            groups
+            and not _ends_cue(groups[-1], word, policy)
+            and not _is_full(groups[-1], word, text, policy)
+        ):
             groups[-1].add(word, text, width)
         else:
             groups.append(_Group.of(word, text))

@@ -50,6 +50,18 @@ def test_two_lines_are_even_or_nearly_so_and_broken_after_punctuation() -> None:
     assert cue.lines == ("One two three four five six", "seven eight nine ten eleven")
 
 
+def test_a_full_cue_breaks_after_its_last_clause_instead() -> None:
+    cues = group_words(timed_words("It cost $12.50, which is a lot for a coffee that nobody "
+                                   "really wanted in the first place."))  # fmt: skip
+    assert [cue.lines for cue in cues] == [
+        ("It cost $12.50,",),
+        ("which is a lot for a coffee that nobody", "really wanted in the first place."),
+    ]
+    # A clause shorter than the policy's minimum stays: "Well," alone would flash by.
+    cues = group_words(timed_words("Well, " + "one two three four five six seven " * 3))
+    assert cues[0].lines[0].startswith("Well, one")
+
+
 def test_cues_never_overlap_even_when_words_do() -> None:
     words = [
         WordTimestamp(word="one.", start=0.0, end=1.0),
