@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import GOOD, SPEECH, assert_openai_error
+from tests.helpers import CAPTIONS, GOOD, SPEECH, assert_openai_error
 
 MAX_INPUT_CHARS = 4096  # Settings().max_input_chars
 MAX_REQUEST_BYTES = 1_048_576  # Settings().max_request_bytes
@@ -35,6 +35,7 @@ class Bad:
     headers: dict[str, str] = field(default_factory=dict)
     chunked: bool = False
     """Send the body without Content-Length (chunked transfer encoding)."""
+    path: str = SPEECH
 
     def assert_rejected(self, response: httpx.Response) -> dict[str, Any]:
         """``response`` is this case's status with OpenAI's error body, an X-Request-Id, type
@@ -206,7 +207,57 @@ BAD_REQUESTS = [
     Bad("timestamps-without-sse", _with(timestamps=True), param="timestamps"),
     Bad("timestamps-string", _with(timestamps="yes", stream_format="sse"), param="timestamps"),
     Bad("normalize-string", _with(normalize="no"), param="normalize"),
+    Bad(
+        "captions-without-timestamps", _with(captions="vtt", stream_format="sse"), param="captions"
+    ),
+    Bad("captions-without-sse", _with(captions="srt", timestamps=True), param="captions"),
+    Bad(
+        "captions-unknown",
+        _with(captions="ass", stream_format="sse", timestamps=True),
+        param="captions",
+    ),
 ]
+
+
+def _words(*times: tuple[float, float], word: Any = "word") -> list[dict[str, Any]]:
+    return [{"word": word, "start": start, "end": end} for start, end in times]
+
+
+def _captions(**fields: Any) -> dict[str, Any]:
+    return {"words": _words((0.1, 0.4), (0.5, 0.9)), "format": "vtt", **fields}
+
+
+MAX_CAPTION_WORDS = 200_000  # tts_service.captions.MAX_CAPTION_WORDS
+BAD_CAPTIONS = [
+    Bad("no-words", {"format": "vtt"}, param="words", path=CAPTIONS),
+    Bad("words-not-a-list", _captions(words="Hello"), param="words", path=CAPTIONS),
+    Bad("format-unknown", _captions(format="ass"), param="format", path=CAPTIONS),
+    Bad("start-negative", _captions(words=_words((-0.1, 0.4))), param="words", path=CAPTIONS),
+    Bad("end-before-start", _captions(words=_words((0.5, 0.4))), param="words", path=CAPTIONS),
+    Bad("starts-unsorted", _captions(words=_words((0.5, 0.6), (0.1, 0.2))), param="words",
+        path=CAPTIONS),
+    Bad("start-not-a-number", _captions(words=_words(("soon", 0.4))), param="words",
+        path=CAPTIONS),
+    Bad("end-a-boolean", _captions(words=_words((0.0, False))), param="words", path=CAPTIONS),
+    Bad("start-a-numeric-string", _captions(words=_words(("0.5", 0.9))), param="words",
+        path=CAPTIONS),
+    Bad("start-nan", b'{"words": [{"word": "a", "start": NaN, "end": 1}]}', param="words",
+        path=CAPTIONS),
+    Bad("end-infinite", b'{"words": [{"word": "a", "start": 0, "end": Infinity}]}',
+        param="words", path=CAPTIONS),
+    Bad("start-huge", _captions(words=_words((1e300, 1e300))), param="words", path=CAPTIONS),
+    Bad("word-empty", _captions(words=_words((0.1, 0.4), word="")), param="words", path=CAPTIONS),
+    Bad("word-spaces", _captions(words=_words((0.1, 0.4), word=" \n\t")), param="words",
+        path=CAPTIONS),
+    Bad("word-not-a-string", _captions(words=_words((0.1, 0.4), word=7)), param="words",
+        path=CAPTIONS),
+    Bad("word-missing", _captions(words=[{"start": 0.1, "end": 0.2}]), param="words",
+        path=CAPTIONS),
+    Bad("not-json", b"{words", code="invalid_json", path=CAPTIONS),
+    Bad("body-too-large", json.dumps(_captions(words=_words(*[(1.0, 1.0)] * 30_000))).encode(),
+        status=413, code="request_too_large", path=CAPTIONS),
+]  # fmt: skip
+"""Malformed ``POST /v1/audio/captions`` bodies, each a 400 (413 for a body over the limit)."""
 
 # Odd but valid: spoken (200, audio), never an error. Kept short: the real model speaks each.
 ODD_BUT_VALID: list[tuple[str, dict[str, Any]]] = [
@@ -298,6 +349,12 @@ BAD_MESSAGES: list[tuple[str | bytes, str | None, str | None]] = [
     ('{"type": "turn.start", "model": "gpt-9"}', "model_not_found", "model"),
     ('{"type": "turn.start", "lang_code": "xx"}', None, "lang_code"),
     ('{"type": "turn.start", "turn_id": ""}', "invalid_message", "turn_id"),
+    ('{"type": "turn.start", "captions": "vtt"}', None, "captions"),
+    (
+        '{"type": "turn.start", "timestamps": true, "captions": "ass"}',
+        "invalid_message",
+        "captions",
+    ),
     (b"\x00\x01binary", "invalid_message", None),
 ]
 """Frames the streamed-text WebSocket must answer with an ``error`` event (code, param; None:
@@ -308,7 +365,7 @@ and against a real server (tests/integration/test_text_stream.py)."""
 def send(client: httpx.Client, case: Bad) -> httpx.Response:
     """Post ``case`` as it is meant to arrive: JSON, raw bytes, or raw bytes chunked."""
     if isinstance(case.body, dict):
-        return client.post(SPEECH, json=case.body, headers=case.headers)
+        return client.post(case.path, json=case.body, headers=case.headers)
     raw = case.body or b""
     headers = {"content-type": "application/json", **case.headers}
     if case.chunked:
@@ -317,5 +374,5 @@ def send(client: httpx.Client, case: Bad) -> httpx.Response:
             for start in range(0, len(raw), 65_536):
                 yield raw[start : start + 65_536]
 
-        return client.post(SPEECH, content=pieces(), headers=headers)
-    return client.post(SPEECH, content=raw, headers=headers)
+        return client.post(case.path, content=pieces(), headers=headers)
+    return client.post(case.path, content=raw, headers=headers)

@@ -1,6 +1,6 @@
 """What the unit, integration, deploy and browser tests share: the texts they speak, a decoder for
 the audio that comes back, readers for SSE and Prometheus bodies, the check of OpenAI's error
-shape and the word comparisons the Whisper tests make.
+shape, the word comparisons the Whisper tests make, and readers and checks of captions.
 
 Fixtures live in each folder's ``conftest.py``; the stand-in backend in ``tests/unit/standin.py``;
 the table of malformed requests in ``tests/bad_inputs.py``. Test modules import from these, never
@@ -10,17 +10,21 @@ from one another (``tests/test_layout.py`` checks).
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import re
 import socket
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import av
 import httpx
 import numpy as np
+import pytest
+import webvtt
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.ear import edit_distance
@@ -28,11 +32,14 @@ from benchmarks.ear import edit_distance
 # The ear the benchmarks use too: Whisper base, assembled offline, and its input rate.
 from benchmarks.ear import resample_to_16k as resample_to_16k
 from benchmarks.ear import whisper_base as whisper_base
+from tts_service.captions import CUE_POLICY
+from tts_service.schemas import WordTimestamp
 
 if TYPE_CHECKING:
     from tests.integration.conftest import RunningServer
 
 SPEECH = "/v1/audio/speech"
+CAPTIONS = "/v1/audio/captions"
 GOOD: dict[str, Any] = {"input": "Hello there.", "voice": "af_heart", "response_format": "pcm"}
 """A request that is spoken: the base the bad and odd requests are made from."""
 
@@ -218,3 +225,66 @@ def character_error_rate(reference: str, hypothesis: str) -> float:
     """Character error rate, for scripts written without spaces between words (ja, zh)."""
     ref, hyp = "".join(letters(reference).split()), "".join(letters(hypothesis).split())
     return edit_distance(ref, hyp) / max(1, len(ref))
+
+
+# -- captions --------------------------------------------------------------------------------
+
+CAPTIONED_TEXT = (
+    "Hello there, my friend. We walked along the river, then we sat on the grass for a while "
+    "and paid $12.50 for two coffees at 3:45 p.m. The birds were singing quietly in the trees "
+    "above us, and nobody said anything for a long, long time; it was the kind of afternoon "
+    "that you remember for years! Did we talk about the future? Perhaps."
+)
+
+
+def timed_words(text: str, *, word_s: float = 0.3, gap_s: float = 0.05) -> list[WordTimestamp]:
+    """The words of ``text`` spoken one after another, each ``word_s`` long."""
+    words, t = [], 0.0
+    for word in text.split():
+        words.append(WordTimestamp(word=word, start=round(t, 3), end=round(t + word_s, 3)))
+        t += word_s + gap_s
+    return words
+
+
+@dataclass(frozen=True)
+class CaptionCue:
+    start: float
+    end: float
+    lines: list[str]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.lines)
+
+
+def read_captions(text: str, fmt: str) -> list[CaptionCue]:
+    """The cues of ``text`` as webvtt-py parses the format (WebVTT's character references read
+    as the characters they stand for)."""
+    if fmt == "vtt":
+        captions = webvtt.from_string(text).captions
+    else:
+        captions = webvtt.from_buffer(io.StringIO(text), format="srt").captions
+    unescape = html.unescape if fmt == "vtt" else str
+    return [
+        CaptionCue(
+            c.start_time.in_milliseconds() / 1000,
+            c.end_time.in_milliseconds() / 1000,
+            [unescape(line) for line in c.text.split("\n")],
+        )  # fmt: skip
+        for c in captions
+    ]
+
+
+def assert_captions_fit(cues: list[CaptionCue], words: Sequence[WordTimestamp]) -> None:
+    """The cues say the words in order, start with the first word and end with the last,
+    follow each other without overlapping, and keep to the policy's lines and seconds."""
+    assert " ".join(cue.text for cue in cues).split() == [w.word for w in words]
+    assert cues[0].start == pytest.approx(words[0].start, abs=0.0005)
+    assert cues[-1].end == pytest.approx(words[-1].end, abs=0.0005)
+    for cue in cues:
+        assert cue.start < cue.end
+        assert len(cue.lines) <= CUE_POLICY.max_lines
+        assert all(len(line) <= CUE_POLICY.max_line_chars for line in cue.lines)
+        assert cue.end - cue.start <= CUE_POLICY.max_seconds
+    for before, after in zip(cues, cues[1:], strict=False):
+        assert before.end <= after.start

@@ -42,7 +42,7 @@ from tts_service.middleware import (
     SendTimeoutMiddleware,
     request_id,
 )
-from tts_service.routes import discovery, health, speech, text_stream, web
+from tts_service.routes import captions, discovery, health, speech, text_stream, web
 from tts_service.routes.speech import CLIENT_CLOSED_REQUEST
 from tts_service.schemas import ErrorDetail, ErrorResponse
 from tts_service.serving import SpeechService
@@ -185,6 +185,7 @@ def create_app(
     app.state.service = service
     app.state.wyoming = wyoming
     app.include_router(speech.router)
+    app.include_router(captions.router)
     app.include_router(text_stream.router)
     app.include_router(discovery.router)
     app.include_router(health.router)

@@ -17,8 +17,16 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Send
 
 from tts_service.audio import MEDIA_TYPES
+from tts_service.captions import CaptionFormat, captions_text
 from tts_service.pipeline.encoded import EncodedAudio, StreamStats
-from tts_service.schemas import ErrorDetail, SpeechAudioDelta, SpeechAudioDone, SpeechError, Usage
+from tts_service.schemas import (
+    ErrorDetail,
+    SpeechAudioDelta,
+    SpeechAudioDone,
+    SpeechError,
+    Usage,
+    WordTimestamp,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -114,11 +122,17 @@ def _error_event(message: str, error_type: str, code: str | None = None) -> Serv
 
 
 async def _events(
-    audio: AsyncGenerator[EncodedAudio, None], stats: StreamStats, shutdown: asyncio.Event
+    audio: AsyncGenerator[EncodedAudio, None],
+    stats: StreamStats,
+    shutdown: asyncio.Event,
+    captions: CaptionFormat | None,
 ) -> AsyncIterator[ServerSentEvent]:
+    words: list[WordTimestamp] = []  # the stream's, kept for its captions
     try:
         async with aclosing(audio), aclosing(_until(audio, shutdown)) as items:  # closed with
             async for item in items:  # the events, whatever ends them
+                if captions is not None and item.words:
+                    words.extend(item.words)
                 yield _delta(item)
     except _Cut:
         yield _error_event(SHUTDOWN_MESSAGE, "service_unavailable", "shutdown")
@@ -129,7 +143,9 @@ async def _events(
         return
     usage = Usage(input_tokens=stats.tokens, output_tokens=stats.samples)
     done = SpeechAudioDone(usage=usage)
-    yield ServerSentEvent(data=done.model_dump_json(), event=done.type)
+    if captions is not None:
+        done.captions = captions_text(words, captions)
+    yield ServerSentEvent(data=done.model_dump_json(exclude_none=True), event=done.type)
 
 
 def sse_response(
@@ -138,13 +154,15 @@ def sse_response(
     headers: dict[str, str],
     shutdown_grace: float,
     shutdown: asyncio.Event,
+    captions: CaptionFormat | None = None,
 ) -> Response:
     """``text/event-stream``: one ``speech.audio.delta`` per encoded item (with its words, when
     timestamps were asked for), then ``speech.audio.done`` with usage (input = phoneme tokens,
-    output = audio samples at 24 kHz). On shutdown it keeps streaming for the server's grace
+    output = audio samples at 24 kHz) and, in the ``captions`` format asked for, the captions of
+    all the words. On shutdown it keeps streaming for the server's grace
     period, like an audio stream; cut then (``shutdown`` is set: the request's
     ``middleware.shutdown_notice``), it ends with an ``error`` event of code ``shutdown``."""
     return EventSourceResponse(
-        _events(audio, stats, shutdown), headers=STREAM_HEADERS | headers, ping=SSE_PING_SECONDS,
+        _events(audio, stats, shutdown, captions), headers=STREAM_HEADERS | headers, ping=SSE_PING_SECONDS,
         shutdown_grace_period=shutdown_grace + SSE_SHUTDOWN_MARGIN_S,
     )  # fmt: skip

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
 from tts_service.audio.formats import ResponseFormat
+from tts_service.captions import MAX_CAPTION_SECONDS, MAX_CAPTION_WORDS, CaptionFormat
 
 MODEL_IDS = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 
@@ -24,6 +25,17 @@ TIMESTAMPS_ON: JsonDict = {
     "required": ["timestamps"],
 }
 SSE: JsonDict = {"properties": {"stream_format": {"const": "sse"}}, "required": ["stream_format"]}
+# Captions are made of the word timestamps, so they need them (and so SSE).
+CAPTIONS_ON: JsonDict = {
+    "properties": {"captions": {"enum": ["vtt", "srt"]}},
+    "required": ["captions"],
+}
+CAPTIONS_DESCRIPTION = (
+    "Extension: captions of the words spoken, as WebVTT (vtt) or SubRip (srt) text; requires "
+    "`timestamps: true`{sse} (else 400). The final {event} event carries them as `captions`: "
+    "cues of at most two lines of about 42 characters and about 7 seconds, broken after each "
+    "sentence and at pauses."
+)
 
 
 class VoiceOptions(BaseModel):
@@ -66,7 +78,14 @@ class VoiceOptions(BaseModel):
 class SpeechRequest(VoiceOptions):
     """``POST /v1/audio/speech``; unknown fields are ignored, like OpenAI does."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"if": TIMESTAMPS_ON, "then": SSE})
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "if": TIMESTAMPS_ON,
+            "then": SSE,
+            "dependentSchemas": {"captions": {"if": CAPTIONS_ON, "then": TIMESTAMPS_ON}},
+        },
+    )
 
     input: str = Field(
         min_length=1,
@@ -94,6 +113,12 @@ class SpeechRequest(VoiceOptions):
         "speech.audio.delta also carries `words`, the start and end in seconds of each word "
         "spoken so far. Needs a model that predicts durations (every backend with the published model), else 400.",
     )
+    captions: CaptionFormat | None = Field(
+        None,
+        description=CAPTIONS_DESCRIPTION.format(
+            sse=" and `stream_format: sse`", event="speech.audio.done"
+        ),
+    )
 
 
 class TurnOptions(VoiceOptions):
@@ -106,6 +131,9 @@ class TurnOptions(VoiceOptions):
         strict=True,
         description="Each text.spoken event also carries `words`, the start and end in seconds "
         "of each word from the turn's first audio. Needs TTS_BACKEND=torch.",
+    )
+    captions: CaptionFormat | None = Field(
+        None, description=CAPTIONS_DESCRIPTION.format(sse="", event="turn.done")
     )
 
 
@@ -199,6 +227,10 @@ class SpeechAudioDelta(BaseModel):
 class SpeechAudioDone(BaseModel):
     type: Literal["speech.audio.done"] = "speech.audio.done"
     usage: Usage
+    captions: str | None = Field(
+        None,
+        description="Only with `captions`: the captions of the whole stream, in that format.",
+    )
 
 
 class SpeechError(BaseModel):
@@ -206,3 +238,53 @@ class SpeechError(BaseModel):
 
     type: Literal["error"] = "error"
     error: ErrorDetail
+
+
+class CaptionWord(BaseModel):
+    """A word of ``POST /v1/audio/captions``: what a ``speech.audio.delta`` event's ``words``
+    hold, times offset by the caller where it joins several streams."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    word: str = Field(min_length=1, max_length=1000, description="The word as it is shown.")
+    start: float = Field(ge=0, le=MAX_CAPTION_SECONDS, allow_inf_nan=False, description="Seconds.")
+    end: float = Field(
+        ge=0, le=MAX_CAPTION_SECONDS, allow_inf_nan=False,
+        description="Seconds, not before `start`.",
+    )  # fmt: skip
+
+    @field_validator("word")
+    @classmethod
+    def _visible(cls, word: str) -> str:
+        if not word.strip():
+            raise ValueError("a word must not be empty or only spaces")
+        return word
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> CaptionWord:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
+
+
+class CaptionsRequest(BaseModel):
+    """``POST /v1/audio/captions``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    words: list[CaptionWord] = Field(
+        max_length=MAX_CAPTION_WORDS,
+        description=f"The words in order of their starts; at most {MAX_CAPTION_WORDS}.",
+    )
+    format: CaptionFormat = Field("vtt", description="vtt: WebVTT; srt: SubRip.")
+
+    @field_validator("words")
+    @classmethod
+    def _in_order(cls, words: list[CaptionWord]) -> list[CaptionWord]:
+        for index in range(1, len(words)):
+            if words[index].start < words[index - 1].start:
+                raise ValueError(
+                    f"word {index} starts ({words[index].start}) before word {index - 1} "
+                    f"({words[index - 1].start}): the words must be in order of their starts"
+                )
+        return words

@@ -47,12 +47,26 @@ def _durations_backends() -> str:
 
 
 def _check_timestamps(body: SpeechRequest, backend: Backend) -> None:
+    if body.captions is not None and not (body.timestamps and body.stream_format == "sse"):
+        raise InvalidRequestError(
+            'captions needs "stream_format": "sse" and "timestamps": true (they are made of the '
+            "words' times and come in the stream's last event).",
+            param="captions",
+        )
     if body.timestamps and body.stream_format != "sse":
         raise InvalidRequestError(
             'timestamps needs "stream_format": "sse" (the words travel in its events).',
             param="timestamps",
         )
     _check_durations(body.timestamps, backend)
+
+
+def _check_captions(captions: str | None, timestamps: bool) -> None:
+    if captions is not None and not timestamps:
+        raise InvalidRequestError(
+            'captions needs "timestamps": true (they are made of the words\' times).',
+            param="captions",
+        )
 
 
 def _check_durations(timestamps: bool, backend: Backend) -> None:
@@ -163,6 +177,7 @@ class SpeechService:
         when the turn begins to speak (``Turn.begin``)."""
         synthesizer = self.synthesizer
         _check_model(options.model)
+        _check_captions(options.captions, options.timestamps)
         _check_durations(options.timestamps, synthesizer.backend)
         voice = self.voices.resolve(
             options.voice_spec or self.settings.default_voice, synthesizer.backend.style_as_used

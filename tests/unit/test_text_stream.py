@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.bad_inputs import BAD_MESSAGES
-from tests.helpers import metric
+from tests.helpers import assert_captions_fit, metric, read_captions
+from tts_service.schemas import WordTimestamp
 
 from .conftest import ClientFactory
 from .standin import StandInBackend
@@ -254,6 +255,21 @@ def test_timestamps_give_each_piece_its_words(ws_client: TestClient) -> None:
     assert [w["word"] for w in words] == ["Hello", "there.", "How", "are", "you", "today?"]
     assert all(a["end"] <= b["start"] + 1e-6 for a, b in zip(words, words[1:], strict=False))
     assert words[-1]["end"] <= turn.done["audio_seconds"] + 1e-6
+
+
+@pytest.mark.parametrize("fmt", ["vtt", "srt"])
+def test_captions_come_with_the_turns_end_and_match_its_words(
+    ws_client: TestClient, fmt: str
+) -> None:
+    with ws_client.websocket_connect(URL) as ws:
+        turn = speak(ws, REPLY, timestamps=True, captions=fmt)
+        plain = speak(ws, "Hello there.", timestamps=True)
+    words = [WordTimestamp(**w) for e in turn.of("text.spoken") for w in e.get("words", [])]
+    cues = read_captions(turn.done["captions"], fmt)
+    assert len(cues) >= 3  # three sentences
+    assert_captions_fit(cues, words)
+    assert cues[-1].end <= turn.done["audio_seconds"] + 0.0005
+    assert "captions" not in plain.done
 
 
 def test_text_beyond_the_buffer_bound_is_refused_not_taken(make_client: ClientFactory) -> None:

@@ -35,7 +35,7 @@ SSE_EVENT_SCHEMA: dict[str, Any] = {
             "type": "string",
             "contentMediaType": "application/json",
             "description": "SpeechAudioDelta (with `words` when `timestamps` is true), "
-            "SpeechAudioDone or SpeechError as JSON.",
+            "SpeechAudioDone (with `captions` when `captions` is set) or SpeechError as JSON.",
         },
     },
     "required": ["event", "data"],
@@ -76,7 +76,7 @@ async def create_speech(body: SpeechRequest, request: Request) -> Response:
         if body.stream_format == "sse":
             return sse_response(
                 speech.items, speech.stats, headers, service.settings.shutdown_grace,
-                shutdown_notice(request.scope),
+                shutdown_notice(request.scope), body.captions,
             )  # fmt: skip
         if body.stream:
             return audio_response(speech.items, body.response_format, headers)

@@ -109,6 +109,8 @@ class TurnDone(BaseModel):
     audio_seconds: float
     usage: Usage
     error: ErrorDetail | None = None
+    captions: str | None = None
+    """With the turn's ``captions``: those of the words it spoke."""
 
 
 class ErrorEvent(BaseModel):

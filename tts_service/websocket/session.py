@@ -24,18 +24,19 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from tts_service.captions import CaptionFormat, captions_text
 from tts_service.config import Settings
 from tts_service.errors import InvalidRequestError, ServiceError, ShuttingDownError
 from tts_service.metrics import Metrics
 from tts_service.middleware import SEND_PIECE_BYTES, SendTimeout, cancel_reason, shutdown_notice
 from tts_service.pipeline.encoded import EncodedAudio
-from tts_service.schemas import Usage
+from tts_service.schemas import Usage, WordTimestamp
 from tts_service.serving import SpeechService
 from tts_service.turns import Turn
 from tts_service.websocket import messages
@@ -82,6 +83,9 @@ class _Entry:
     reason: str | None = None
     """Why it was cut short, when the session cut it (for its log line and metrics)."""
     finished: bool = False
+    captions: CaptionFormat | None = None
+    words: list[WordTimestamp] = field(default_factory=list)
+    """With ``captions``, the words spoken so far (for the captions of its ``turn.done``)."""
 
 
 class TextStreamSession:
@@ -253,7 +257,7 @@ class TextStreamSession:
         turn = self.speech().open_turn(
             message, request_id=f"{self.name}/{turn_id}", cancel_reason=reason
         )
-        entry = _Entry(turn, turn_id, message.audio)
+        entry = _Entry(turn, turn_id, message.audio, captions=message.captions)
         await self._send_event(
             messages.TurnStarted(
                 turn_id=turn_id,
@@ -315,6 +319,8 @@ class TextStreamSession:
             return
         end = item.text_end if item.text_end is not None else entry.reported
         words = list(item.words) if item.words else None
+        if entry.captions is not None and words:
+            entry.words.extend(words)
         await self._send_event(
             messages.TextSpoken(turn_id=entry.turn_id, start=entry.reported, end=end, words=words)
         )
@@ -341,6 +347,7 @@ class TextStreamSession:
             turn_id=entry.turn_id, status=status, spoken_until=entry.turn.spoken_until,
             audio_seconds=round(stats.audio_seconds, 3) if stats else 0.0, usage=usage,
             error=messages.error_detail(error) if error is not None else None,
+            captions=captions_text(entry.words, entry.captions) if entry.captions else None,
         )  # fmt: skip
         with contextlib.suppress(_Gone):
             await self._send_event(done)
