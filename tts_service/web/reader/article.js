@@ -58,9 +58,11 @@ function sentenceEnd(word) {
 
 /** The part that starts at global word `first`: the rest of its paragraph if that fits in
  * `limit` characters, else as many whole sentences as fit (a sentence longer than the limit is
- * cut between words). → { paragraph, first, end (exclusive global index), text } */
+ * cut between words). A heading is read with the paragraph after it when both fit.
+ * → { paragraph, first, end (exclusive global index), text } */
 export function partFrom(article, first, limit) {
-  const paragraph = article.paragraphs[article.words[first].paragraph];
+  const index = article.words[first].paragraph;
+  const paragraph = article.paragraphs[index];
   const local = first - paragraph.firstWord;
   const tokens = paragraph.words;
   const begin = tokens[local].start;
@@ -74,12 +76,19 @@ export function partFrom(article, first, limit) {
     }
     end = (lastSentence >= local ? lastSentence : lastWord) + 1;
   }
-  return {
-    paragraph: article.words[first].paragraph,
+  const part = {
+    paragraph: index,
     first,
     end: paragraph.firstWord + end,
     text: paragraph.text.slice(begin, tokens[end - 1].end),
   };
+  const next = article.paragraphs[index + 1];
+  if (paragraph.heading && next && !next.heading && next.chapter === paragraph.chapter
+    && part.text.length + 2 + next.text.length <= limit) {
+    part.end = next.firstWord + next.words.length;
+    part.text = `${part.text}\n\n${next.text}`;
+  }
+  return part;
 }
 
 /** Every part of the article in order, from its first word. */

@@ -1,5 +1,5 @@
-/* Reading aloud: parts are requested ahead of the voice (at most two requests in flight; more
- * while less than AHEAD_SECONDS or AHEAD_PARTS are waiting), their pcm is scheduled back to back
+/* Reading aloud: parts are requested ahead of the voice (one request in flight, the next while
+ * less than AHEAD_SECONDS or AHEAD_PARTS are waiting), their pcm is scheduled back to back
  * on the page's one AudioContext clock, and the clock says which word is being spoken. Audio of
  * parts already heard is dropped. */
 
@@ -12,7 +12,11 @@ import { TimestampsRefused, speak } from "./speech.js";
 const LEAD = 0.05; // seconds between scheduling the first audio and its start
 const AHEAD_SECONDS = 30;
 const AHEAD_PARTS = 2;
-const MAX_IN_FLIGHT = 2;
+// One request at a time: the next part is asked as soon as the previous one has arrived, which
+// on a server faster than real time is long before it has been heard. A second concurrent
+// stream is what the server's admission refuses first (429) when it is busy, and it would slow
+// the part that plays next. MAX_IN_FLIGHT may be raised to 2 for a server with spare workers.
+const MAX_IN_FLIGHT = 1;
 const TICK_MS = 30;
 const LOG_PARTS = 60; // parts kept in the record for tests and the curious
 
@@ -33,7 +37,7 @@ export class Reading {
     this.position = 0; // the word being spoken (or to be spoken first)
     this.state = "idle";
     this.timer = null;
-    this.record = { parts: [], boundaries: [], highlights: [], underruns: 0, startedAt: null, firstAudioAt: null };
+    this.record = { parts: [], boundaries: [], highlights: [], underruns: 0, busy: 0, maxInFlight: 0, startedAt: null, firstAudioAt: null };
   }
 
   start(word) {
@@ -137,6 +141,7 @@ export class Reading {
     this.queue.push(part);
     this.nextWord = span.end;
     this.inFlight += 1;
+    this.record.maxInFlight = Math.max(this.record.maxInFlight, this.inFlight);
     this.record.parts.push(part);
     if (this.record.parts.length > LOG_PARTS) this.record.parts.shift();
     const attempt = () => {
@@ -145,6 +150,7 @@ export class Reading {
         text: part.text, voice: this.voice, speed: part.speed, format: "pcm",
         timestamps: this.timestamps, apiKey: this.apiKey, signal: part.controller.signal,
         onAudio: (bytes) => this.receive(part, bytes),
+        onBusy: () => { this.record.busy += 1; },
         onWords: (words) => {
           for (const w of words) part.words.push({ word: w.word, start: w.start, end: w.end, index: align.place(w.word) });
         },

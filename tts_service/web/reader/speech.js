@@ -6,6 +6,18 @@ import { errorFromResponse } from "../player/server.js";
 
 export class TimestampsRefused extends Error {}
 
+const MAX_RETRIES = 30; // answers 429 (Retry-After) before a part gives up
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(new DOMException("aborted", "AbortError"));
+    }, { once: true });
+  });
+}
+
 function base64Bytes(text) {
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
@@ -14,15 +26,26 @@ function base64Bytes(text) {
 }
 
 /** Streams one request; calls onAudio(bytes) and onWords(words) as events arrive and resolves
- * when the server says done. A 400 to `timestamps` rejects with TimestampsRefused. */
-export async function speak({ text, voice, speed, format, timestamps, apiKey, signal, onAudio, onWords }) {
+ * when the server says done. A 429 is asked again after its Retry-After (onBusy() each time);
+ * a 400 to `timestamps` rejects with TimestampsRefused. */
+export async function speak({
+  text, voice, speed, format, timestamps, apiKey, signal, onAudio, onWords, onBusy = () => {},
+}) {
   const headers = { "Content-Type": "application/json" };
   if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
   const body = {
     model: "kokoro", input: text, voice, speed, response_format: format, stream_format: "sse",
   };
   if (timestamps) body.timestamps = true;
-  const res = await fetch("/v1/audio/speech", { method: "POST", headers, body: JSON.stringify(body), signal });
+  let res;
+  for (let attempt = 0; ; attempt++) {
+    res = await fetch("/v1/audio/speech", { method: "POST", headers, body: JSON.stringify(body), signal });
+    if (res.status !== 429 || attempt >= MAX_RETRIES) break;
+    // The server is busy (a part asked ahead while another is synthesized): it says when to
+    // come back, and the part waits that long.
+    onBusy();
+    await sleep(1000 * (Number(res.headers.get("Retry-After")) || 1), signal);
+  }
   if (!res.ok) {
     const error = await errorFromResponse(res);
     if (res.status === 400 && timestamps && /timestamp|duration/i.test(error.message)) {
