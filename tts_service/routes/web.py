@@ -39,7 +39,15 @@ PLAYER_FILES = {
 ``player.js`` to its modules."""
 
 
-READER_MODULES = ("article.js", "align.js", "speech.js", "playback.js", "view.js", "saved.js", "export.js")
+READER_MODULES = (
+    "article.js",
+    "align.js",
+    "speech.js",
+    "playback.js",
+    "view.js",
+    "saved.js",
+    "export.js",
+)
 """The ES modules under ``reader/`` that ``reader.js`` imports: the article's chapters,
 paragraphs, words and parts, the server's words placed on the page's, one part's request, the
 playback that schedules parts back to back, the reading view, resume, and the download."""
@@ -55,6 +63,7 @@ READER_FILES = {
     **{f"/vendor/{name}": f"vendor/{name}" for name in VENDOR_FILES},
 }
 """URL → file for the article reader; ``reader.html`` refers to its files by these names."""
+
 
 def player_router(directory: Path = PLAYER_DIR) -> APIRouter | None:
     """GET (and HEAD) routes for the player's files, and the reader's beside them; None, with
