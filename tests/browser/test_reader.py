@@ -51,7 +51,7 @@ SNAPSHOT = """() => {
     queued: g ? g.queue.length : 0,
     record: g ? {
       startedAt: g.record.startedAt, firstAudioAt: g.record.firstAudioAt,
-      underruns: g.record.underruns, maxInFlight: g.record.maxInFlight,
+      underruns: g.record.underruns, maxInFlight: g.record.maxInFlight, busy: g.record.busy,
       boundaries: g.record.boundaries, highlights: g.record.highlights,
       parts: g.record.parts.map((p) => ({
         first: p.first, end: p.end, text: p.text, speed: p.speed, startAt: p.startAt,
@@ -280,6 +280,10 @@ def test_resume_after_a_reload_keeps_text_position_voice_and_speed(
     assert saved["text"] == SHORT_ARTICLE and saved["voice"] == "am_adam" and saved["speed"] == 1.25
     assert reader.page.locator("#resume").is_visible()
     reader.page.screenshot(path=screenshot_path("reader-resume-offered"))
+    from axe_playwright_python.sync_playwright import Axe
+
+    audit = Axe().run(reader.page)
+    assert audit.violations_count == 0, audit.generate_report()
     reader.page.click("#resume")
     reader.wait_for("window.ttsReader.state === 'playing'", 60)
     state = reader.snapshot()

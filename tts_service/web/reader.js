@@ -267,7 +267,7 @@ function onKey(event) {
     V: () => ui.backToVoice.click(), Escape: stop,
   };
   const action = actions[event.key];
-  if (!action || (event.key === "k" && event.target.closest("button"))) return;
+  if (!action) return;
   event.preventDefault();
   action();
 }
