@@ -200,6 +200,27 @@ def test_highlight_follows_the_audio_and_a_click_seeks(open_reader: Callable[...
     assert_highlight_follows(reader.snapshot)
     reader.page.screenshot(path=screenshot_path("reader-reading"), full_page=True)
 
+    # Scrolling away stops following the voice; "Back to the voice" returns to it.
+    reader.page.mouse.move(640, 700)
+    reader.page.mouse.wheel(0, 600)
+    reader.wait_for("!document.getElementById('back-to-voice').hidden", 10)
+    reader.page.keyboard.press("v")
+    reader.wait_for("document.getElementById('back-to-voice').hidden", 10)
+
+    # N skips to the next paragraph: the reading goes on from its first word.
+    reader.page.locator("#reading").click(position={"x": 2, "y": 2})  # focus off the text fields
+    pressed_at, next_first = reader.page.evaluate(
+        """() => { const r = window.ttsReader;
+             const paragraph = r.article.words[r.position].paragraph;
+             return [r.reading.ctx.currentTime, r.article.paragraphs[paragraph + 1].firstWord]; }"""
+    )
+    reader.page.keyboard.press("n")
+    reader.wait_for(
+        f"window.ttsReader.reading.record.highlights.some((h) => h.time > {pressed_at})", 60
+    )
+    after = [h for h in reader.snapshot()["record"]["highlights"] if h["time"] > pressed_at]
+    assert after[0]["index"] == next_first, (after[:3], next_first)
+
     target = reader.page.locator("#reading .w", has_text=re.compile(r"^another$"))
     index = int(target.get_attribute("data-w") or -1)
     clicked_at = reader.snapshot()["ctxTime"]
