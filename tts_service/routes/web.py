@@ -1,11 +1,13 @@
 """The web player: ``/`` serves its page, ``/player.js`` its script (an ES module that imports
-the modules under ``/player/``) and ``/style.css`` its style. The article reader beside it:
-``/reader`` its page, ``/reader.js`` its script (importing the modules under ``/reader/``, some
-of the player's and the vendored ID3 writer under ``/vendor/``) and ``/reader.css``.
+the modules under ``/player/``) and ``/style.css`` its style.
 
 Explicit routes rather than static files mounted at ``/``: every other path stays the API's, so
 an unknown one is an OpenAI-shaped 404 whatever its method, and a known one asked with the wrong
-method a 405 that names the right one."""
+method a 405 that names the right one.
+
+The article reader beside it: ``/reader`` its page, ``/reader.js`` its script (importing the
+modules under ``/reader/``, some of the player's, and the vendored ID3 writer under
+``/vendor/``) and ``/reader.css``."""
 
 from __future__ import annotations
 
