@@ -42,17 +42,13 @@ PLAYER_FILES = {
 
 
 READER_MODULES = (
-    "article.js",
-    "align.js",
-    "speech.js",
-    "playback.js",
-    "view.js",
-    "saved.js",
-    "export.js",
-)
+    "article.js", "align.js", "speech.js", "playback.js", "view.js", "saved.js", "export.js",
+    "download.js",
+)  # fmt: skip
 """The ES modules under ``reader/`` that ``reader.js`` imports: the article's chapters,
 paragraphs, words and parts, the server's words placed on the page's, one part's request, the
-playback that schedules parts back to back, the reading view, resume, and the download."""
+playback that schedules parts back to back, the reading view, resume, the MP3 and captions, and
+the download panel."""
 
 VENDOR_FILES = ("browser-id3-writer.mjs", "browser-id3-writer.LICENSE.md")
 """Third-party files under ``vendor/``, as published (see ``vendor/README.md``)."""

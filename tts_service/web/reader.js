@@ -4,7 +4,7 @@
 import { errorFromResponse, loadVoices } from "./player/server.js";
 import { catalog } from "./player/state.js";
 import { chapterOfWord, chapterStart, paragraphStart, parseArticle } from "./reader/article.js";
-import { fetchCaptions, renderMp3 } from "./reader/export.js";
+import { DownloadPanel } from "./reader/download.js";
 import { Reading } from "./reader/playback.js";
 import { loadSaved, save, savedWord } from "./reader/saved.js";
 import { ReadingView } from "./reader/view.js";
@@ -189,73 +189,6 @@ function persist(now) {
   });
 }
 
-// ------------------------------------------------------------ download
-
-let renderController = null;
-
-async function render() {
-  if (!ensureArticle()) return;
-  renderController = new AbortController();
-  ui.render.disabled = true;
-  ui.cancelRender.hidden = false;
-  ui.renderProgress.hidden = false;
-  ui.renderProgress.value = 0;
-  for (const link of [ui.mp3, ui.vtt, ui.srt]) link.hidden = true;
-  ui.renderStatus.textContent = "Rendering…";
-  reader.render = { state: "rendering" };
-  try {
-    const result = await renderMp3({
-      article, limit: reader.limit, voice: ui.voice.value, speed: speed(),
-      apiKey: ui.apiKey.value.trim(), signal: renderController.signal, sampleRate: catalog.sampleRate,
-      onProgress: (done, total) => {
-        ui.renderProgress.value = done / total;
-        ui.renderStatus.textContent = `Rendered ${done} of ${total} parts.`;
-      },
-    });
-    ui.mp3.href = URL.createObjectURL(result.blob);
-    ui.mp3.hidden = false;
-    reader.render = { state: "done", chapters: result.chapters, duration: result.duration, words: result.words.length };
-    let message = `Done: ${clock(result.duration)} in ${result.chapters.length} chapters.`;
-    for (const [format, link] of [["vtt", ui.vtt], ["srt", ui.srt]]) {
-      const text = result.words.length ? await fetchCaptions(result.words, format, ui.apiKey.value.trim()) : null;
-      if (text === null) {
-        message += result.words.length ? " This server has no captions endpoint." : " No word timings: no captions.";
-        reader.render.captions = "unavailable";
-        break;
-      }
-      link.href = URL.createObjectURL(new Blob([text], { type: format === "vtt" ? "text/vtt" : "application/x-subrip" }));
-      link.hidden = false;
-      reader.render.captions = "done";
-    }
-    ui.renderStatus.textContent = message;
-  } catch (error) {
-    reader.render = { state: renderController.signal.aborted ? "cancelled" : "error" };
-    ui.renderStatus.textContent = renderController.signal.aborted ? "Cancelled." : `Failed: ${error.message}`;
-  } finally {
-    ui.render.disabled = false;
-    ui.cancelRender.hidden = true;
-    ui.renderProgress.hidden = true;
-  }
-}
-
-async function partCaptions() {
-  const part = reading && reading.currentPart();
-  if (!part || !part.words.length) return;
-  try {
-    const text = await fetchCaptions(part.words.map(({ word, start, end }) => ({ word, start, end })), "vtt", ui.apiKey.value.trim());
-    if (text === null) {
-      status("This server has no captions endpoint.");
-      return;
-    }
-    const link = document.createElement("a");
-    link.href = URL.createObjectURL(new Blob([text], { type: "text/vtt" }));
-    link.download = "part.vtt";
-    link.click();
-  } catch (error) {
-    showError(error);
-  }
-}
-
 // ------------------------------------------------------------ keyboard
 
 function onKey(event) {
@@ -309,9 +242,13 @@ async function start() {
   ui.nextChapter.addEventListener("click", () => skipChapter(1));
   ui.speed.addEventListener("input", () => { ui.speedValue.textContent = `${speed().toFixed(2)}×`; });
   ui.speed.addEventListener("change", changeSpeed);
-  ui.render.addEventListener("click", render);
-  ui.cancelRender.addEventListener("click", () => renderController && renderController.abort());
-  ui.partCaptions.addEventListener("click", partCaptions);
+  new DownloadPanel(ui, {
+    article: () => (ensureArticle() ? article : null),
+    options: () => ({ limit: reader.limit, voice: ui.voice.value, speed: speed(), apiKey: ui.apiKey.value.trim() }),
+    currentPart: () => reading && reading.currentPart(),
+    report: (render) => { reader.render = render; },
+    status, showError, clock,
+  });
   document.addEventListener("keydown", onKey);
   window.addEventListener("pagehide", () => persist(true));
 
