@@ -388,6 +388,12 @@ def test_the_download_is_one_mp3_with_chapters_and_captions(
     assert captions[-1].end_in_seconds <= duration + 0.1
     spoken = " ".join(normalize(c.text) for c in captions)
     assert "lighthouse" in spoken and "storm" in spoken
+    with reader.page.expect_download() as download:
+        reader.page.click("#download-srt")
+    srt = tmp_path / "article.srt"
+    download.value.save_as(srt)
+    subrip = webvtt.from_srt(str(srt))
+    assert [c.text for c in subrip] == [c.text for c in captions]
     assert not reader.errors, reader.errors
 
 
