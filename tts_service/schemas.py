@@ -195,6 +195,10 @@ class AudioFormatCard(BaseModel):
 class AudioFormatList(BaseModel):
     default: str = Field(description="The response_format of a request that names none.")
     sample_rate: int = Field(description="Samples per second of every format (mono).")
+    max_input_chars: int = Field(
+        description="The most characters one speech request's `input` may have "
+        "(TTS_MAX_INPUT_CHARS); a longer text is split by the caller, as the article reader does."
+    )
     formats: list[AudioFormatCard]
 
 

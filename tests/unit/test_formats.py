@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from tts_service.audio import FORMATS, MEDIA_TYPES, create_encoder
 from tts_service.audio.formats import AudioFormat, ResponseFormat
+from tts_service.config import Settings
 from tts_service.routes.web import PLAYER_DIR, PLAYER_FILES
 from tts_service.schemas import SpeechRequest
 
@@ -42,6 +43,7 @@ def test_formats_are_listed_without_a_key_as_the_table_says(make_client) -> None
     assert listing["default"] == SpeechRequest.model_fields["response_format"].default
     assert listing["sample_rate"] == StandInBackend().sample_rate
     assert [card["id"] for card in listing["formats"]] == list(FORMATS)
+    assert listing["max_input_chars"] == Settings().max_input_chars
     for card in listing["formats"]:
         spec = FORMATS[card["id"]]
         assert card == {
@@ -64,3 +66,10 @@ def test_the_player_keeps_no_copy_of_the_formats() -> None:
     for spec in FORMATS.values():
         for value in (spec.name, spec.media_type, spec.extension):
             assert value in own or f'"{value}"' not in scripts, value
+
+
+def test_the_input_limit_is_discoverable(make_client) -> None:
+    """The article reader splits a long text into requests under the server's limit, so it
+    must learn that limit from the server rather than keep a copy."""
+    client: TestClient = make_client(StandInBackend(), max_input_chars=120)
+    assert client.get("/v1/audio/formats").json()["max_input_chars"] == 120

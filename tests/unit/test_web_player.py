@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 import tts_service
 from tts_service.app import create_app
 from tts_service.config import Settings
-from tts_service.routes.web import PLAYER_DIR, PLAYER_FILES
+from tts_service.routes.web import PLAYER_DIR, PLAYER_FILES, READER_FILES
 from tts_service.schemas import SpeechRequest
 
 from .conftest import wait_until_ready
@@ -25,6 +25,38 @@ def test_the_player_files_live_inside_the_package() -> None:
     package = Path(tts_service.__file__).resolve().parent
     assert package / "web" == PLAYER_DIR
     assert all((PLAYER_DIR / name).is_file() for name in PLAYER_FILES.values())
+    assert all((PLAYER_DIR / name).is_file() for name in READER_FILES.values())
+
+
+def test_the_reader_and_the_player_link_to_each_other(client: TestClient) -> None:
+    page = client.get("/reader")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<a href="/">' in page.text
+    assert '<a href="/reader">' in client.get("/").text
+    vendored = client.get("/vendor/browser-id3-writer/browser-id3-writer.mjs")
+    assert "javascript" in vendored.headers["content-type"]
+    assert "export{f as ID3Writer}" in vendored.text
+
+
+def test_without_the_reader_files_the_player_is_still_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in PLAYER_FILES.values():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    with caplog.at_level(logging.INFO, logger="tts_service"):
+        app = create_app(
+            Settings(warmup=False), backend=StandInBackend(), voices=make_voice_store(),
+            player_dir=tmp_path,
+        )  # fmt: skip
+        with TestClient(app) as client:
+            wait_until_ready(client)
+            assert client.get("/").status_code == 200
+            assert client.get("/reader").status_code == 404
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "article reader is not served" in warnings[0]
 
 
 def test_the_player_is_served_at_the_root(client: TestClient) -> None:

@@ -40,12 +40,14 @@ async def list_voices(request: Request) -> VoiceList:
 
 
 @router.get("/v1/audio/formats")
-async def list_formats() -> AudioFormatList:
+async def list_formats(request: Request) -> AudioFormatList:
     """The response formats, from the one table that also picks their encoders; the web player
-    builds its format menu and its playback paths from this list."""
+    builds its format menu and its playback paths from this list, and the article reader its
+    parts from the input limit."""
     return AudioFormatList(
         default=SpeechRequest.model_fields["response_format"].default,
         sample_rate=SAMPLE_RATE,
+        max_input_chars=request.app.state.service.settings.max_input_chars,
         formats=[
             AudioFormatCard(
                 id=spec.name, media_type=spec.media_type, extension=spec.extension,

@@ -4,7 +4,11 @@ style.
 
 Explicit routes rather than static files mounted at ``/``: every other path stays the API's, so
 an unknown one is an OpenAI-shaped 404 whatever its method, and a known one asked with the wrong
-method a 405 that names the right one."""
+method a 405 that names the right one.
+
+The article reader beside it: ``/reader`` its page, ``/reader.js`` its script (importing the
+modules under ``/reader/``, some of the player's, and the vendored ID3 writer under
+``/vendor/``) and ``/reader.css``."""
 
 from __future__ import annotations
 
@@ -30,8 +34,8 @@ the WebSocket: its turns, its connection, its text), then the live view (the run
 its chart) and the keyboard shortcuts."""
 
 VENDORED = ("uplot/uPlot.esm.js", "uplot/uPlot.min.css")
-"""Third-party files under ``vendor/``, unchanged (``vendor/uplot/SOURCE.txt`` says where
-from): uPlot, which draws the live view."""
+"""The player's third-party files under ``vendor/``, unchanged (each folder's ``SOURCE.txt``
+says where from): uPlot, which draws the live view."""
 
 PLAYER_FILES = {
     "/": "index.html",
@@ -44,22 +48,58 @@ PLAYER_FILES = {
 ``player.js`` to its modules."""
 
 
+READER_MODULES = (
+    "article.js", "align.js", "speech.js", "playback.js", "view.js", "saved.js", "export.js",
+    "download.js",
+)  # fmt: skip
+"""The ES modules under ``reader/`` that ``reader.js`` imports: the article's chapters,
+paragraphs, words and parts, the server's words placed on the page's, one part's request, the
+playback that schedules parts back to back, the reading view, resume, the MP3 and captions, and
+the download panel."""
+
+READER_VENDORED = ("browser-id3-writer/browser-id3-writer.mjs",)
+"""The reader's third-party files under ``vendor/``, unchanged (``SOURCE.txt`` says where
+from): browser-id3-writer, which writes the chapters of its MP3 download."""
+
+READER_FILES = {
+    "/reader": "reader.html",
+    "/reader.js": "reader.js",
+    "/reader.css": "reader.css",
+    **{f"/reader/{name}": f"reader/{name}" for name in READER_MODULES},
+    **{f"/vendor/{name}": f"vendor/{name}" for name in READER_VENDORED},
+}
+"""URL → file for the article reader; ``reader.html`` refers to its files by these names."""
+
+
 def player_router(directory: Path = PLAYER_DIR) -> APIRouter | None:
-    """GET (and HEAD) routes for the player's files; None, with one warning that says why,
-    when any of them is missing (the API works without the player)."""
-    missing = [name for name in PLAYER_FILES.values() if not (directory / name).is_file()]
+    """GET (and HEAD) routes for the player's files, and the reader's beside them; None, with
+    one warning that says why, when any of the player's is missing (the API works without the
+    player). Missing reader files leave the reader out, with one warning."""
+    missing = _missing(directory, PLAYER_FILES)
     if missing:
         logger.warning(
             "The web player is not served: %s missing from %s (installed without the package's "
             "data files?); the API works without it.",
-            ", ".join(missing), directory,
+            missing, directory,
         )  # fmt: skip
         return None
+    files = dict(PLAYER_FILES)
+    if missing := _missing(directory, READER_FILES):
+        logger.warning(
+            "The article reader is not served: %s missing from %s; the player works without it.",
+            missing, directory,
+        )  # fmt: skip
+    else:
+        files.update(READER_FILES)
     router = APIRouter(include_in_schema=False)
-    for url, name in PLAYER_FILES.items():
+    for url, name in files.items():
         router.add_api_route(url, _file(directory / name), methods=["GET", "HEAD"], name=name)
     logger.debug("Web player served from %s", directory)
     return router
+
+
+def _missing(directory: Path, files: dict[str, str]) -> str:
+    return ", ".join(name for name in files.values() if not (directory / name).is_file())
 
 
 def _file(path: Path) -> Callable[[], Awaitable[FileResponse]]:
