@@ -69,7 +69,8 @@ def normalize(word: str) -> str:
 
 def heard_at(parts: list[dict[str, Any]], time_: float) -> dict[str, Any] | None:
     """The server's word whose audio plays at AudioContext time ``time_`` (the last word that
-    started), from the parts' scheduled start times and the timestamps the server sent."""
+    started; in the silence before a part's first word, that word), from the parts' scheduled
+    start times and the timestamps the server sent."""
     for part in parts:
         start = part["startAt"]
         if start is None or start + part["offset"] > time_:
@@ -82,6 +83,8 @@ def heard_at(parts: list[dict[str, Any]], time_: float) -> dict[str, Any] | None
                 break
             if word["index"] >= 0:
                 last = word
+        if last is None:  # not yet at its first word: the page shows that one
+            last = next((word for word in part["words"] if word["index"] >= 0), None)
         return last
     return None
 
