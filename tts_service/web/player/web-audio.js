@@ -34,28 +34,15 @@ export function suspendWhenIdle(ctx) {
   }, SUSPEND_AFTER_MS);
 }
 
-export class WebAudioPlayer {
-  constructor(run) {
-    this.run = run;
-    this.ctx = sharedAudioContext();
-    clearTimeout(suspendTimer);
-    const resumed = this.ctx.resume(); // inside the click: allowed to start
-    if (resumed && resumed.catch) resumed.catch(() => {});
-    this.gain = this.ctx.createGain(); // this run's output: disconnected on Stop
-    this.gain.connect(this.ctx.destination);
-    this.carry = null; // a lone byte left over from the previous chunk (odd byte count)
-    this.base = 0; // AudioContext time of frame 0 of the current uninterrupted run of audio
-    this.frames = 0; // frames scheduled since `base`
-    this.totalFrames = 0;
-    this.sources = new Set();
-    this.spans = []; // [start, seconds] of every source on the AudioContext clock
-    this.ended = false;
-    this.stoppedAt = null; // the AudioContext time Stop silenced the sources
-    this.firstStart = null;
-    resetElement();
-    ui.audio.hidden = true;
+/** Bytes of 16-bit little-endian mono pcm, as they arrive, to AudioBuffers: a lone byte at the
+ * end of one piece (odd byte count) is kept for the next. */
+export class PcmDecoder {
+  constructor(ctx) {
+    this.ctx = ctx;
+    this.carry = null;
   }
 
+  /** The AudioBuffer of `chunk`'s whole samples, or null when it holds none. */
   push(chunk) {
     let bytes = chunk;
     if (this.carry !== null) {
@@ -74,7 +61,35 @@ export class WebAudioPlayer {
     const buffer = this.ctx.createBuffer(1, frames, catalog.sampleRate);
     const channel = buffer.getChannelData(0);
     for (let i = 0; i < frames; i++) channel[i] = view.getInt16(2 * i, true) / 32768;
-    this.schedule(buffer);
+    return buffer;
+  }
+}
+
+export class WebAudioPlayer {
+  constructor(run) {
+    this.run = run;
+    this.ctx = sharedAudioContext();
+    clearTimeout(suspendTimer);
+    const resumed = this.ctx.resume(); // inside the click: allowed to start
+    if (resumed && resumed.catch) resumed.catch(() => {});
+    this.gain = this.ctx.createGain(); // this run's output: disconnected on Stop
+    this.gain.connect(this.ctx.destination);
+    this.decoder = new PcmDecoder(this.ctx);
+    this.base = 0; // AudioContext time of frame 0 of the current uninterrupted run of audio
+    this.frames = 0; // frames scheduled since `base`
+    this.totalFrames = 0;
+    this.sources = new Set();
+    this.spans = []; // [start, seconds] of every source on the AudioContext clock
+    this.ended = false;
+    this.stoppedAt = null; // the AudioContext time Stop silenced the sources
+    this.firstStart = null;
+    resetElement();
+    ui.audio.hidden = true;
+  }
+
+  push(chunk) {
+    const buffer = this.decoder.push(chunk);
+    if (buffer) this.schedule(buffer);
     return null;
   }
 
@@ -158,7 +173,7 @@ export class WebAudioPlayer {
 
   finish() {
     this.ended = true;
-    this.carry = null; // a lone byte at the very end is not a sample
+    this.decoder.carry = null; // a lone byte at the very end is not a sample
     if (!this.sources.size) this.done();
   }
 

@@ -4,7 +4,7 @@
  * parts already heard is dropped. */
 
 import { catalog } from "../player/state.js";
-import { sharedAudioContext } from "../player/web-audio.js";
+import { PcmDecoder, sharedAudioContext } from "../player/web-audio.js";
 import { aligner } from "./align.js";
 import { partFrom } from "./article.js";
 import { TimestampsRefused, speak } from "./speech.js";
@@ -135,7 +135,7 @@ export class Reading {
   request(span) {
     const part = {
       ...span, speed: this.speed, controller: new AbortController(), buffers: [], starts: [],
-      frames: 0, carry: null, done: false, words: [], startAt: null, endAt: null, scheduled: 0,
+      frames: 0, decoder: new PcmDecoder(this.ctx), done: false, words: [], startAt: null, endAt: null, scheduled: 0,
       offset: 0, requestedAt: performance.now(),
     };
     this.queue.push(part);
@@ -158,14 +158,13 @@ export class Reading {
         if (!(error instanceof TimestampsRefused)) throw error;
         this.timestamps = false;
         this.onNoTimestamps(error.message);
-        Object.assign(part, { buffers: [], starts: [], frames: 0, words: [] });
+        Object.assign(part, { buffers: [], starts: [], frames: 0, words: [], decoder: new PcmDecoder(this.ctx) });
         return attempt();
       });
     };
     attempt()
       .then(() => {
         part.done = true;
-        part.carry = null;
       })
       .catch((error) => {
         if (part.controller.signal.aborted) return;
@@ -184,26 +183,11 @@ export class Reading {
 
   /** 16-bit little-endian pcm → an AudioBuffer at the part's running time. */
   receive(part, chunk) {
-    let bytes = chunk;
-    if (part.carry !== null) {
-      bytes = new Uint8Array(chunk.byteLength + 1);
-      bytes[0] = part.carry;
-      bytes.set(chunk, 1);
-      part.carry = null;
-    }
-    if (bytes.byteLength % 2) {
-      part.carry = bytes[bytes.byteLength - 1];
-      bytes = bytes.subarray(0, bytes.byteLength - 1);
-    }
-    const frames = bytes.byteLength / 2;
-    if (!frames) return;
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const buffer = this.ctx.createBuffer(1, frames, catalog.sampleRate);
-    const channel = buffer.getChannelData(0);
-    for (let i = 0; i < frames; i++) channel[i] = view.getInt16(2 * i, true) / 32768;
+    const buffer = part.decoder.push(chunk);
+    if (!buffer) return;
     part.buffers.push(buffer);
     part.starts.push(part.frames / catalog.sampleRate);
-    part.frames += frames;
+    part.frames += buffer.length;
     this.pump();
   }
 
