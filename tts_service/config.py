@@ -355,13 +355,15 @@ class Settings(BaseSettings):
     @property
     def replica_memory_mb(self) -> float:
         """The most resident memory a replica with these settings may need (MB):
-        ``tts_service.policy.replica_memory_mb`` of its workers, chunk length, streams and G2P."""
+        ``tts_service.policy.replica_memory_mb`` of its workers, chunk length, streams, G2P and
+        phrase cache."""
         return replica_memory_mb(
             inferences=self.inference_workers + self.urgent_workers,
             max_chunk_seconds=self.max_chunk_seconds,
             streams=self.max_streams,
             chunks_per_stream=self.lookahead + 1,
             g2p_mb=G2P_MB[self.g2p],
+            phrase_cache_mb=self.phrase_cache_bytes / 1e6,
         )
 
     @property

@@ -351,14 +351,14 @@ def chunk_seconds(phonemes: int, speed: float) -> float:
 
 def replica_memory_mb(
     *, inferences: int, max_chunk_seconds: float, streams: int, chunks_per_stream: int,
-    g2p_mb: float = 0.0,
+    g2p_mb: float = 0.0, phrase_cache_mb: float = 0.0,
 ) -> float:  # fmt: skip
     """The most resident memory a replica may need: its baseline, its G2P engines' ``g2p_mb``,
-    ``inferences`` running at once each making ``max_chunk_seconds`` of audio, and ``streams``
-    each holding ``chunks_per_stream`` such chunks of audio to send."""
+    ``inferences`` running at once each making ``max_chunk_seconds`` of audio, ``streams``
+    each holding ``chunks_per_stream`` such chunks of audio to send, and a full phrase cache."""
     working = inferences * max_chunk_seconds * MB_PER_AUDIO_SECOND
     held = streams * chunks_per_stream * max_chunk_seconds * PCM_MB_PER_SECOND
-    return BASELINE_MB + g2p_mb + working + held
+    return BASELINE_MB + g2p_mb + working + held + phrase_cache_mb
 
 
 PHRASE_CACHE_MAX_SECONDS = 6.0
