@@ -113,7 +113,8 @@ def test_the_live_view_draws_while_the_request_streams(
     assert len(last["timeline"]["received"]) > len(first["timeline"]["received"])
     assert last["timeline"]["received"][-1][1] > first["timeline"]["received"][-1][1]
     assert last["view"]["draws"] > first["view"]["draws"]
-    assert last["view"]["receivedPoints"] == len(last["timeline"]["received"])
+    # Drawn at each render (every 100 ms): a piece may have arrived since the last one.
+    assert 0 < last["view"]["receivedPoints"] <= len(last["timeline"]["received"])
     assert finished["timeline"]["responseDone"] > last["timeline"]["received"][-1][0]
     # The first audio is marked while the request still streams (the long text's later chunks).
     assert any(s["timeline"]["firstAudio"] is not None for s in streaming)
