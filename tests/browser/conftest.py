@@ -106,6 +106,16 @@ def screenshot_path(name: str) -> str:
     return str(SCREENSHOTS / f"{name}.png")
 
 
+def open_firefox_player(driver: Any, server: RunningServer) -> None:
+    """Firefox (Selenium) on the player's page, once its voice list has loaded."""
+    driver.get(server.url + "/")
+    wait_until(
+        lambda: driver.execute_script("return document.querySelectorAll('#voice optgroup').length"),
+        30,
+        "the voice list",
+    )
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, poll: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -19,6 +19,7 @@ from tests.browser.conftest import (
     NO_MSE_MP3_NO_WEB_AUDIO,
     PHRASE,
     ChromiumPage,
+    open_firefox_player,
     screenshot_path,
     wait_until,
 )
@@ -265,12 +266,7 @@ def test_firefox_plays_progressively(
     from selenium.webdriver.common.by import By
 
     driver = firefox
-    driver.get(web_server.url + "/")
-    wait_until(
-        lambda: driver.execute_script("return document.querySelectorAll('#voice optgroup').length"),
-        30,
-        "the voice list",
-    )
+    open_firefox_player(driver, web_server)
     text = driver.find_element(By.ID, "text")
     text.clear()
     text.send_keys(PHRASE)

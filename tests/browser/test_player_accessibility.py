@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.browser.accessibility import chromium_violations, describe, firefox_violations
-from tests.browser.conftest import PHRASE, screenshot_path, wait_until
+from tests.browser.conftest import PHRASE, open_firefox_player, screenshot_path, wait_until
 from tests.integration.conftest import RunningServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -52,12 +52,7 @@ def test_the_player_passes_axe_in_firefox_idle_and_after_playing(
     from selenium.webdriver.common.by import By
 
     driver = firefox
-    driver.get(web_server.url + "/")
-    wait_until(
-        lambda: driver.execute_script("return document.querySelectorAll('#voice optgroup').length"),
-        30,
-        "the voice list",
-    )
+    open_firefox_player(driver, web_server)
     idle = firefox_violations(driver)
     assert not idle, describe(idle)
 

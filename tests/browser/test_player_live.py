@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ChromiumPage, screenshot_path, wait_until
+from tests.browser.conftest import ChromiumPage, open_firefox_player, screenshot_path, wait_until
 from tests.integration.conftest import RunningServer, start_server, stop_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -232,12 +232,7 @@ def test_the_api_key_is_offered_as_a_subprotocol_never_in_the_url(
 def test_firefox_replays_a_reply_live(firefox: Any, web_server: RunningServer) -> None:
     """Firefox has its own WebSocket and Web Audio: the replay plays there too, while it is sent."""
     driver = firefox
-    driver.get(web_server.url + "/")
-    wait_until(
-        lambda: driver.execute_script("return document.querySelectorAll('#voice optgroup').length"),
-        30,
-        "the voice list",
-    )
+    open_firefox_player(driver, web_server)
 
     def state() -> dict[str, Any]:
         return driver.execute_script(
