@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from annotated_types import Ge, Le
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import tts_service
@@ -45,15 +46,13 @@ def test_without_the_reader_files_the_player_is_still_served(
     for name in PLAYER_FILES.values():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("")
-    with caplog.at_level(logging.INFO, logger="tts_service"):
-        app = create_app(
-            Settings(warmup=False), backend=StandInBackend(), voices=make_voice_store(),
-            player_dir=tmp_path,
-        )  # fmt: skip
-        with TestClient(app) as client:
-            wait_until_ready(client)
-            assert client.get("/").status_code == 200
-            assert client.get("/reader").status_code == 404
+    with (
+        caplog.at_level(logging.INFO, logger="tts_service"),
+        TestClient(_app_serving(tmp_path)) as client,
+    ):
+        wait_until_ready(client)
+        assert client.get("/").status_code == 200
+        assert client.get("/reader").status_code == 404
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, warnings
     assert "article reader is not served" in warnings[0]
@@ -77,15 +76,13 @@ def test_without_the_player_files_one_warning_says_so_and_the_api_works(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "index.html").write_text("<!doctype html>")  # player.js and style.css are missing
-    with caplog.at_level(logging.INFO, logger="tts_service"):
-        app = create_app(
-            Settings(warmup=False), backend=StandInBackend(), voices=make_voice_store(),
-            player_dir=tmp_path,
-        )  # fmt: skip
-        with TestClient(app) as client:
-            wait_until_ready(client)
-            assert client.get("/v1/models").status_code == 200
-            assert client.get("/").status_code == 404
+    with (
+        caplog.at_level(logging.INFO, logger="tts_service"),
+        TestClient(_app_serving(tmp_path)) as client,
+    ):
+        wait_until_ready(client)
+        assert client.get("/v1/models").status_code == 200
+        assert client.get("/").status_code == 404
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, warnings
     assert "web player is not served" in warnings[0]
@@ -115,3 +112,11 @@ def test_the_opening_text_tells_a_visitor_what_to_try() -> None:
     assert text is not None
     assert "press Play" in text.group(1)
     assert "Mediclinic" not in html
+
+
+def _app_serving(player_dir: Path) -> FastAPI:
+    """The app with the stand-in model, serving the web player from ``player_dir``."""
+    return create_app(
+        Settings(warmup=False), backend=StandInBackend(), voices=make_voice_store(),
+        player_dir=player_dir,
+    )  # fmt: skip

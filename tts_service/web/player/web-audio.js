@@ -65,6 +65,19 @@ export class PcmDecoder {
   }
 }
 
+/** Stop every source of `sources` now (started or not) and forget them. */
+export function silenceSources(sources) {
+  for (const source of sources) {
+    source.onended = null;
+    try {
+      source.stop();
+    } catch (_) {
+      /* never started */
+    }
+  }
+  sources.clear();
+}
+
 export class WebAudioPlayer {
   constructor(run) {
     this.run = run;
@@ -189,15 +202,7 @@ export class WebAudioPlayer {
 
   stop() {
     this.stoppedAt = this.ctx.currentTime;
-    for (const source of this.sources) {
-      source.onended = null;
-      try {
-        source.stop();
-      } catch (_) {
-        /* never started */
-      }
-    }
-    this.sources.clear();
+    silenceSources(this.sources);
     this.gain.disconnect();
     suspendWhenIdle(this.ctx);
   }

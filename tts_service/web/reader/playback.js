@@ -4,7 +4,7 @@
  * parts already heard is dropped. */
 
 import { catalog } from "../player/state.js";
-import { PcmDecoder, sharedAudioContext } from "../player/web-audio.js";
+import { PcmDecoder, sharedAudioContext, silenceSources } from "../player/web-audio.js";
 import { aligner } from "./align.js";
 import { partFrom } from "./article.js";
 import { TimestampsRefused, speak } from "./speech.js";
@@ -80,15 +80,7 @@ export class Reading {
   }
 
   silence() {
-    for (const source of this.sources) {
-      source.onended = null;
-      try {
-        source.stop();
-      } catch (_) {
-        /* never started */
-      }
-    }
-    this.sources.clear();
+    silenceSources(this.sources);
   }
 
   /** Play from `word` using audio already received when its part has it; false when a new
