@@ -67,8 +67,11 @@ def test_whisper_hears_a_reply_streamed_token_by_token(server: RunningServer, wh
     done = events[-1]
     assert done["status"] == "completed", done
     spoken = [e for e in events if e["type"] == "text.spoken"]
-    assert len(spoken) >= 3  # spoken sentence by sentence, not as one piece
+    # Spoken in pieces cut at sentence ends, never after "Dr." or "3.". How many sentences a
+    # later piece holds depends on how far the text had come when it was planned.
+    assert len(spoken) >= 2  # not as one piece
     pieces = [REPLY[e["start"] : e["end"]].strip() for e in spoken]
+    assert all(p.endswith((".", '."')) for p in pieces), pieces
     assert not any(p.endswith(("Dr.", "3.")) for p in pieces), pieces
     text = heard(whisper, pcm)
     assert word_error_rate(REPLY, text) <= 0.2, text
