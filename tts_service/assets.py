@@ -92,6 +92,9 @@ def atomic_write(target: Path, write: Callable[[io.BufferedWriter], object]) -> 
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         with os.fdopen(fd, "wb") as f:
             write(f)
+            # mkstemp makes 0600; the models are public data, and a container may run them as
+            # another user than the one that fetched them (an arbitrary uid, as OpenShift does).
+            os.fchmod(f.fileno(), 0o644)
         os.replace(tmp, target)
     except OSError as exc:
         raise write_error(target, exc) from exc

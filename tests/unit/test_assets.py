@@ -158,3 +158,12 @@ def test_a_truncated_voices_file_says_to_delete_it_so_it_is_fetched_again(tmp_pa
     assert message.endswith("delete it and run `tts-service fetch` to (re)build it.")
     with pytest.raises(AssetError, match="truncated"):  # a user-supplied file is not replaced
         ensure_assets(Settings(models_dir=tmp_path, voices_path=path))
+
+
+def test_written_model_files_are_readable_by_any_user(tmp_path: Path) -> None:
+    """A container may run as another uid than the one that fetched the models (OpenShift runs
+    an arbitrary uid in group 0): mkstemp's 0600 made the model unreadable there."""
+    target = tmp_path / "model.bin"
+    assets.atomic_write(target, lambda f: f.write(b"weights"))
+    assert target.read_bytes() == b"weights"
+    assert target.stat().st_mode & 0o777 == 0o644
