@@ -15,7 +15,13 @@ import pytest
 from kokoro_onnx.session import resolve_providers
 
 from tts_service.assets import sha256_of
-from tts_service.backends.onnx import _cpu_session, _providers, optimized_model_path
+from tts_service.backends import onnx as onnx_backend
+from tts_service.backends.onnx import (
+    _cpu_session,
+    _providers,
+    _warn_if_fallen_back,
+    optimized_model_path,
+)
 
 WEIGHTS = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
 ONES = np.ones((1, 64), np.float32)
@@ -70,6 +76,47 @@ def test_the_provider_shortcut_agrees_with_kokoro_onnx(monkeypatch: pytest.Monke
     assert _providers() == resolve_providers()
     monkeypatch.setenv("ONNX_PROVIDER", "CPUExecutionProvider")
     assert _providers() == resolve_providers() == ["CPUExecutionProvider"]
+
+
+def test_asking_for_cuda_preloads_its_libraries_from_the_nvidia_wheels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """onnxruntime-gpu finds CUDA in the nvidia pip wheels only when torch was imported first or
+    ``preload_dlls`` is called; the GPU image has no torch import before the ONNX backend."""
+    calls: list[dict[str, bool]] = []
+    monkeypatch.setattr(ort, "preload_dlls", lambda **kw: calls.append(kw), raising=False)
+    monkeypatch.setenv("ONNX_PROVIDER", "CPUExecutionProvider")
+    _providers()
+    assert calls == []  # the CPU asked for: nothing to load
+    monkeypatch.setenv("ONNX_PROVIDER", "CUDAExecutionProvider")  # as on a GPU with onnxruntime-gpu
+    assert _providers() == ["CUDAExecutionProvider"]
+    assert calls == [{"cuda": True, "cudnn": True, "msvc": False}]
+
+
+def test_a_preload_that_fails_is_a_warning_not_the_start(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def fail(**_: bool) -> None:
+        raise OSError("libcublasLt.so.13: cannot open shared object file")
+
+    monkeypatch.setattr(ort, "preload_dlls", fail, raising=False)
+    with caplog.at_level(logging.WARNING):
+        onnx_backend._preload_cuda()
+    assert "libcublasLt.so.13" in caplog.text
+
+
+def test_a_provider_that_did_not_start_is_said_to_have_fallen_back(
+    tiny_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """onnxruntime quietly runs on the CPU when CUDA cannot start; the log must say so."""
+    session = ort.InferenceSession(str(tiny_model), providers=["CPUExecutionProvider"])
+    with caplog.at_level(logging.WARNING):
+        _warn_if_fallen_back({"text": session}, ["CPUExecutionProvider"])
+    assert caplog.text == ""
+    with caplog.at_level(logging.WARNING):
+        _warn_if_fallen_back({"text": session}, ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert "CUDAExecutionProvider was asked for but did not start" in caplog.text
+    assert "text graph(s) run on the CPU" in caplog.text
 
 
 def test_importing_the_backend_leaves_the_phonemizer_for_later() -> None:

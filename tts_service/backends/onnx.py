@@ -115,11 +115,13 @@ class OnnxBackend:
             stages = ensure_stages(model, cache)
         except StageError as exc:
             logger.warning("Running %s whole, without streaming below the chunk: %s", model, exc)
-            return cls({"whole": _session(model, cache, options, providers)}, None,
-                       shrink_arena=shrink_arena)  # fmt: skip
+            whole = {"whole": _session(model, cache, options, providers)}
+            _warn_if_fallen_back(whole, providers)
+            return cls(whole, None, shrink_arena=shrink_arena)
         sessions = {
             name: _session(graph, cache, options, providers) for name, graph in stages.items()
         }
+        _warn_if_fallen_back(sessions, providers)
         for stale in cache.glob(f".{model.stem}.*.ort"):  # the whole graph's, from before the split
             remove_cached(stale)
         text = [output.name for output in sessions["text"].get_outputs()]
@@ -268,7 +270,38 @@ def _providers() -> list[str]:
         return ["CPUExecutionProvider"]
     from kokoro_onnx.session import resolve_providers
 
-    return resolve_providers()
+    providers = list(resolve_providers())
+    if "CUDAExecutionProvider" in providers:
+        _preload_cuda()
+    return providers
+
+
+def _preload_cuda() -> None:
+    """Load CUDA and cuDNN from the NVIDIA pip wheels (the GPU image's): onnxruntime-gpu finds
+    them there only if torch was imported first or this is asked for; without it the CUDA
+    provider fails to load (``libcublasLt.so.13: cannot open shared object file``)."""
+    preload = getattr(ort, "preload_dlls", None)  # onnxruntime-gpu 1.21 and later
+    if preload is None:
+        return
+    try:
+        preload(cuda=True, cudnn=True, msvc=False)
+    except (OSError, RuntimeError) as exc:
+        logger.warning("Could not preload CUDA libraries for onnxruntime: %s", exc)
+
+
+def _warn_if_fallen_back(sessions: dict[str, ort.InferenceSession], asked: list[str]) -> None:
+    """onnxruntime runs on the CPU, logging only an error of its own, when an accelerated
+    provider cannot start: say so where operators look."""
+    for provider in asked:
+        if provider == "CPUExecutionProvider":
+            continue
+        missing = [name for name, s in sessions.items() if provider not in s.get_providers()]
+        if missing:
+            logger.warning(
+                "%s was asked for but did not start (see onnxruntime's error above): the %s "
+                "graph(s) run on the CPU",
+                provider, ", ".join(missing),
+            )  # fmt: skip
 
 
 _LOAD_ERRORS = (ort_errors.Fail, ort_errors.InvalidProtobuf, ort_errors.InvalidGraph)
