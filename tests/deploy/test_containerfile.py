@@ -92,6 +92,20 @@ def test_the_model_is_baked_in_only_when_asked() -> None:
     )
 
 
+def test_baking_is_decided_after_the_installs_so_changing_it_reuses_them() -> None:
+    build, _ = stages()
+    names = [(i.name, i.value) for i in build]
+    bake = names.index(("ARG", "BAKE_MODELS=false"))
+    installs = [n for n, (name, value) in enumerate(names) if "pip install" in value]
+    assert installs and max(installs) < bake
+
+
+def test_docker_reads_the_same_ignore_file_as_podman() -> None:
+    """Docker and BuildKit read only .dockerignore: without it the whole tree is sent and
+    __pycache__ copied into the build."""
+    assert (ROOT / ".dockerignore").resolve() == (ROOT / ".containerignore").resolve()
+
+
 def test_the_final_stage_runs_as_a_non_root_user() -> None:
     _, final = stages()
     users = values(final, "USER")
