@@ -7,6 +7,7 @@
 #   eval "$(bash deploy/container-engine.sh start)"   # engine up; prints DOCKER_HOST=...
 #   bash deploy/container-engine.sh base              # the base images (cached)
 #   bash deploy/container-engine.sh build -t tts-service:cpu --build-arg BAKE_MODELS=true
+#   bash deploy/container-engine.sh nginx             # Debian's nginx as an image, for compose
 #   bash deploy/container-engine.sh stop
 #
 # `build` is `docker build -f Containerfile` of this checkout with PYTHON_IMAGE and BUILD_IMAGE
@@ -28,6 +29,7 @@ ENGINE_DIR="${TTS_ENGINE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tts-service/engine
 SOCKET="$ENGINE_DIR/docker.sock"
 BASE=localhost/tts-base:bookworm
 BUILD_BASE=localhost/tts-base:bookworm-build
+NGINX=localhost/nginx:bookworm
 MIRROR="${TTS_DEBIAN_MIRROR:-}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -58,6 +60,9 @@ install_missing() {
     local missing=()
     command -v dockerd >/dev/null 2>&1 || [ -x /usr/sbin/dockerd ] || missing+=(docker.io)
     command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+    # Compose, for compose.yaml's replicas: Debian's docker-compose (v1) where no `docker compose`.
+    docker_cli compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1 \
+        || missing+=(docker-compose)
     [ ${#missing[@]} -eq 0 ] && return 0
     command -v apt-get >/dev/null 2>&1 || cannot "no apt-get to install ${missing[*]}"
     say "installing ${missing[*]}"
@@ -152,6 +157,27 @@ EOF
     say "made $BASE ($(docker_cli image inspect -f '{{.Size}}' "$BASE") bytes) and $BUILD_BASE"
 }
 
+nginx() {
+    # compose.yaml's nginx comes from Docker Hub; offline, Debian's nginx stands in for it
+    # (run with the image's compose.yaml and an override naming this image).
+    use_engine
+    has_image "$NGINX" && return 0
+    has_image "$BASE" || base
+    work="$(mktemp -d "${TMPDIR:-/tmp}/tts-nginx.XXXXXX")"
+    trap 'rm -rf "$work"' EXIT
+    cat >"$work/Containerfile" <<EOF
+FROM $BASE
+RUN apt-get update -qq \\
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx \\
+    && rm -rf /var/lib/apt/lists/* \\
+    && ln -sf /dev/stdout /var/log/nginx/access.log && ln -sf /dev/stderr /var/log/nginx/error.log
+STOPSIGNAL SIGQUIT
+CMD ["nginx", "-g", "daemon off;"]
+EOF
+    docker_cli build -q --network host -t "$NGINX" -f "$work/Containerfile" "$work" >/dev/null
+    say "made $NGINX"
+}
+
 build() {
     use_engine
     has_image "$BASE" || base
@@ -163,9 +189,10 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     base) base ;;
+    nginx) nginx ;;
     build) shift && build "$@" ;;
     *)
-        echo "usage: $0 start | base | build [docker build options] | stop" >&2
+        echo "usage: $0 start | base | nginx | build [docker build options] | stop" >&2
         exit 2
         ;;
 esac

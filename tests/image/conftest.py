@@ -91,15 +91,20 @@ class Image:
 
 
 class Container:
-    """A container started with ``docker run -d``; removed by the fixture that made it."""
+    """A container by name; ``Container.run`` starts one with ``docker run -d``."""
 
-    def __init__(self, engine: Engine, image: str, *options: str) -> None:
-        self.engine, self.name = engine, f"tts-test-{uuid.uuid4().hex[:10]}"
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine, self.name = engine, name
         self.started = time.monotonic()
+
+    @classmethod
+    def run(cls, engine: Engine, image: str, *options: str) -> Container:
+        container = cls(engine, f"tts-test-{uuid.uuid4().hex[:10]}")
         # The image's own health check, asked more often so that the wait is short.
         engine.docker(
-            "run", "-d", "--name", self.name, "--health-interval", "500ms", *options, image
+            "run", "-d", "--name", container.name, "--health-interval", "500ms", *options, image
         )  # fmt: skip
+        return container
 
     def inspect(self, template: str) -> str:
         return self.engine.docker("inspect", "-f", template, self.name)
@@ -114,7 +119,7 @@ class Container:
         return result.stdout + result.stderr
 
     def wait_healthy(self) -> float:
-        """Seconds from ``docker run`` to the health check's first pass."""
+        """Seconds from ``docker run`` (or ``started``) to the health check's first pass."""
         deadline = self.started + HEALTHY_WITHIN_S
         while True:
             status = self.inspect("{{.State.Status}} {{.State.Health.Status}}")
@@ -192,3 +197,16 @@ def containers(engine: Engine) -> Iterator[list[Container]]:
     yield made
     for container in made:
         container.remove()
+
+
+def served_by(containers: list[Container], request_id: str, line: str = "speech ") -> int:
+    """Index of the container that logged ``[request_id] <line>`` (waits: a request's line is
+    written as its stream closes; ``chunk 0`` needs debug logs)."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = [i for i, c in enumerate(containers) if f"[{request_id}] {line}" in c.logs()]
+        if found:
+            (index,) = found
+            return index
+        assert time.monotonic() < deadline, f"no container logged [{request_id}] {line}"
+        time.sleep(0.1)

@@ -31,7 +31,7 @@ def assert_speech(data: bytes, fmt: str, at_least_s: float = 1.0) -> None:
 def test_it_serves_speech_with_no_network_as_a_non_root_user(
     engine: Engine, image: Image, containers: list[Container]
 ) -> None:
-    container = Container(engine, image.tag, "--network=none")
+    container = Container.run(engine, image.tag, "--network=none")
     containers.append(container)
     engine.figures["run_to_healthy_s"] = round(container.wait_healthy(), 2)
     for fmt in ("mp3", "wav"):
@@ -48,7 +48,7 @@ def test_it_starts_and_speaks_as_an_arbitrary_uid_in_group_0(
     engine: Engine, image: Image, containers: list[Container]
 ) -> None:
     """OpenShift runs an image as a random uid with group 0; the model files were 0600."""
-    container = Container(engine, image.tag, "--network=none", "--user", "123456:0")
+    container = Container.run(engine, image.tag, "--network=none", "--user", "123456:0")
     containers.append(container)
     container.wait_healthy()
     assert_speech(container.speak(SENTENCE, "flac"), "flac")
@@ -61,7 +61,7 @@ def test_sigterm_lets_a_running_stream_finish_then_the_container_exits_0(
     # A grace far longer than the stream needs, and the engine's kill later still: the test
     # then says whether the server exits on its own, whatever this machine's speed.
     grace, kill_after = 60, 90
-    container = Container(
+    container = Container.run(
         engine, image.tag, "-p", "127.0.0.1::8880", "-e", f"TTS_SHUTDOWN_GRACE={grace}"
     )
     containers.append(container)
