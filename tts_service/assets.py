@@ -211,9 +211,32 @@ def verify_voices(path: Path) -> None:
         raise AssetError(f"Voices file {path} has malformed voices {bad[:5]}; {REFETCH_HINT}.")
 
 
-def _fingerprint(path: Path) -> str:
+def fingerprint(path: Path) -> str:
+    """A file's size and modification time, which tell an unchanged file without reading it."""
     stat = path.stat()
     return f"{stat.st_size} {stat.st_mtime_ns}"
+
+
+def copy_key(path: Path) -> str:
+    """``fingerprint`` in whole seconds, for names of what is derived from a file: what a copy
+    into a container image keeps (Docker's layers drop the fraction), so that a baked model's
+    derived files keep their names in every container."""
+    stat = path.stat()
+    return f"{stat.st_size} {int(stat.st_mtime)}"
+
+
+def _same(recorded: str, path: Path) -> bool:
+    """``path`` still has the ``fingerprint`` recorded, or had it before a copy that kept whole
+    seconds (a time with no fraction: a file written here has one)."""
+    now = fingerprint(path)
+    if recorded == now:
+        return True
+    try:
+        size, ns = (int(part) for part in now.split())
+        recorded_size, recorded_ns = (int(part) for part in recorded.split())
+    except ValueError:
+        return False
+    return size == recorded_size and ns % 10**9 == 0 and ns // 10**9 == recorded_ns // 10**9
 
 
 def verified_stamp(path: Path) -> Path:
@@ -224,14 +247,14 @@ def verified_stamp(path: Path) -> Path:
 def unchanged_since_verified(path: Path) -> bool:
     stamp = verified_stamp(path)
     try:
-        return path.is_file() and stamp.is_file() and stamp.read_text() == _fingerprint(path)
+        return path.is_file() and stamp.is_file() and _same(stamp.read_text(), path)
     except OSError:
         return False
 
 
 def mark_verified(path: Path) -> None:
     try:
-        verified_stamp(path).write_text(_fingerprint(path))
+        verified_stamp(path).write_text(fingerprint(path))
     except OSError as exc:  # a read-only or full cache: verify on every start instead
         logger.debug("Cannot record that %s was verified: %s", path, exc)
 

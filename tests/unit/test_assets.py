@@ -167,3 +167,23 @@ def test_written_model_files_are_readable_by_any_user(tmp_path: Path) -> None:
     assets.atomic_write(target, lambda f: f.write(b"weights"))
     assert target.read_bytes() == b"weights"
     assert target.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_copy_that_keeps_whole_seconds_still_counts_as_verified_and_keeps_its_stages(
+    tmp_path: Path,
+) -> None:
+    """Docker's image layers keep modification times in whole seconds: a baked model whose
+    fraction was dropped must not be hashed again, nor split again, by every container."""
+    from tts_service.backends.onnx_stages import stage_paths
+
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"graph")
+    os.utime(model, ns=(1_796_398_155_422_781_318,) * 2)
+    assets.mark_verified(model)
+    stages = stage_paths(model, tmp_path)
+    os.utime(model, ns=(1_796_398_155_000_000_000,) * 2)  # as COPY --from leaves it
+    assert assets.unchanged_since_verified(model)
+    assert stage_paths(model, tmp_path) == stages
+    os.utime(model, ns=(1_796_398_156_000_000_000,) * 2)  # changed a second later
+    assert not assets.unchanged_since_verified(model)
+    assert stage_paths(model, tmp_path) != stages

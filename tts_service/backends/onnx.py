@@ -18,6 +18,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from tts_service.assets import (
     AssetError,
     atomic_write,
+    copy_key,
     mark_verified,
     sha256_of,
     unchanged_since_verified,
@@ -309,17 +310,14 @@ _LOAD_ERRORS = (ort_errors.Fail, ort_errors.InvalidProtobuf, ort_errors.InvalidG
 
 def optimized_model_path(model: Path, cache: Path) -> Path:
     """Where the graph onnxruntime optimized for this model, onnxruntime and CPU is kept: the
-    optimized graph is specific to the machine, so the name carries a fingerprint of all three."""
-    stat = model.stat()
+    optimized graph is specific to the machine, so the name carries a copy_key of all three."""
     cpuinfo = Path("/proc/cpuinfo")
     flags = ""
     if cpuinfo.is_file():
         lines = cpuinfo.read_text(errors="replace").splitlines()
         flags = next((line for line in lines if line.startswith(("flags", "Features"))), "")
-    key = "|".join(
-        (ort.__version__, platform.machine(), flags, str(model.resolve()), str(stat.st_size),
-         str(stat.st_mtime_ns))
-    )  # fmt: skip
+    key = "|".join((ort.__version__, platform.machine(), flags, str(model.resolve()),
+                    copy_key(model)))  # fmt: skip
     return cache / f".{model.stem}.{hashlib.sha256(key.encode()).hexdigest()[:16]}.ort"
 
 

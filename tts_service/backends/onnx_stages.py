@@ -196,8 +196,9 @@ def prepare(settings: Settings, *, build: bool) -> None:
 
 def stage_paths(model: Path, cache: Path) -> dict[str, Path]:
     """Where the stages of ``model`` are kept: keyed by the model file's path, size and mtime."""
-    stat = model.stat()
-    key = "|".join((str(model.resolve()), str(stat.st_size), str(stat.st_mtime_ns)))
+    from tts_service.assets import copy_key
+
+    key = "|".join((str(model.resolve()), copy_key(model)))
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return {name: cache / f".{model.stem}.{digest}.{name}.onnx" for name in STAGES}
 
@@ -217,6 +218,7 @@ def ensure_stages(model: Path, cache: Path) -> dict[str, Path | bytes]:
             logger.warning("The cached model stage %s %s; rebuilding it", path, problem)
     _, graphs = extract(model)
     if not os.access(cache, os.W_OK):
+        logger.info("Split %s into its stages in memory (%s is read-only)", model.name, cache)
         return dict(graphs)
     current = set(paths.values())
     for stale in cache.glob(f".{model.stem}.*.*.onnx"):  # an earlier model file's
