@@ -34,8 +34,8 @@ room for a busy machine; a normal start takes seconds."""
 # the server in that container and write the response body to stdout.
 IN_CONTAINER_CLIENT = """
 import json, sys, urllib.request
-body = json.dumps({"model": "kokoro", "voice": "af_heart", "input": sys.argv[1],
-                   "response_format": sys.argv[2]}).encode()
+body = json.dumps({"model": "kokoro", "input": sys.argv[1], "response_format": sys.argv[2],
+                   "voice": sys.argv[3]}).encode()
 request = urllib.request.Request("http://127.0.0.1:8880/v1/audio/speech", data=body,
                                  headers={"Content-Type": "application/json"})
 with urllib.request.urlopen(request, timeout=120) as response:
@@ -129,10 +129,11 @@ class Container:
             assert time.monotonic() < deadline, f"not healthy: {status}\n{self.logs()[-3000:]}"
             time.sleep(0.1)
 
-    def speak(self, text: str, fmt: str) -> bytes:
+    def speak(self, text: str, fmt: str, voice: str = "af_heart") -> bytes:
         """A speech request made inside the container (it may have no network)."""
+        client = ["python", "-c", IN_CONTAINER_CLIENT, text, fmt, voice]
         result = subprocess.run(
-            [docker_client(), "exec", self.name, "python", "-c", IN_CONTAINER_CLIENT, text, fmt],
+            [docker_client(), "exec", self.name, *client],
             env=self.engine.env,
             capture_output=True,
             timeout=300,

@@ -36,6 +36,11 @@ def test_it_serves_speech_with_no_network_as_a_non_root_user(
     engine.figures["run_to_healthy_s"] = round(container.wait_healthy(), 2)
     for fmt in ("mp3", "wav"):
         assert_speech(container.speak(SENTENCE, fmt), fmt)
+    # Japanese and Mandarin through misaki's G2Ps, whose dictionaries are in the image.
+    assert_speech(container.speak("今日はとても良い天気ですね。", "pcm", "jf_alpha"), "pcm")
+    assert_speech(container.speak("今天天气很好，我们去公园散步吧。", "pcm", "zf_xiaobei"), "pcm")
+    # The stages baked beside the model are used, not made again in memory at every start.
+    assert "into its stages in memory" not in container.logs()
     assert engine.docker("exec", container.name, "id", "-u") == "10001"
     assert container.inspect("{{.Config.User}}") == "10001:10001"
     # The baked models are read-only to the server: nothing of them, and no optimized-graph
