@@ -93,6 +93,18 @@ def test_asking_for_cuda_preloads_its_libraries_from_the_nvidia_wheels(
     assert calls == [{"cuda": True, "cudnn": True, "msvc": False}]
 
 
+def test_tensorrt_is_asked_for_only_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """onnxruntime-gpu lists TensorRT, whose libraries the GPU image does not have."""
+    gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(ort, "preload_dlls", lambda **_: None, raising=False)
+    monkeypatch.setattr(onnx_backend.ort, "get_available_providers", lambda: gpu)
+    monkeypatch.setattr("kokoro_onnx.session.rt.get_available_providers", lambda: gpu)
+    monkeypatch.setattr("kokoro_onnx.session._installed", lambda name: name == "onnxruntime-gpu")
+    assert _providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setenv("ONNX_PROVIDER", "TensorrtExecutionProvider")
+    assert _providers() == ["TensorrtExecutionProvider"]
+
+
 def test_a_preload_that_fails_is_a_warning_not_the_start(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

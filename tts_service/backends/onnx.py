@@ -272,6 +272,10 @@ def _providers() -> list[str]:
     from kokoro_onnx.session import resolve_providers
 
     providers = list(resolve_providers())
+    if "ONNX_PROVIDER" not in os.environ:
+        # onnxruntime-gpu offers TensorRT, whose libraries nothing here installs: asking for it
+        # costs every start a failed attempt and a retry. ONNX_PROVIDER still selects it.
+        providers = [p for p in providers if p != "TensorrtExecutionProvider"]
     if "CUDAExecutionProvider" in providers:
         _preload_cuda()
     return providers
