@@ -1,4 +1,4 @@
-"""The Containerfile, checked by reading it (no container engine runs here): two stages, the flavour
+"""The Containerfile, checked by reading it (tests/image builds and runs it): two stages, the flavour
 argument, a non-root user, a health check, port 8880, and only commands and files that exist in
 this repository, the install and fetch commands being the very ones CI runs."""
 
