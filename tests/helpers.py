@@ -15,8 +15,9 @@ import io
 import json
 import re
 import socket
+import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def which_logged(
+    logs: Sequence[Callable[[], str]], request_id: str, line: str = "speech ", wait_s: float = 30
+) -> int:
+    """Index of the replica whose log (``logs[i]()``) has ``[request_id] <line>``: which replica
+    served a request behind a balancer. Waits, since a request's line is written as its stream
+    closes (``chunk N`` lines need debug logs)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = [i for i, log in enumerate(logs) if f"[{request_id}] {line}" in log()]
+        if found:
+            (index,) = found
+            return index
+        assert time.monotonic() < deadline, f"no replica logged [{request_id}] {line}"
+        time.sleep(0.05)
 
 
 def speech(server: RunningServer, **body: object) -> httpx.Response:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import which_logged
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "container-engine.sh"
 ARTIFACTS = ROOT / "test-artifacts" / "image"
@@ -201,13 +203,5 @@ def containers(engine: Engine) -> Iterator[list[Container]]:
 
 
 def served_by(containers: list[Container], request_id: str, line: str = "speech ") -> int:
-    """Index of the container that logged ``[request_id] <line>`` (waits: a request's line is
-    written as its stream closes; ``chunk 0`` needs debug logs)."""
-    deadline = time.monotonic() + 30
-    while True:
-        found = [i for i, c in enumerate(containers) if f"[{request_id}] {line}" in c.logs()]
-        if found:
-            (index,) = found
-            return index
-        assert time.monotonic() < deadline, f"no container logged [{request_id}] {line}"
-        time.sleep(0.1)
+    """Index of the container that served ``request_id`` (see ``which_logged``)."""
+    return which_logged([c.logs for c in containers], request_id, line)

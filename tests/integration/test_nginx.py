@@ -18,7 +18,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from tests.helpers import decode, free_port
+from tests.helpers import decode, free_port, which_logged
 from tests.integration.conftest import RunningServer, start_server, stop_server
 from tests.nginx import MISSING, NGINX, Nginx, shipped_conf
 from tts_service.config import Settings
@@ -53,16 +53,8 @@ def balancer(
 
 
 def replica_of(replicas: list[RunningServer], request_id: str, line: str = "speech ") -> int:
-    """Index of the replica that logged ``[request_id] <line>`` (waits: the request's one line is
-    written as its stream closes)."""
-    deadline = time.monotonic() + 10
-    while True:
-        found = [i for i, s in enumerate(replicas) if f"[{request_id}] {line}" in s.log()]
-        if found:
-            (index,) = found
-            return index
-        assert time.monotonic() < deadline, f"no replica logged [{request_id}] {line}"
-        time.sleep(0.05)
+    """Index of the replica that served ``request_id`` (see ``which_logged``)."""
+    return which_logged([s.log for s in replicas], request_id, line, wait_s=10)
 
 
 def speak(url: str, text: str = "Hello there.", fmt: str = "pcm") -> httpx.Response:
