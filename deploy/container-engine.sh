@@ -183,10 +183,8 @@ build() {
     has_image "$BASE" || base
     docker_cli build -f "$ROOT/Containerfile" --network host \
         --build-arg PYTHON_IMAGE="$BASE" --build-arg BUILD_IMAGE="$BUILD_BASE" "$@" "$ROOT"
-    # In this script's own engine, the images a rebuild left untagged go (about 1.2 GB each).
-    if [ "${DOCKER_HOST:-}" = "unix://$SOCKET" ]; then
-        docker_cli image prune -f >/dev/null
-    fi
+    # (No pruning of the untagged images a rebuild leaves: the build stage's layers are untagged
+    # too, and they are the cache that makes the next build fast. `docker image prune` by hand.)
 }
 
 case "${1:-}" in
