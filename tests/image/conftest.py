@@ -20,14 +20,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.helpers import which_logged
+from tests.helpers import decode, which_logged
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "container-engine.sh"
 ARTIFACTS = ROOT / "test-artifacts" / "image"
 TAG = "localhost/tts-service:test"
+SHORT = "Hello from a replica."
+LONG_READING = " ".join(
+    f"This is sentence number {n} of a long reading that keeps one replica busy."
+    for n in range(1, 7)
+)
+"""Six sentences (over 15 s of audio): a stream that holds its replica while a test acts."""
 HEALTHY_WITHIN_S = 300.0
 """How long a container may take to become healthy: the image's own start period (120 s) plus
 room for a busy machine; a normal start takes seconds."""
@@ -205,3 +212,38 @@ def containers(engine: Engine) -> Iterator[list[Container]]:
 def served_by(containers: list[Container], request_id: str, line: str = "speech ") -> int:
     """Index of the container that served ``request_id`` (see ``which_logged``)."""
     return which_logged([c.logs for c in containers], request_id, line)
+
+
+def speech_body(text: str) -> dict[str, str]:
+    return {"model": "kokoro", "input": text, "voice": "af_heart", "response_format": "mp3"}
+
+
+def speak_through(url: str, text: str = SHORT) -> httpx.Response:
+    """A short request through ``url``, spoken and decoded."""
+    response = httpx.post(f"{url}/v1/audio/speech", json=speech_body(text), timeout=120)
+    assert response.status_code == 200, response.text
+    audio = decode(response.content)
+    assert audio.duration > 0.5 and audio.rms > 0.01
+    return response
+
+
+def wait_until_it_rejoins(
+    url: str, replicas: list[Container], back: Container, deadline: float
+) -> None:
+    """Until the balancer at ``url`` sends ``back`` a request again (nginx skips a replica that
+    failed for its fail_timeout): one stream is held open, so a second request goes to the
+    other replica, or to the busy one, which may refuse it, while ``back`` is still skipped."""
+    index = replicas.index(back)
+    while True:
+        with httpx.stream(
+            "POST", f"{url}/v1/audio/speech", json=speech_body(LONG_READING), timeout=120
+        ) as held:
+            busy = served_by(replicas, held.headers["x-request-id"], line="chunk 0")
+            next(held.iter_raw())
+            other = httpx.post(f"{url}/v1/audio/speech", json=speech_body(SHORT), timeout=120)
+        if busy == index or (
+            other.status_code == 200 and served_by(replicas, other.headers["x-request-id"]) == index
+        ):
+            return
+        assert time.monotonic() < deadline, "the restarted replica never got a request"
+        time.sleep(1)

@@ -21,13 +21,19 @@ import httpx
 import pytest
 
 from tests.helpers import decode, free_port
-from tests.image.conftest import ROOT, Container, Engine, Image, docker_client, served_by
-
-BODY = {"model": "kokoro", "voice": "af_heart", "response_format": "mp3"}
-LONG = " ".join(
-    f"This is sentence number {n} of a long reading that keeps one replica busy."
-    for n in range(1, 7)
+from tests.image.conftest import (
+    LONG_READING,
+    ROOT,
+    Container,
+    Engine,
+    Image,
+    docker_client,
+    served_by,
+    speak_through,
+    speech_body,
+    wait_until_it_rejoins,
 )
+
 REJOIN_WITHIN_S = 120.0
 """The restart policy's delay, the replica's start and nginx's fail_timeout (10 s)."""
 
@@ -104,13 +110,6 @@ def stack(
         stack.run("down", "-v", "--timeout", "5")
 
 
-def speak(url: str, text: str = "Hello from compose.") -> httpx.Response:
-    response = httpx.post(f"{url}/v1/audio/speech", json={**BODY, "input": text}, timeout=120)
-    assert response.status_code == 200, response.text
-    assert decode(response.content).rms > 0.01
-    return response
-
-
 def test_compose_starts_the_shipped_number_of_replicas_with_their_limits(stack: Stack) -> None:
     replicas = stack.replicas()
     assert len(replicas) == 2  # TTS_REPLICAS's default
@@ -124,7 +123,7 @@ def test_requests_spread_and_a_crashed_replica_is_restarted_and_rejoins(
     engine: Engine, stack: Stack
 ) -> None:
     replicas = stack.replicas()
-    body = {**BODY, "input": LONG}
+    body = speech_body(LONG_READING)
     received = bytearray()
     with httpx.stream("POST", f"{stack.url}/v1/audio/speech", json=body, timeout=120) as stream:
         request_id = stream.headers["x-request-id"]
@@ -132,7 +131,7 @@ def test_requests_spread_and_a_crashed_replica_is_restarted_and_rejoins(
         pieces = stream.iter_raw()
         received += next(pieces)
         # A new request goes to the replica without an open stream.
-        assert served_by(replicas, speak(stack.url).headers["x-request-id"]) == 1 - busy
+        assert served_by(replicas, speak_through(stack.url).headers["x-request-id"]) == 1 - busy
         crashed = replicas[1 - busy]
         restarts = int(crashed.inspect("{{.RestartCount}}"))
         # A crash, not a stop: the server process killed from the host, so that the restart
@@ -148,17 +147,4 @@ def test_requests_spread_and_a_crashed_replica_is_restarted_and_rejoins(
         time.sleep(0.2)
     crashed.started = time.monotonic()
     crashed.wait_healthy()
-    back = replicas.index(crashed)
-    while True:  # until nginx's fail_timeout for the crashed replica has passed
-        with httpx.stream("POST", f"{stack.url}/v1/audio/speech", json=body, timeout=120) as held:
-            holder = served_by(replicas, held.headers["x-request-id"], line="chunk 0")
-            next(held.iter_raw())
-            other = httpx.post(
-                f"{stack.url}/v1/audio/speech", json={**BODY, "input": "Hello."}, timeout=120
-            )
-        if holder == back or (
-            other.status_code == 200 and served_by(replicas, other.headers["x-request-id"]) == back
-        ):
-            break
-        assert time.monotonic() < deadline, "the restarted replica never got a request"
-        time.sleep(1)
+    wait_until_it_rejoins(stack.url, replicas, crashed, deadline)

@@ -13,16 +13,20 @@ import httpx
 import pytest
 
 from tests.helpers import decode, free_port
-from tests.image.conftest import Container, Engine, Image, served_by
+from tests.image.conftest import (
+    LONG_READING,
+    Container,
+    Engine,
+    Image,
+    served_by,
+    speak_through,
+    speech_body,
+    wait_until_it_rejoins,
+)
 from tests.nginx import MISSING, NGINX, Nginx, shipped_conf
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason=MISSING)
 
-SHORT = "Hello from a replica."
-LONG = " ".join(
-    f"This is sentence number {n} of a long reading that keeps one replica busy."
-    for n in range(1, 7)
-)
 REJOIN_WITHIN_S = 60.0
 """nginx skips a replica that refused a connection for fail_timeout (10 s in the shipped
 config); after that, and the replica's own start, it gets requests again."""
@@ -64,32 +68,21 @@ def balancer(
         yield nginx
 
 
-SHORT_BODY = {"model": "kokoro", "input": SHORT, "voice": "af_heart", "response_format": "mp3"}
-
-
-def speak(url: str) -> httpx.Response:
-    response = httpx.post(f"{url}/v1/audio/speech", json=SHORT_BODY, timeout=120)
-    assert response.status_code == 200, response.text
-    audio = decode(response.content)
-    assert audio.duration > 0.5 and audio.rms > 0.01
-    return response
-
-
 def test_requests_spread_over_both_replicas(balancer: Nginx, replicas: list[Container]) -> None:
     """While one replica streams, least connections sends a new request to the other."""
-    body = {"model": "kokoro", "input": LONG, "voice": "af_heart", "response_format": "mp3"}
+    body = speech_body(LONG_READING)
     with httpx.stream("POST", f"{balancer.url}/v1/audio/speech", json=body, timeout=120) as held:
         busy = served_by(replicas, held.headers["x-request-id"], line="chunk 0")
         pieces = held.iter_raw()
         next(pieces)  # streaming, and held open
-        other = speak(balancer.url)
+        other = speak_through(balancer.url)
     assert served_by(replicas, other.headers["x-request-id"]) == 1 - busy
 
 
 def test_a_stream_survives_while_the_other_replica_is_killed_and_it_rejoins(
     engine: Engine, balancer: Nginx, replicas: list[Container]
 ) -> None:
-    body = {"model": "kokoro", "input": LONG, "voice": "af_heart", "response_format": "mp3"}
+    body = speech_body(LONG_READING)
     received = bytearray()
     with httpx.stream("POST", f"{balancer.url}/v1/audio/speech", json=body, timeout=120) as stream:
         request_id = stream.headers["x-request-id"]
@@ -105,23 +98,9 @@ def test_a_stream_survives_while_the_other_replica_is_killed_and_it_rejoins(
     assert served_by(replicas, request_id) == survivor
     # With one replica gone, nginx sends every request to the survivor.
     for _ in range(2):
-        assert served_by(replicas, speak(balancer.url).headers["x-request-id"]) == survivor
+        assert served_by(replicas, speak_through(balancer.url).headers["x-request-id"]) == survivor
 
     engine.docker("start", killed.name)
     killed.started = time.monotonic()
     killed.wait_healthy()
-    back, deadline = replicas.index(killed), time.monotonic() + REJOIN_WITHIN_S
-    while True:  # until nginx's fail_timeout for the killed replica has passed
-        with httpx.stream(
-            "POST", f"{balancer.url}/v1/audio/speech", json=body, timeout=120
-        ) as held:
-            busy = served_by(replicas, held.headers["x-request-id"], line="chunk 0")
-            next(held.iter_raw())
-            # Sent to the busy survivor while the other is still skipped, it may be refused.
-            other = httpx.post(f"{balancer.url}/v1/audio/speech", json=SHORT_BODY, timeout=120)
-        if back == busy or (
-            other.status_code == 200 and served_by(replicas, other.headers["x-request-id"]) == back
-        ):
-            break
-        assert time.monotonic() < deadline, "the restarted replica never got a request"
-        time.sleep(1)
+    wait_until_it_rejoins(balancer.url, replicas, killed, time.monotonic() + REJOIN_WITHIN_S)
