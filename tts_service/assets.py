@@ -228,15 +228,14 @@ def copy_key(path: Path) -> str:
 def _same(recorded: str, path: Path) -> bool:
     """``path`` still has the ``fingerprint`` recorded, or had it before a copy that kept whole
     seconds (a time with no fraction: a file written here has one)."""
-    now = fingerprint(path)
-    if recorded == now:
-        return True
+    stat = path.stat()
     try:
-        size, ns = (int(part) for part in now.split())
-        recorded_size, recorded_ns = (int(part) for part in recorded.split())
+        size, ns = (int(part) for part in recorded.split())
     except ValueError:
         return False
-    return size == recorded_size and ns % 10**9 == 0 and ns // 10**9 == recorded_ns // 10**9
+    now = stat.st_mtime_ns
+    copied = now % 10**9 == 0 and now // 10**9 == ns // 10**9
+    return size == stat.st_size and (ns == now or copied)
 
 
 def verified_stamp(path: Path) -> Path:

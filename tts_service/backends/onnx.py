@@ -314,7 +314,7 @@ _LOAD_ERRORS = (ort_errors.Fail, ort_errors.InvalidProtobuf, ort_errors.InvalidG
 
 def optimized_model_path(model: Path, cache: Path) -> Path:
     """Where the graph onnxruntime optimized for this model, onnxruntime and CPU is kept: the
-    optimized graph is specific to the machine, so the name carries a copy_key of all three."""
+    optimized graph is specific to the machine, so the name carries a fingerprint of all three."""
     cpuinfo = Path("/proc/cpuinfo")
     flags = ""
     if cpuinfo.is_file():
